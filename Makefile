@@ -1,0 +1,93 @@
+# AutoCV build. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO            ?= go
+BIN           := $(CURDIR)/bin
+CACHE         := $(CURDIR)/.cache
+ORT_CACHE     := $(CACHE)/onnxruntime
+ORT_LIB       := $(ORT_CACHE)/linux-amd64/libonnxruntime.so.1
+TOOLS         := $(CACHE)/bin
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X github.com/autocv/autocv/protocol/buildinfo.Version=$(VERSION)
+
+# Pinned tool versions.
+PROTOC_GEN_GO      := v1.36.12
+PROTOC_GEN_GO_GRPC := v1.6.0
+STATICCHECK_MOD    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# What builds without cgo (checked for windows and arm64 by `make check`).
+CGO_FREE := ./protocol/... ./plugins/host/... ./agent/...
+
+TEST_TIMEOUT ?= 20m
+FUZZ_TIME    ?= 10s
+
+export ONNXRUNTIME_LIB ?= $(ORT_LIB)
+export AUTOCV_TESTDATA ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: $(ORT_LIB) ## fetch onnxruntime (npm onnxruntime-node, hash-checked) into .cache
+	$(GO) mod download
+
+$(ORT_LIB):
+	installers/onnxruntime/fetch.sh $(ORT_CACHE)
+
+.PHONY: build
+build: $(ORT_LIB) ## build every binary into bin/ with onnxruntime beside them
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/onnx/cmd/... $(wildcard ./agent/cmd/*) $(wildcard ./controlplane/cmd/*) $(wildcard ./trainer/cmd/*)
+	cp -f $(ORT_LIB) $(BIN)/libonnxruntime.so.1
+
+.PHONY: run
+run: build ## build and start the system on its embedded defaults
+	installers/run.sh
+
+.PHONY: test
+test: $(ORT_LIB) ## run all tests (race detector, real processes) and short fuzz runs
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(MAKE) --no-print-directory fuzz
+
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZ_TIME (default 10s; longer by hand)
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for f in $$(grep -hoE '^func Fuzz[A-Za-z0-9_]+' $$dir/*_test.go 2>/dev/null | cut -d' ' -f2); do \
+			echo "fuzz $$pkg $$f ($(FUZZ_TIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg >/dev/null || \
+				{ $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZ_TIME) $$pkg; exit 1; }; \
+		done; \
+	done
+
+.PHONY: bench
+bench: build ## benchmarks: plugin vs in-process onnxruntime, decode+preprocess (table)
+	$(GO) run ./plugins/onnx/cmd/autocv-bench -bin $(BIN)
+
+.PHONY: check
+check: proto-check ## go vet, staticcheck, and cgo-free cross-builds (windows/amd64, linux/arm64)
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK_MOD) ./...
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build $(CGO_FREE)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(CGO_FREE)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(CGO_FREE)
+
+.PHONY: proto
+proto: ## regenerate protobuf code (protoc from Debian's protobuf-compiler + pinned plugins)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC)
+	PATH=$(TOOLS):$$PATH protoc -I protocol/inference/proto \
+		--go_out=protocol/inference/inferencepb --go_opt=paths=source_relative \
+		--go-grpc_out=protocol/inference/inferencepb --go-grpc_opt=paths=source_relative \
+		protocol/inference/proto/inference.proto
+
+.PHONY: proto-check
+proto-check: proto ## fail when the committed generated code differs from `make proto`
+	git diff --exit-code -- protocol/inference/inferencepb
+
+.PHONY: clean
+clean: ## remove build output (keeps the onnxruntime cache)
+	rm -rf $(BIN)

@@ -1,0 +1,154 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/autocv/autocv/protocol/inference/inferencepb"
+)
+
+// Handshake is shared by hosts and plugins. A binary launched without it
+// (for example by a person at a shell) says it is a plugin and exits.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  APIVersion,
+	MagicCookieKey:   "AUTOCV_INFERENCE_PLUGIN",
+	MagicCookieValue: "3a1f0d5c-autocv-inference",
+}
+
+// NameEnv carries the plugin name (onnx-cpu, onnx-cuda) from the host to the
+// plugin process, which serves only that name.
+const NameEnv = "AUTOCV_PLUGIN_NAME"
+
+// MaxMessageBytes bounds one gRPC message: a batch of photos or a model
+// package sent as bytes.
+const MaxMessageBytes = 256 << 20
+
+// ServerOptions are the gRPC options plugins serve with.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes)}
+}
+
+// DialOptions are the gRPC options hosts dial plugins with.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+}
+
+// Serve runs a plugin process: it serves the Plugin that newPlugin returns
+// for the name the host launched it as, until the host goes away. It is the
+// whole body of a plugin binary's main.
+func Serve(newPlugin func(name string) (Plugin, error)) {
+	name := os.Getenv(NameEnv)
+	if name == "" {
+		name = NameONNXCPU
+	}
+	impl, err := newPlugin(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "plugin %s: %v\n", name, err)
+		os.Exit(1)
+	}
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{name: &GRPCPlugin{Impl: impl}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, ServerOptions()...)...)
+		},
+	})
+}
+
+// GRPCPlugin adapts a Plugin to go-plugin's gRPC transport. Impl is set on
+// the plugin side only.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Plugin
+}
+
+// GRPCServer registers the plugin's service (plugin side).
+func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterInferenceServer(s, &server{impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns a Plugin that calls the plugin process (host side).
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &client{c: pb.NewInferenceClient(c)}, nil
+}
+
+// Errors cross the process boundary as gRPC status codes.
+var errCodes = []struct {
+	err  error
+	code codes.Code
+}{
+	{ErrNotLoaded, codes.FailedPrecondition},
+	{ErrBadRequest, codes.InvalidArgument},
+	{ErrUnavailable, codes.Unimplemented},
+	{ErrBadPackage, codes.DataLoss},
+}
+
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, e := range errCodes {
+		if errors.Is(err, e.err) {
+			return status.Error(e.code, err.Error())
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Error(codes.Canceled, err.Error())
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// remoteError is an error from the plugin process; Is matches the sentinel
+// its status code stands for, and the message is the plugin's own.
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string        { return e.msg }
+func (e *remoteError) Is(target error) bool { return e.sentinel != nil && target == e.sentinel }
+
+func fromStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, e := range errCodes {
+		if st.Code() == e.code {
+			return &remoteError{msg: st.Message(), sentinel: e.err}
+		}
+	}
+	switch st.Code() {
+	case codes.Canceled:
+		return fmt.Errorf("plugin: %s: %w", st.Message(), context.Canceled)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("plugin: %s: %w", st.Message(), context.DeadlineExceeded)
+	case codes.Unavailable:
+		return fmt.Errorf("%w: %s", ErrPluginGone, st.Message())
+	}
+	return fmt.Errorf("plugin: %s", st.Message())
+}
+
+// ErrPluginGone means the plugin process cannot be reached: it exited,
+// crashed or was killed. Hosts start a new one.
+var ErrPluginGone = errors.New("inference plugin process is gone")
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func dur(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
