@@ -65,7 +65,7 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 10s; longer by hand)
 
 .PHONY: bench
 bench: build ## benchmarks: plugin vs in-process onnxruntime, decode+preprocess (table)
-	$(GO) run ./plugins/onnx/cmd/autocv-bench -bin $(BIN)
+	$(GO) run ./plugins/onnx/internal/bench -bin $(BIN)
 
 .PHONY: check
 check: proto-check ## go vet, staticcheck, and cgo-free cross-builds (windows/amd64, linux/arm64)

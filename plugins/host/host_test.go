@@ -1,0 +1,301 @@
+package host_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/autocv/autocv/plugins/host"
+	"github.com/autocv/autocv/plugins/onnx/demopkg"
+	"github.com/autocv/autocv/protocol/inference"
+	"github.com/autocv/autocv/protocol/modelpkg"
+	"github.com/autocv/autocv/protocol/testenv"
+)
+
+// fixture is built once per test binary: the real plugin binary and signed
+// packages wrapping the ImageNet backbones.
+type fixture struct {
+	binary       string
+	mobilenet    string
+	shufflenet   string
+	pubPEM       []byte
+	otherPubPEM  []byte
+	unsignedPath string
+}
+
+var (
+	fixOnce sync.Once
+	fix     fixture
+	fixErr  error
+	fixDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixDir != "" {
+		os.RemoveAll(fixDir)
+	}
+	os.Exit(code)
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	data := testenv.DataDir(t)
+	lib := testenv.ORTLibrary(t)
+	t.Setenv("ONNXRUNTIME_LIB", lib)
+	fixOnce.Do(func() {
+		fixDir, fixErr = os.MkdirTemp("", "autocv-host-test-")
+		if fixErr != nil {
+			return
+		}
+		fix.binary = filepath.Join(fixDir, host.BinaryName())
+		out, err := exec.Command("go", "build", "-o", fix.binary, "github.com/autocv/autocv/plugins/onnx/cmd/autocv-plugin-onnx").CombinedOutput()
+		if err != nil {
+			fixErr = errors.New("go build plugin: " + string(out))
+			return
+		}
+		pub, priv, _ := ed25519.GenerateKey(nil)
+		other, _, _ := ed25519.GenerateKey(nil)
+		fix.pubPEM, _ = modelpkg.MarshalPublicKey(pub)
+		fix.otherPubPEM, _ = modelpkg.MarshalPublicKey(other)
+		fix.mobilenet = filepath.Join(fixDir, "mobilenet.tar.gz")
+		fix.shufflenet = filepath.Join(fixDir, "shufflenet.tar.gz")
+		fix.unsignedPath = filepath.Join(fixDir, "unsigned.tar.gz")
+		for _, b := range []struct {
+			bb   demopkg.Backbone
+			key  ed25519.PrivateKey
+			path string
+		}{{demopkg.MobileNetV2, priv, fix.mobilenet}, {demopkg.ShuffleNet, priv, fix.shufflenet}, {demopkg.MobileNetV2, nil, fix.unsignedPath}} {
+			if _, fixErr = demopkg.Build(data, b.bb, b.key, b.path); fixErr != nil {
+				return
+			}
+		}
+	})
+	if fixErr != nil {
+		t.Fatal(fixErr)
+	}
+	return fix
+}
+
+func start(t *testing.T, f fixture, name string) *host.Plugin {
+	t.Helper()
+	p, err := host.Start(context.Background(), host.Config{Binary: f.binary, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+func photo(t *testing.T, rel string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(testenv.Data(t, strings.Split(rel, "/")...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The photos and classes listed in ../shared/data/backbones/README.md:
+// top-1 where the README gives >= 0.9, within the top 3 otherwise.
+var readmePhotos = []struct {
+	path    string
+	label   string
+	minTop1 map[string]float32 // per backbone id: top-1 with at least this probability; absent = top 3
+}{
+	{"datasets/hymenoptera/val/ants/1124525276_816a07c17f.jpg", "ant",
+		map[string]float32{"mobilenetv2-12-int8": 0.9, "shufflenet-v2-12-qdq": 0.9}},
+	{"datasets/hymenoptera/val/bees/10870992_eebeeb3a12.jpg", "bee",
+		map[string]float32{"shufflenet-v2-12-qdq": 0.9}},
+	{"datasets/flowers5/daisy/10140303196_b88d3d6cec.jpg", "daisy",
+		map[string]float32{"mobilenetv2-12-int8": 0.9, "shufflenet-v2-12-qdq": 0.9}},
+}
+
+func TestPredictRealPhotos(t *testing.T) {
+	f := setup(t)
+	p := start(t, f, inference.NameONNXCPU)
+	ctx := context.Background()
+
+	info := p.Info()
+	if info.Kind != inference.NameONNXCPU || info.APIVersion != inference.APIVersion || !contains(info.ExecutionProviders, "cpu") {
+		t.Fatalf("unexpected info %+v", info)
+	}
+	if _, err := p.Predict(ctx, inference.PredictRequest{Images: [][]byte{{1}}}); !errors.Is(err, inference.ErrNotLoaded) {
+		t.Fatalf("predict before load: %v, want ErrNotLoaded", err)
+	}
+
+	for _, tc := range []struct {
+		id, path string
+	}{{"mobilenetv2-12-int8", f.mobilenet}, {"shufflenet-v2-12-qdq", f.shufflenet}} {
+		t.Run(tc.id, func(t *testing.T) {
+			m, err := p.Load(ctx, inference.LoadRequest{PackagePath: tc.path, TrustedKeys: [][]byte{f.pubPEM}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.ExecutionProvider != "cpu" || len(m.Labels) != 1000 {
+				t.Fatalf("loaded %+v", m)
+			}
+			var images [][]byte
+			for _, ph := range readmePhotos {
+				images = append(images, photo(t, ph.path))
+			}
+			// a broken image in the batch fails alone
+			images = append(images, []byte("GIF89a not really"))
+			res, err := p.Predict(ctx, inference.PredictRequest{Images: images, TopK: 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Predictions) != len(images) {
+				t.Fatalf("%d predictions for %d images", len(res.Predictions), len(images))
+			}
+			for i, ph := range readmePhotos {
+				pr := res.Predictions[i]
+				if pr.Err != "" || len(pr.Labels) != 3 {
+					t.Fatalf("%s: %+v", ph.path, pr)
+				}
+				t.Logf("%s: %s %.3f, %s %.3f, %s %.3f", filepath.Base(ph.path),
+					pr.Labels[0].Label, pr.Labels[0].Confidence, pr.Labels[1].Label, pr.Labels[1].Confidence,
+					pr.Labels[2].Label, pr.Labels[2].Confidence)
+				if min, ok := ph.minTop1[tc.id]; ok {
+					if pr.Labels[0].Label != ph.label || pr.Labels[0].Confidence < min {
+						t.Errorf("%s: top-1 %s %.3f, want %s >= %.2f", ph.path, pr.Labels[0].Label, pr.Labels[0].Confidence, ph.label, min)
+					}
+				} else if !hasLabel(pr.Labels, ph.label) {
+					t.Errorf("%s: %s not in top 3 %+v", ph.path, ph.label, pr.Labels)
+				}
+			}
+			if last := res.Predictions[len(images)-1]; last.Err == "" || len(last.Labels) != 0 {
+				t.Errorf("GIF bytes were classified: %+v", last)
+			}
+			h, err := p.Health(ctx)
+			if err != nil || !h.Loaded || h.ModelID != m.ID {
+				t.Fatalf("health %+v %v", h, err)
+			}
+		})
+	}
+}
+
+func TestLoadRejects(t *testing.T) {
+	f := setup(t)
+	p := start(t, f, inference.NameONNXCPU)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		req  inference.LoadRequest
+		want error
+	}{
+		{"no trusted key", inference.LoadRequest{PackagePath: f.mobilenet}, inference.ErrBadRequest},
+		{"signed by another key", inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.otherPubPEM}}, inference.ErrBadPackage},
+		{"unsigned package", inference.LoadRequest{PackagePath: f.unsignedPath, TrustedKeys: [][]byte{f.pubPEM}}, inference.ErrBadPackage},
+		{"not a package", inference.LoadRequest{PackageBytes: []byte("hello"), TrustedKeys: [][]byte{f.pubPEM}}, inference.ErrBadPackage},
+		{"missing file", inference.LoadRequest{PackagePath: "/nonexistent.tar.gz", TrustedKeys: [][]byte{f.pubPEM}}, inference.ErrBadRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.Load(ctx, tc.req)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			t.Log(err)
+		})
+	}
+	// unsigned packages load only when the host allows it explicitly
+	if _, err := p.Load(ctx, inference.LoadRequest{PackagePath: f.unsignedPath, AllowUnsigned: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// onnx-cuda on a machine without CUDA (and with the CPU-only npm library)
+// must say so, and auto must fall back to cpu.
+func TestCUDAUnavailable(t *testing.T) {
+	f := setup(t)
+	p := start(t, f, inference.NameONNXCUDA)
+	ctx := context.Background()
+	_, err := p.Load(ctx, inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}})
+	if err == nil {
+		t.Skip("CUDA works on this machine")
+	}
+	if !errors.Is(err, inference.ErrUnavailable) || !strings.Contains(err.Error(), "cuda") {
+		t.Fatalf("got %v, want ErrUnavailable naming cuda", err)
+	}
+	t.Log(err)
+	m, err := p.Load(ctx, inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}, ExecutionProvider: "auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ExecutionProvider != "cpu" {
+		t.Fatalf("auto runs on %q, want cpu", m.ExecutionProvider)
+	}
+}
+
+func TestKilledPlugin(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	p := start(t, f, inference.NameONNXCPU)
+	if _, err := p.Load(ctx, inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}}); err != nil {
+		t.Fatal(err)
+	}
+	img := photo(t, readmePhotos[0].path)
+	if err := syscall.Kill(p.Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !p.Exited() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := p.Predict(ctx, inference.PredictRequest{Images: [][]byte{img}})
+	if !errors.Is(err, inference.ErrPluginGone) {
+		t.Fatalf("predict on a killed plugin: %v, want ErrPluginGone", err)
+	}
+	t.Log(err)
+
+	q := start(t, f, inference.NameONNXCPU)
+	if _, err := q.Load(ctx, inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Predict(ctx, inference.PredictRequest{Images: [][]byte{img}})
+	if err != nil || res.Predictions[0].Labels[0].Label != "ant" {
+		t.Fatalf("new plugin: %+v %v", res, err)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	if _, err := host.Start(ctx, host.Config{Binary: filepath.Join(t.TempDir(), "nope")}); !errors.Is(err, host.ErrStart) {
+		t.Fatalf("missing binary: %v", err)
+	}
+	if _, err := host.Start(ctx, host.Config{Binary: f.binary, Name: "tensorflow"}); !errors.Is(err, host.ErrStart) {
+		t.Fatalf("unknown name: %v", err)
+	}
+	// a binary that is not a plugin
+	if _, err := host.Start(ctx, host.Config{Binary: "/bin/true", StartTimeout: 5 * time.Second}); !errors.Is(err, host.ErrStart) {
+		t.Fatalf("/bin/true: %v", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasLabel(labels []inference.Label, want string) bool {
+	for _, l := range labels {
+		if l.Label == want {
+			return true
+		}
+	}
+	return false
+}
