@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"image"
+	"image/color"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -57,7 +60,9 @@ func TestCheckFiles(t *testing.T) {
 // TestCheckBig covers the rules whose files are too big to commit.
 func TestCheckBig(t *testing.T) {
 	// A real, decodable 1200×1200 PNG of noise, stored uncompressed: 5.5 MB.
-	big := encode(t, "png-raw", noise(1200, 1200, 4))
+	pix := image.NewNRGBA(image.Rect(0, 0, 1200, 1200))
+	rand.NewChaCha8([32]byte{4}).Read(pix.Pix)
+	big := encode(t, "png-raw", pix)
 	if len(big) <= MaxFileSize {
 		t.Fatalf("test image is only %d bytes", len(big))
 	}
@@ -90,7 +95,8 @@ func TestCheckBig(t *testing.T) {
 		{2000, 4096, TooLongSide},
 		{4095, 1365, OK},
 	} {
-		b := encode(t, "png", gradient(tc.w, tc.h))
+		// Two-colour paletted PNGs: 1 bit per pixel, cheap to encode and decode.
+		b := encode(t, "png", image.NewPaletted(image.Rect(0, 0, tc.w, tc.h), color.Palette{color.Black, color.White}))
 		if res := CheckBytes(b); res.Reason != tc.want || res.Width != tc.w || res.Height != tc.h {
 			t.Errorf("%dx%d: got %+v, want %s", tc.w, tc.h, res, tc.want)
 		}

@@ -7,13 +7,18 @@ import (
 	"strings"
 )
 
+var (
+	formats    = []string{"jpeg", "png", "bmp"}
+	extensions = []string{".jpg", ".jpeg", ".png", ".bmp"}
+)
+
 // Formats lists the supported formats as Sniff names them.
-var Formats = []string{"jpeg", "png", "bmp"}
+func Formats() []string { return slices.Clone(formats) }
 
 // Extensions lists the file extensions of the supported formats. They are
 // a hint to users only: Check decides by content, so a PNG saved as .jpg is
 // accepted and a GIF saved as .jpg is not.
-var Extensions = []string{".jpg", ".jpeg", ".png", ".bmp"}
+func Extensions() []string { return slices.Clone(extensions) }
 
 // otherImageExtensions are images in formats we do not accept. Files named
 // so are checked (and come out UnsupportedFormat) rather than reported as
@@ -71,10 +76,10 @@ func ext(name string) string {
 	return strings.ToLower(path.Ext(name))
 }
 
-// HasSupportedExtension reports whether name ends in one of Extensions,
+// HasSupportedExtension reports whether name ends in one of Extensions(),
 // in any case.
 func HasSupportedExtension(name string) bool {
-	return slices.Contains(Extensions, ext(name))
+	return slices.Contains(extensions, ext(name))
 }
 
 // IsImageName reports whether name looks like an image file by its
@@ -83,5 +88,5 @@ func HasSupportedExtension(name string) bool {
 // and runs Check on the rest, where the content decides.
 func IsImageName(name string) bool {
 	e := ext(name)
-	return slices.Contains(Extensions, e) || slices.Contains(otherImageExtensions, e)
+	return slices.Contains(extensions, e) || slices.Contains(otherImageExtensions, e)
 }

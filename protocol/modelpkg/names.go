@@ -61,7 +61,9 @@ func IsMemberName(name string) bool {
 
 // IsGoldenName reports whether name is a golden image member name:
 // "golden/" + a stem of 1 to 64 ASCII letters, digits, '_' or '-' + one of
-// the lowercase extensions .jpg .jpeg .png .bmp (e.g. "golden/3.jpg").
+// the lowercase extensions .jpg .jpeg .png .bmp (e.g. "golden/3.jpg"). A
+// Windows device name (CON, NUL, COM1, ...) is not a valid stem, so every
+// package extracts on every platform.
 func IsGoldenName(name string) bool {
 	rest, ok := strings.CutPrefix(name, GoldenDir)
 	if !ok {
@@ -71,14 +73,30 @@ func IsGoldenName(name string) bool {
 	if dot < 1 || dot > maxGoldenStem {
 		return false
 	}
-	for _, c := range []byte(rest[:dot]) {
+	stem := rest[:dot]
+	for _, c := range []byte(stem) {
 		if !isNameByte(c) {
 			return false
 		}
 	}
+	if isWindowsDevice(stem) {
+		return false
+	}
 	switch rest[dot+1:] {
 	case "jpg", "jpeg", "png", "bmp":
 		return true
+	}
+	return false
+}
+
+func isWindowsDevice(stem string) bool {
+	switch strings.ToUpper(stem) {
+	case "CON", "PRN", "AUX", "NUL":
+		return true
+	}
+	if len(stem) == 4 {
+		prefix := strings.ToUpper(stem[:3])
+		return (prefix == "COM" || prefix == "LPT") && '0' <= stem[3] && stem[3] <= '9'
 	}
 	return false
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // ReadOptions says what Read trusts and where it puts the members.
@@ -57,7 +56,8 @@ type Package struct {
 // (ErrUnsafePath); entries the manifest does not list (ErrUnlisted);
 // entries seen twice (ErrDuplicate); listed members absent (ErrMissing);
 // members over the limits (ErrTooLarge); size or sha256 mismatches
-// (ErrHash). The signature is checked before any member is written.
+// (ErrHash). With TrustedKeys the signature is checked before the manifest
+// is parsed and before any member is written.
 func Read(r io.Reader, opts ReadOptions) (*Package, error) {
 	for i, k := range opts.TrustedKeys {
 		if len(k) != ed25519.PublicKeySize {
@@ -72,13 +72,16 @@ func Read(r io.Reader, opts ReadOptions) (*Package, error) {
 			return nil, fmt.Errorf("extract model package: %w", err)
 		}
 	}
-	s, err := newScanner(r, opts.Limits)
+	s, err := newScanner(r, opts.Limits, opts.TrustedKeys)
 	if err != nil {
 		return nil, err
 	}
-	pkg := &Package{Manifest: s.manifest, ManifestJSON: s.manifestJSON, Signature: s.sig}
-	if err := pkg.checkSignature(opts.TrustedKeys); err != nil {
-		return nil, err
+	pkg := &Package{
+		Manifest:     s.manifest,
+		ManifestJSON: s.manifestJSON,
+		Signature:    s.sig,
+		Signed:       s.keyID != "",
+		KeyID:        s.keyID,
 	}
 	if opts.Dir == "" {
 		for {
@@ -99,25 +102,6 @@ func Read(r io.Reader, opts ReadOptions) (*Package, error) {
 	}
 	pkg.Dir = opts.Dir
 	return pkg, nil
-}
-
-func (p *Package) checkSignature(keys []ed25519.PublicKey) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	if p.Signature == nil {
-		return fmt.Errorf("%w: the package is unsigned (no %s) and a trusted key is required", ErrSignature, SignatureName)
-	}
-	ids := make([]string, len(keys))
-	for i, k := range keys {
-		if Verify(k, p.ManifestJSON, p.Signature) == nil {
-			p.Signed, p.KeyID = true, KeyID(k)
-			return nil
-		}
-		ids[i] = KeyID(k)
-	}
-	return fmt.Errorf("%w: %s does not verify with trusted key %s (wrong key, or the manifest was changed)",
-		ErrSignature, SignatureName, strings.Join(ids, ", "))
 }
 
 // ReadFile is Read on the file at path.

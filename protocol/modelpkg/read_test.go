@@ -146,6 +146,18 @@ func readCases() []readCase {
 			archive: edit(signed, func(es []entry) []entry { es[1].Data = []byte("not*base64!"); return es })},
 		{name: "unknown schema", want: ErrSchema, msg: "schema is 2, supported: 1",
 			archive: withManifest(func(m *Manifest) { m.Schema = 2 })},
+		{name: "unknown schema signed", want: ErrSchema, msg: "schema is 2", keys: []ed25519.PublicKey{pub},
+			archive: func(t *testing.T) []byte {
+				es := unsigned(t)
+				var m Manifest
+				mustUnmarshal(t, es[0].Data, &m)
+				m.Schema = 2
+				es[0].Data = mustJSON(t, &m)
+				sig := entry{Name: SignatureName, Data: EncodeSignature(Sign(priv, es[0].Data)), Size: -1}
+				return makeArchive(t, append([]entry{es[0], sig}, es[1:]...))
+			}},
+		{name: "forged manifest checked before parsing", want: ErrSignature, keys: []ed25519.PublicKey{pub},
+			archive: edit(signed, func(es []entry) []entry { es[0].Data = []byte(`{"schema": 99}`); return es })},
 		{name: "invalid manifest", want: ErrInvalid, msg: "labels: 1 given",
 			archive: withManifest(func(m *Manifest) { m.Labels = m.Labels[:1] })},
 		{name: "truncated gzip", want: ErrCorrupt, archive: func(t *testing.T) []byte {

@@ -19,7 +19,7 @@ func Resign(r io.Reader, w io.Writer, priv ed25519.PrivateKey, lim Limits) (*Man
 	if len(priv) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: signing key is %d bytes, want %d", ErrKey, len(priv), ed25519.PrivateKeySize)
 	}
-	s, err := newScanner(r, lim)
+	s, err := newScanner(r, lim, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package modelpkg
 import (
 	"archive/tar"
 	"compress/gzip"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -23,6 +24,7 @@ type scanner struct {
 	manifest     *Manifest
 	manifestJSON []byte
 	sig          []byte // raw signature; nil when the archive has none
+	keyID        string // the trusted key that verified sig; "" if none
 
 	pending *tar.Header // the entry after the manifest (and signature)
 	eof     bool        // tar end reached while reading ahead
@@ -49,7 +51,9 @@ func corrupt(err error) error {
 	return fmt.Errorf("%w: %w", ErrCorrupt, err)
 }
 
-func newScanner(r io.Reader, lim Limits) (*scanner, error) {
+// newScanner reads manifest.json and manifest.sig. With keys, the
+// signature must verify with one of them before the manifest is parsed.
+func newScanner(r io.Reader, lim Limits, keys []ed25519.PublicKey) (*scanner, error) {
 	gz, err := gzip.NewReader(r)
 	if err != nil {
 		if err == io.EOF {
@@ -77,16 +81,6 @@ func newScanner(r io.Reader, lim Limits) (*scanner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.manifest, err = ParseManifest(s.manifestJSON); err != nil {
-		return nil, err
-	}
-	for _, mem := range s.manifest.Members {
-		if limit, opt := s.lim.limitFor(mem.Name); mem.Size > limit {
-			return nil, fmt.Errorf("%w: manifest lists %s at %d bytes, over the limit of %d (%s)",
-				ErrTooLarge, mem.Name, mem.Size, limit, opt)
-		}
-	}
-
 	h, err = s.nextHeader()
 	switch {
 	case err == io.EOF:
@@ -105,7 +99,41 @@ func newScanner(r io.Reader, lim Limits) (*scanner, error) {
 	default:
 		s.pending = h
 	}
+
+	// Only a manifest that comes from a trusted key is parsed at all.
+	if err := s.checkSignature(keys); err != nil {
+		return nil, err
+	}
+	if s.manifest, err = ParseManifest(s.manifestJSON); err != nil {
+		return nil, err
+	}
+	for _, mem := range s.manifest.Members {
+		if limit, opt := s.lim.limitFor(mem.Name); mem.Size > limit {
+			return nil, fmt.Errorf("%w: manifest lists %s at %d bytes, over the limit of %d (%s)",
+				ErrTooLarge, mem.Name, mem.Size, limit, opt)
+		}
+	}
 	return s, nil
+}
+
+// checkSignature requires a signature by one of keys, when there are any.
+func (s *scanner) checkSignature(keys []ed25519.PublicKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if s.sig == nil {
+		return fmt.Errorf("%w: the package is unsigned (no %s) and a trusted key is required", ErrSignature, SignatureName)
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		if Verify(k, s.manifestJSON, s.sig) == nil {
+			s.keyID = KeyID(k)
+			return nil
+		}
+		ids[i] = KeyID(k)
+	}
+	return fmt.Errorf("%w: %s does not verify with trusted key %s (wrong key, or the manifest was changed)",
+		ErrSignature, SignatureName, strings.Join(ids, ", "))
 }
 
 // nextHeader returns the next entry's header after the checks every entry

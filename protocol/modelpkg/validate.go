@@ -139,7 +139,7 @@ func (m *Manifest) Validate() error {
 	}
 	if m.CreatedAt != "" {
 		if _, err := time.Parse(time.RFC3339, m.CreatedAt); err != nil {
-			p.add("created_at %q: want RFC 3339", m.CreatedAt)
+			p.add("created_at %q: want RFC 3339", clip(m.CreatedAt))
 		}
 	}
 	labels := m.validateLabels(&p)
@@ -216,7 +216,7 @@ func (pp *Preprocess) validate(p *problems) {
 			p.add("preprocess.resize %d: want 0 to %d", pp.Resize, MaxInputSize)
 		}
 	default:
-		p.add("preprocess.resize_mode %q: want %q or %q", pp.ResizeMode, ResizeShorterCrop, ResizeStretch)
+		p.add("preprocess.resize_mode %q: want %q or %q", clip(pp.ResizeMode), ResizeShorterCrop, ResizeStretch)
 	}
 	for i, s := range pp.Std {
 		if !(s > 0) {
@@ -224,25 +224,25 @@ func (pp *Preprocess) validate(p *problems) {
 		}
 	}
 	if pp.ChannelOrder != ChannelsRGB && pp.ChannelOrder != ChannelsBGR {
-		p.add("preprocess.channel_order %q: want %q or %q", pp.ChannelOrder, ChannelsRGB, ChannelsBGR)
+		p.add("preprocess.channel_order %q: want %q or %q", clip(pp.ChannelOrder), ChannelsRGB, ChannelsBGR)
 	}
 	if pp.Layout != LayoutNCHW && pp.Layout != LayoutNHWC {
-		p.add("preprocess.layout %q: want %q or %q", pp.Layout, LayoutNCHW, LayoutNHWC)
+		p.add("preprocess.layout %q: want %q or %q", clip(pp.Layout), LayoutNCHW, LayoutNHWC)
 	}
 }
 
-func (io *IO) validate(p *problems) {
-	if io.Input == "" {
+func (x *IO) validate(p *problems) {
+	if x.Input == "" {
 		p.add("io.input is empty")
 	}
-	if io.Output == "" {
+	if x.Output == "" {
 		p.add("io.output is empty")
 	}
-	if io.OutputKind != OutputProbabilities && io.OutputKind != OutputLogits {
-		p.add("io.output_kind %q: want %q or %q", io.OutputKind, OutputProbabilities, OutputLogits)
+	if x.OutputKind != OutputProbabilities && x.OutputKind != OutputLogits {
+		p.add("io.output_kind %q: want %q or %q", clip(x.OutputKind), OutputProbabilities, OutputLogits)
 	}
-	if io.FixedBatch < 0 {
-		p.add("io.fixed_batch %d: want >= 0", io.FixedBatch)
+	if x.FixedBatch < 0 {
+		p.add("io.fixed_batch %d: want >= 0", x.FixedBatch)
 	}
 }
 

@@ -165,6 +165,7 @@ func TestMemberNames(t *testing.T) {
 		ModelName: true, ModelDataName: true, ReportName: true, "golden/0.jpg": true, "golden/a_B-9.jpeg": true,
 		"golden/x.png": true, "golden/x.bmp": true, ManifestName: false, SignatureName: false, "golden/x.JPG": false,
 		"golden/.jpg": false, "golden/x": false, "golden/a/b.jpg": false, "golden/a b.jpg": false, "model.ONNX": false,
+		"golden/nul.png": false, "golden/COM1.jpg": false, "golden/com10.jpg": true, "golden/console.jpg": true,
 		"golden/" + strings.Repeat("a", 64) + ".png": true, "golden/" + strings.Repeat("a", 65) + ".png": false,
 	} {
 		if got := IsMemberName(name); got != want {

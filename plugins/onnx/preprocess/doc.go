@@ -36,11 +36,15 @@
 //
 // # Geometry
 //
-// Only the part of the photo that survives the centre crop is resampled:
-// the crop window is mapped back to source rows and columns and only those
-// are read. The exact rounding rules (torchvision's truncated long side and
-// half-to-even crop offset) are documented on Spec.kernels; the filter on
-// resample.go's package comment.
+// ShorterSideCrop scales the shorter side to Resize and the longer one to
+// int(Resize*long/short) (truncated, as torchvision), then crops Size×Size
+// at left = round((resizedW-Size)/2), top likewise, rounding half to even
+// (Python's round, as torchvision's center_crop). Only the part of the photo
+// that survives the crop is resampled: the crop window is mapped back to
+// source rows and columns and only those are read. The filter is Pillow's
+// antialiased BILINEAR (a triangle whose support widens by the shrink
+// factor), in Pillow's 22-bit fixed point, horizontal pass first; the
+// comment at the top of resample.go has the exact formulas.
 //
 // # Determinism
 //
@@ -58,8 +62,8 @@
 // Decoders' own image types are read directly (YCbCr, RGBA, NRGBA, Gray,
 // CMYK, Paletted); At() is the fallback for other types only. Filter
 // weights are cached per (source size, output size, window); scratch
-// buffers come from a sync.Pool. Tensor does not allocate per call beyond a
-// few small headers, and is safe for concurrent use.
+// buffers come from a sync.Pool, so Tensor does not allocate in the steady
+// state. Everything is safe for concurrent use.
 //
 // # Views
 //

@@ -11,8 +11,8 @@ import (
 //
 // Conversions (all integer, so bit-identical on every platform):
 //   - YCbCr: the JFIF formula in 16.16 fixed point, exactly
-//     color.YCbCrToRGB; chroma is taken from the subsampled plane without
-//     interpolation (what image.YCbCr.At does).
+//     color.YCbCrToRGB (TestYCbCrConversionIsGo); chroma is taken from the
+//     subsampled plane without interpolation, as image.YCbCr.At does.
 //   - Gray: R=G=B=Y. 16-bit types keep the high byte.
 //   - CMYK (Go's JPEG decoder already undoes Adobe's inverted storage):
 //     R = (255-K) - (C·(255-K))/255 rounded, likewise G from M and B from
@@ -23,17 +23,17 @@ import (
 type rowReader struct {
 	img  image.Image
 	min  image.Point
-	lut  []uint8 // paletted: 3 bytes per palette index, composited
+	lut  *[3 * 256]uint8 // paletted: 3 bytes per palette index, composited
 	ycc  *image.YCbCr
 	hsh  uint // YCbCr chroma subsampling shifts
 	vsub bool
 }
 
-func newRowReader(img image.Image) *rowReader {
-	r := &rowReader{img: img, min: img.Bounds().Min}
+func newRowReader(img image.Image) rowReader {
+	r := rowReader{img: img, min: img.Bounds().Min}
 	switch m := img.(type) {
 	case *image.Paletted:
-		r.lut = make([]uint8, 3*256)
+		r.lut = new([3 * 256]uint8)
 		for i := range 256 {
 			c := color.NRGBA{A: 0xff} // out-of-range indices read as black
 			if i < len(m.Palette) {
@@ -77,7 +77,10 @@ func (r *rowReader) read(y, x0, x1 int, dst []uint8) {
 	switch m := r.img.(type) {
 	case *image.YCbCr:
 		if r.ycc != nil {
-			r.readYCbCr(ay, ax0, dst)
+			for i, x := 0, ax0; i < len(dst); i, x = i+3, x+1 {
+				yi, ci := m.YOffset(x, ay), m.COffset(x, ay)
+				dst[i], dst[i+1], dst[i+2] = ycbcrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+			}
 			return
 		}
 	case *image.RGBA:
@@ -145,43 +148,68 @@ func sat8(v uint32) uint8 {
 	return uint8(v)
 }
 
-// readYCbCr converts one row of a YCbCr image starting at absolute (ax0, ay).
-func (r *rowReader) readYCbCr(ay, ax0 int, dst []uint8) {
+// readPacked is read in the form horizontal takes: red | blue<<32 and green
+// per pixel. YCbCr, the common case, is converted straight into it.
+func (r *rowReader) readPacked(y, x0, x1 int, row []uint8, rb []uint64, g []uint32) {
+	rb, g = rb[:x1-x0], g[:x1-x0]
+	if r.ycc != nil {
+		r.readYCbCr(y+r.min.Y, x0+r.min.X, rb, g)
+		return
+	}
+	r.read(y, x0, x1, row)
+	for x := range rb {
+		p := row[3*x : 3*x+3 : 3*x+3]
+		rb[x] = uint64(p[0]) | uint64(p[2])<<32
+		g[x] = uint32(p[1])
+	}
+}
+
+// readYCbCr converts len(rb) pixels of a YCbCr image starting at absolute
+// (ax0, ay). Pixels sharing a chroma sample share its table lookups.
+func (r *rowReader) readYCbCr(ay, ax0 int, rb []uint64, g []uint32) {
 	m := r.ycc
 	ys := m.Y[(ay-m.Rect.Min.Y)*m.YStride+(ax0-m.Rect.Min.X):]
+	ys, g = ys[:len(rb)], g[:len(rb)]
 	cy := ay - m.Rect.Min.Y
 	if r.vsub {
 		cy = ay/2 - m.Rect.Min.Y/2
 	}
 	crow := cy*m.CStride - m.Rect.Min.X>>r.hsh
-	for i, x := 0, ax0; i < len(dst); i, x = i+3, x+1 {
+	for x := ax0; x < ax0+len(ys); {
 		ci := crow + x>>r.hsh
-		dst[i], dst[i+1], dst[i+2] = ycbcrToRGB(ys[x-ax0], m.Cb[ci], m.Cr[ci])
+		cb, cr := m.Cb[ci], m.Cr[ci]
+		ro, gro, bo := ycc.rCr[cr], ycc.gCb[cb]+ycc.gCr[cr], ycc.bCb[cb]
+		end := min((x>>r.hsh+1)<<r.hsh, ax0+len(ys))
+		for ; x < end; x++ {
+			i := x - ax0
+			yy := int32(ys[i]) * 0x10101
+			rb[i] = uint64(clampYCC(yy+ro)) | uint64(clampYCC(yy+bo))<<32
+			g[i] = uint32(clampYCC(yy + gro))
+		}
 	}
 }
 
-// ycbcrToRGB is color.YCbCrToRGB, repeated here so that it inlines.
+// ycc holds the chroma terms of color.YCbCrToRGB (the JFIF formula in 16.16
+// fixed point: R = Y + 1.402 Cr', G = Y - 0.34414 Cb' - 0.71414 Cr',
+// B = Y + 1.772 Cb') so that a pixel costs one multiply and three adds;
+// clampYCC(Y*0x10101 + term) is exactly what color.YCbCrToRGB returns.
+var ycc = func() (t struct{ rCr, gCb, gCr, bCb [256]int32 }) {
+	for i := range 256 {
+		c := int32(i) - 128
+		t.rCr[i], t.gCb[i], t.gCr[i], t.bCb[i] = 91881*c, -22554*c, -46802*c, 116130*c
+	}
+	return t
+}()
+
+func clampYCC(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
+}
+
+// ycbcrToRGB is color.YCbCrToRGB through the tables above.
 func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
-	yy1 := int32(y) * 0x10101
-	cb1 := int32(cb) - 128
-	cr1 := int32(cr) - 128
-	r := yy1 + 91881*cr1
-	if uint32(r)&0xff000000 == 0 {
-		r >>= 16
-	} else {
-		r = ^(r >> 31)
-	}
-	g := yy1 - 22554*cb1 - 46802*cr1
-	if uint32(g)&0xff000000 == 0 {
-		g >>= 16
-	} else {
-		g = ^(g >> 31)
-	}
-	b := yy1 + 116130*cb1
-	if uint32(b)&0xff000000 == 0 {
-		b >>= 16
-	} else {
-		b = ^(b >> 31)
-	}
-	return uint8(r), uint8(g), uint8(b)
+	yy := int32(y) * 0x10101
+	return clampYCC(yy + ycc.rCr[cr]), clampYCC(yy + ycc.gCb[cb] + ycc.gCr[cr]), clampYCC(yy + ycc.bCb[cb])
 }

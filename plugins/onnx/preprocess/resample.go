@@ -20,6 +20,8 @@ import (
 //	w[x] /= sum(w);  k[x] = int(w[x] * 2^22 + 0.5)          (22-bit fixed point)
 //	out = clamp((2^21 + sum(k[x] * in[xmin + x])) >> 22, 0, 255)
 //
+// The weights are >= 0 and sum to about 2^22, so every sum is below 2^31.
+//
 // The horizontal pass runs first and its result is rounded to 8 bits, then
 // the vertical pass, as in Pillow. Each output pixel's weights depend only
 // on its own index, so computing just the outputs that survive the centre
@@ -52,8 +54,13 @@ type kernelKey struct {
 }
 
 // Kernels are cached: a trainer sees the same few photo sizes many times.
-// The cache is dropped whole when it fills, which bounds its memory.
-const maxCachedKernels = 256
+// The cache is dropped whole when it fills, and kernels of absurd images
+// (a stretch of a 100000×10 photo has a 900-tap filter) are not kept, which
+// bounds its memory to about 256 × 64 KiB.
+const (
+	maxCachedKernels = 256
+	maxCachedWeights = 16 << 10
+)
 
 var kernelCache = struct {
 	sync.Mutex
@@ -68,6 +75,9 @@ func getKernel(key kernelKey) *kernel {
 		return k
 	}
 	k = newKernel(key)
+	if len(k.w) > maxCachedWeights {
+		return k
+	}
 	kernelCache.Lock()
 	if len(kernelCache.m) >= maxCachedKernels {
 		clear(kernelCache.m)
@@ -93,7 +103,7 @@ func newKernel(key kernelKey) *kernel {
 		center := key.in0 + float64((float64(key.first+i)+0.5)*scale)
 		xmin := max(int(center-support+0.5), 0)
 		xmax := min(int(center+support+0.5), key.in)
-		n := xmax - xmin
+		n := min(xmax-xmin, ksize)
 		if n < 1 { // only reachable with a degenerate box; take the nearest pixel
 			xmin, n = min(max(int(center), 0), key.in-1), 1
 		}
@@ -115,11 +125,10 @@ func newKernel(key kernelKey) *kernel {
 			} else if n == 1 {
 				w = 1
 			}
-			if w < 0 {
-				ws[x] = int32(float64(w*(1<<precisionBits)) - 0.5)
-			} else {
-				ws[x] = int32(float64(w*(1<<precisionBits)) + 0.5)
-			}
+			// The triangle filter is never negative, so Pillow's rounding
+			// branch for negative weights is not needed (horizontal relies
+			// on this).
+			ws[x] = int32(float64(w*(1<<precisionBits)) + 0.5)
 		}
 		k.start[i], k.n[i] = xmin, n
 		k.lo, k.hi = min(k.lo, xmin), max(k.hi, xmin+n)
@@ -141,19 +150,25 @@ func clip8(v int32) uint8 {
 // resample fills out (len(vk.n) rows of len(hk.n) RGB pixels) from src.
 func resample(src *rowReader, hk, vk *kernel, out []uint8, sc *scratch) {
 	rowLen := 3 * len(hk.n)
-	row := grow(&sc.row, 3*(hk.hi-hk.lo))
+	sw := hk.hi - hk.lo
+	row := grow(&sc.row, 3*sw)
+	rb := grow(&sc.rb, sw)
+	g := grow(&sc.g, sw)
 	tmp := grow(&sc.tmp, (vk.hi-vk.lo)*rowLen)
 	for y := vk.lo; y < vk.hi; y++ {
-		src.read(y, hk.lo, hk.hi, row)
-		horizontal(row, hk, tmp[(y-vk.lo)*rowLen:][:rowLen])
+		src.readPacked(y, hk.lo, hk.hi, row, rb, g)
+		horizontal(rb, g, hk, tmp[(y-vk.lo)*rowLen:][:rowLen])
 	}
 	acc := grow(&sc.acc, rowLen)
 	for j := range vk.n {
-		for i := range acc {
-			acc[i] = 1 << (precisionBits - 1)
+		ws := vk.w[j*vk.ksize : j*vk.ksize+vk.n[j]]
+		first := tmp[(vk.start[j]-vk.lo)*rowLen:][:len(acc)]
+		w0 := ws[0]
+		for i, v := range first {
+			acc[i] = 1<<(precisionBits-1) + int32(v)*w0
 		}
-		for t, w := range vk.w[j*vk.ksize : j*vk.ksize+vk.n[j]] {
-			r := tmp[(vk.start[j]+t-vk.lo)*rowLen:][:len(acc)]
+		for t, w := range ws[1:] {
+			r := tmp[(vk.start[j]+1+t-vk.lo)*rowLen:][:len(acc)]
 			for i, v := range r {
 				acc[i] += int32(v) * w
 			}
@@ -165,26 +180,37 @@ func resample(src *rowReader, hk, vk *kernel, out []uint8, sc *scratch) {
 	}
 }
 
-// horizontal resamples one RGB row; row starts at source pixel k.lo.
-func horizontal(row []uint8, k *kernel, dst []uint8) {
+// horizontal resamples one row given as packed red|blue<<32 and green
+// values starting at source pixel k.lo. The weights are never negative and
+// each sum stays below 2^31, so red and blue share one 64-bit multiply
+// without carrying into each other.
+func horizontal(rb []uint64, g []uint32, k *kernel, dst []uint8) {
+	dst = dst[:3*len(k.start)]
+	const half = 1 << (precisionBits - 1)
 	for i, s := range k.start {
 		ws := k.w[i*k.ksize : i*k.ksize+k.n[i]]
-		p := row[3*(s-k.lo):][:3*len(ws)]
-		r, g, b := int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1)), int32(1<<(precisionBits-1))
+		prb := rb[s-k.lo:][:len(ws)]
+		pg := g[s-k.lo:][:len(ws)]
+		arb, ag := uint64(half|half<<32), uint32(half)
 		for t, w := range ws {
-			q := p[3*t : 3*t+3 : 3*t+3]
-			r += int32(q[0]) * w
-			g += int32(q[1]) * w
-			b += int32(q[2]) * w
+			arb += prb[t] * uint64(w)
+			ag += pg[t] * uint32(w)
 		}
-		dst[3*i], dst[3*i+1], dst[3*i+2] = clip8(r), clip8(g), clip8(b)
+		d := dst[3*i : 3*i+3 : 3*i+3]
+		d[0], d[1], d[2] = clipU(uint32(arb)), clipU(ag), clipU(uint32(arb>>32))
 	}
+}
+
+func clipU(v uint32) uint8 {
+	return uint8(min(v>>precisionBits, 255))
 }
 
 // scratch holds per-call buffers, reused through a pool.
 type scratch struct {
 	row, tmp, px []uint8
 	acc          []int32
+	rb           []uint64
+	g            []uint32
 	fx           []float32
 }
 

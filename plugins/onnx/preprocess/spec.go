@@ -34,10 +34,10 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }
 
-// Limits on a Spec, far above any real model input.
+// Limits on a Spec: the manifest's, so every valid manifest converts.
 const (
-	maxSize   = 2048
-	maxResize = 8192
+	maxSize   = modelpkg.MaxInputSize
+	maxResize = modelpkg.MaxInputSize
 )
 
 // Spec is how a decoded photo becomes a model input tensor. The zero value
@@ -116,18 +116,18 @@ func SpecFrom(p modelpkg.Preprocess) (Spec, error) {
 		return Spec{}, fmt.Errorf("%w: resize mode %q (want %q or %q)", ErrSpec, p.ResizeMode, modelpkg.ResizeShorterCrop, modelpkg.ResizeStretch)
 	}
 	switch p.ChannelOrder {
-	case "RGB":
-	case "BGR":
+	case modelpkg.ChannelsRGB:
+	case modelpkg.ChannelsBGR:
 		s.BGR = true
 	default:
-		return Spec{}, fmt.Errorf("%w: channel order %q (want RGB or BGR)", ErrSpec, p.ChannelOrder)
+		return Spec{}, fmt.Errorf("%w: channel order %q (want %s or %s)", ErrSpec, p.ChannelOrder, modelpkg.ChannelsRGB, modelpkg.ChannelsBGR)
 	}
 	switch p.Layout {
-	case "NCHW":
-	case "NHWC":
+	case modelpkg.LayoutNCHW:
+	case modelpkg.LayoutNHWC:
 		s.NHWC = true
 	default:
-		return Spec{}, fmt.Errorf("%w: layout %q (want NCHW or NHWC)", ErrSpec, p.Layout)
+		return Spec{}, fmt.Errorf("%w: layout %q (want %s or %s)", ErrSpec, p.Layout, modelpkg.LayoutNCHW, modelpkg.LayoutNHWC)
 	}
 	if err := s.Validate(); err != nil {
 		return Spec{}, err
@@ -145,17 +145,17 @@ func (s Spec) Preprocess() modelpkg.Preprocess {
 		Crop:         s.Size,
 		Mean:         s.Mean,
 		Std:          s.Std,
-		ChannelOrder: "RGB",
-		Layout:       "NCHW",
+		ChannelOrder: modelpkg.ChannelsRGB,
+		Layout:       modelpkg.LayoutNCHW,
 	}
 	if s.Mode == Stretch {
 		p.Resize = s.Size
 	}
 	if s.BGR {
-		p.ChannelOrder = "BGR"
+		p.ChannelOrder = modelpkg.ChannelsBGR
 	}
 	if s.NHWC {
-		p.Layout = "NHWC"
+		p.Layout = modelpkg.LayoutNHWC
 	}
 	return p
 }

@@ -113,7 +113,7 @@ func (s Spec) TensorView(img image.Image, v View, dst []float32) error {
 	defer scratchPool.Put(sc)
 	px := grow(&sc.px, s.Len())
 	src := newRowReader(img)
-	resample(src, hk, vk, px, sc)
+	resample(&src, hk, vk, px, sc)
 	s.normalize(px, v, dst[:s.Len()], sc)
 	return nil
 }
