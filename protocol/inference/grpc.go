@@ -36,7 +36,7 @@ const MaxMessageBytes = 256 << 20
 // defaults such a message crawls through dozens of window updates on the
 // local socket.
 const (
-	window    = 32 << 20
+	window     = 32 << 20
 	sockBuffer = 1 << 20
 )
 

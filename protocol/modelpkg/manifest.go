@@ -57,7 +57,7 @@ type Preprocess struct {
 	ResizeMode   string     `json:"resize_mode"` // ResizeShorterCrop or ResizeStretch
 	Resize       int        `json:"resize"`      // shorter side before cropping, e.g. 256
 	Crop         int        `json:"crop"`        // crop side, equal to InputSize
-	Mean         [3]float32 `json:"mean"`        // per channel, applied after scaling to 0..1
+	Mean         [3]float32 `json:"mean"`        // per channel in ChannelOrder (BGR: Mean[0] is blue), after scaling to 0..1
 	Std          [3]float32 `json:"std"`
 	ChannelOrder string     `json:"channel_order"` // "RGB" or "BGR"
 	Layout       string     `json:"layout"`        // "NCHW" or "NHWC"

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/agent/config"
+	"github.com/autocv/autocv/agent/httpapi"
+	"github.com/autocv/autocv/agent/runner"
+	"github.com/autocv/autocv/plugins/host"
+	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/protocol/inference"
+)
+
+// serve runs `autocv-agent serve`: standalone mode, one package, no
+// control plane. It returns when a signal asks it to stop, or with an
+// error when the package cannot be served.
+func serve(args []string) error {
+	cfg, err := config.Load(args, os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := cfg.CheckPackage(); err != nil {
+		return err
+	}
+	if abs, err := filepath.Abs(cfg.Package); err == nil {
+		cfg.Package = abs
+	}
+	key, err := cfg.LoadTrustKey()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	defer log.Info("stopped")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var env []string
+	if cfg.ONNXRuntimeLib != "" {
+		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
+	}
+	run := runner.New(runner.Config{
+		Package: runner.Package{Path: cfg.Package, TrustedKeys: [][]byte{key.PEM}},
+		Host:    host.Config{Binary: cfg.PluginBinary, Name: cfg.Plugin, Env: env, Logger: log.Named("plugin")},
+		Logger:  log.Named("runner"),
+	})
+	stopSignals := handleSignals(cancel, log, run.KillNow)
+	defer stopSignals()
+	defer run.Close() // after the HTTP server has drained (defers run last first)
+
+	api := httpapi.New(httpapi.Config{
+		Runner: run, Logger: log.Named("http"), Version: buildinfo.String(),
+		MaxImageBytes: cfg.MaxImageBytes, MaxFiles: cfg.MaxFiles,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another agent running? pick another address with --listen HOST:PORT)", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer shutdown(srv, cfg.ShutdownGrace, log)
+
+	addr := ln.Addr().String()
+	log.Info("listening", zap.String("addr", addr), zap.String("package", cfg.Package),
+		zap.String("trust_key", key.Path), zap.String("key_id", key.ID), zap.String("plugin", cfg.Plugin))
+	fmt.Printf("autocv-agent listening on %s\n", addr)
+
+	if err := run.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // a signal arrived while loading
+		}
+		return startError(cfg, key, err)
+	}
+	st, _ := run.Status()
+	log.Info("serving", zap.String("addr", addr), zap.String("model", st.Model.ID), zap.Int("version", st.Model.Version))
+	fmt.Printf("autocv-agent ready: model %s v%d — 打开 / open %s\n", st.Model.ID, st.Model.Version, pageURL(ln.Addr()))
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// shutdown stops accepting requests and lets running ones finish within
+// grace.
+func shutdown(srv *http.Server, grace time.Duration, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still running after the grace period were cut off", zap.Duration("grace", grace), zap.Error(err))
+		_ = srv.Close()
+	}
+}
+
+// startError explains why the package could not be served.
+func startError(cfg config.Serve, key config.TrustKey, err error) error {
+	switch {
+	case errors.Is(err, inference.ErrBadPackage):
+		return fmt.Errorf("模型包被拒绝 / model package rejected: %s\n  %w\n  "+
+			"the package must be signed by the trusted key %s (key id %s); if it came from another trainer or "+
+			"control plane, give that one's public key with --trust-key FILE", cfg.Package, err, key.Path, key.ID)
+	case errors.Is(err, host.ErrStart):
+		return fmt.Errorf("the inference plugin could not be started: %w\n  "+
+			"autocv-plugin-onnx must be beside autocv-agent (or give it with --plugin-binary PATH), "+
+			"with the onnxruntime library beside it (or ONNXRUNTIME_LIB)", err)
+	}
+	return fmt.Errorf("serving %s: %w", cfg.Package, err)
+}
+
+// pageURL is the /upload address to open in a browser on this machine.
+func pageURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String() + "/upload"
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/upload"
+}

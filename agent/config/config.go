@@ -1,0 +1,190 @@
+// Package config holds the settings of `autocv-agent serve` and reads them
+// from, lowest precedence first: built-in defaults, an optional YAML config
+// file, AUTOCV_* environment variables and command-line flags.
+//
+// Every setting has one name in each place: flag --trust-key, environment
+// variable AUTOCV_TRUST_KEY, config key trust_key. The config file is
+// decoded strictly: an unknown key is an error that names it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/autocv/autocv/protocol/inference"
+)
+
+// DefaultListen is the agent's HTTP address.
+const DefaultListen = ":8987"
+
+// ErrInvalid means a setting has a value the agent cannot use.
+var ErrInvalid = errors.New("invalid setting")
+
+// Serve is the configuration of `autocv-agent serve`.
+type Serve struct {
+	ConfigFile     string        // the YAML file these came from, if any
+	Package        string        // model package (tar.gz) to serve
+	Listen         string        // HTTP address, HOST:PORT
+	TrustKey       string        // PEM ed25519 public key; "" = signing.pub beside Package
+	Plugin         string        // onnx-cpu or onnx-cuda
+	PluginBinary   string        // "" = autocv-plugin-onnx beside the agent
+	ONNXRuntimeLib string        // passed to the plugin as ONNXRUNTIME_LIB
+	LogLevel       string        // debug, info, warn, error
+	LogFormat      string        // console or json
+	MaxImageBytes  int64         // largest image accepted
+	MaxFiles       int           // most files in one /upload request
+	ShutdownGrace  time.Duration // how long requests may finish on shutdown
+}
+
+// Defaults returns the settings used when nothing else says otherwise.
+func Defaults() Serve {
+	return Serve{
+		Listen:        DefaultListen,
+		Plugin:        inference.NameONNXCPU,
+		LogLevel:      "info",
+		LogFormat:     "console",
+		MaxImageBytes: 8 << 20,
+		MaxFiles:      32,
+		ShutdownGrace: 10 * time.Second,
+	}
+}
+
+// setting is one configurable value and its names.
+type setting struct {
+	key   string // config file key; flag is the same with '-' for '_'
+	env   string // environment variable
+	usage string
+	set   func(*Serve, string) error
+	get   func(*Serve) string
+}
+
+func (s setting) flagName() string { return strings.ReplaceAll(s.key, "_", "-") }
+
+func str(f func(*Serve) *string) (func(*Serve, string) error, func(*Serve) string) {
+	return func(c *Serve, v string) error { *f(c) = v; return nil },
+		func(c *Serve) string { return *f(c) }
+}
+
+var settings = func() []setting {
+	var out []setting
+	add := func(key, env, usage string, set func(*Serve, string) error, get func(*Serve) string) {
+		out = append(out, setting{key: key, env: env, usage: usage, set: set, get: get})
+	}
+	s, g := str(func(c *Serve) *string { return &c.Package })
+	add("package", "AUTOCV_PACKAGE", "model package `FILE` (.tar.gz) to serve", s, g)
+	s, g = str(func(c *Serve) *string { return &c.Listen })
+	add("listen", "AUTOCV_LISTEN", "HTTP address `HOST:PORT`", s, g)
+	s, g = str(func(c *Serve) *string { return &c.TrustKey })
+	add("trust_key", "AUTOCV_TRUST_KEY", "PEM ed25519 public key `FILE` the package must be signed with (default: signing.pub beside the package)", s, g)
+	s, g = str(func(c *Serve) *string { return &c.Plugin })
+	add("plugin", "AUTOCV_PLUGIN", "inference plugin `NAME`: onnx-cpu or onnx-cuda", s, g)
+	s, g = str(func(c *Serve) *string { return &c.PluginBinary })
+	add("plugin_binary", "AUTOCV_PLUGIN_BINARY", "plugin executable `PATH` (default: autocv-plugin-onnx beside autocv-agent)", s, g)
+	s, g = str(func(c *Serve) *string { return &c.ONNXRuntimeLib })
+	add("onnxruntime_lib", "ONNXRUNTIME_LIB", "onnxruntime library `PATH` for the plugin (default: beside the plugin)", s, g)
+	s, g = str(func(c *Serve) *string { return &c.LogLevel })
+	add("log_level", "AUTOCV_LOG_LEVEL", "log `LEVEL`: debug, info, warn or error", s, g)
+	s, g = str(func(c *Serve) *string { return &c.LogFormat })
+	add("log_format", "AUTOCV_LOG_FORMAT", "log `FORMAT`: console or json", s, g)
+	add("max_image_bytes", "AUTOCV_MAX_IMAGE_BYTES", "largest image accepted, in `BYTES`",
+		func(c *Serve, v string) (err error) { c.MaxImageBytes, err = strconv.ParseInt(v, 10, 64); return err },
+		func(c *Serve) string { return strconv.FormatInt(c.MaxImageBytes, 10) })
+	add("max_files", "AUTOCV_MAX_FILES", "most files (`N`) in one /upload request",
+		func(c *Serve, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
+		func(c *Serve) string { return strconv.Itoa(c.MaxFiles) })
+	add("shutdown_grace", "AUTOCV_SHUTDOWN_GRACE", "how long (`DURATION`, e.g. 10s) running requests may finish on shutdown",
+		func(c *Serve, v string) (err error) { c.ShutdownGrace, err = time.ParseDuration(v); return err },
+		func(c *Serve) string { return c.ShutdownGrace.String() })
+	return out
+}()
+
+// Load reads the serve settings from args (without the subcommand), the
+// environment (getenv) and the config file named by --config or
+// AUTOCV_CONFIG. It returns flag.ErrHelp after printing usage for -h.
+func Load(args []string, getenv func(string) string, usage io.Writer) (Serve, error) {
+	c := Defaults()
+	fs := flag.NewFlagSet("autocv-agent serve", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	configFile := fs.String("config", "", "YAML config `FILE` with the settings below as keys (env AUTOCV_CONFIG)")
+	values := make([]string, len(settings))
+	for i, s := range settings {
+		fs.StringVar(&values[i], s.flagName(), s.get(&c), fmt.Sprintf("%s (env %s, config key %s)", s.usage, s.env, s.key))
+	}
+	fs.Usage = func() {
+		fmt.Fprintln(usage, "usage: autocv-agent serve --package FILE [--listen HOST:PORT] [--trust-key FILE] [flags]")
+		fmt.Fprintln(usage, "Serves one model package on the local HTTP API (standalone mode, no control plane).")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q (settings are flags, e.g. --package %s)", ErrInvalid, fs.Arg(0), fs.Arg(0))
+	}
+
+	c.ConfigFile = *configFile
+	if c.ConfigFile == "" {
+		c.ConfigFile = getenv("AUTOCV_CONFIG")
+	}
+	if c.ConfigFile != "" {
+		if err := loadFile(&c, c.ConfigFile); err != nil {
+			return c, err
+		}
+	}
+	for _, s := range settings {
+		if v := getenv(s.env); v != "" {
+			if err := s.set(&c, v); err != nil {
+				return c, fmt.Errorf("%w: environment variable %s=%q: %v", ErrInvalid, s.env, v, err)
+			}
+		}
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		for i, s := range settings {
+			if f.Name == s.flagName() && flagErr == nil {
+				if err := s.set(&c, values[i]); err != nil {
+					flagErr = fmt.Errorf("%w: --%s %q: %v", ErrInvalid, f.Name, values[i], err)
+				}
+			}
+		}
+	})
+	if flagErr != nil {
+		return c, flagErr
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that do not need the file system.
+func (c *Serve) Validate() error {
+	switch {
+	case c.Package == "":
+		return fmt.Errorf("%w: no model package: give one with --package FILE (or AUTOCV_PACKAGE, or package in the config file)", ErrInvalid)
+	case c.Listen == "":
+		return fmt.Errorf("%w: listen address is empty: give HOST:PORT, e.g. %s", ErrInvalid, DefaultListen)
+	case c.MaxImageBytes < 1:
+		return fmt.Errorf("%w: max_image_bytes must be at least 1, got %d", ErrInvalid, c.MaxImageBytes)
+	case c.MaxFiles < 1:
+		return fmt.Errorf("%w: max_files must be at least 1, got %d", ErrInvalid, c.MaxFiles)
+	case c.ShutdownGrace < 0:
+		return fmt.Errorf("%w: shutdown_grace must not be negative, got %s", ErrInvalid, c.ShutdownGrace)
+	}
+	if _, ok := inference.ProviderFor(c.Plugin); !ok {
+		return fmt.Errorf("%w: plugin %q: want %s or %s", ErrInvalid, c.Plugin, inference.NameONNXCPU, inference.NameONNXCUDA)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrInvalid, c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "console", "json":
+	default:
+		return fmt.Errorf("%w: log_format %q: want console or json", ErrInvalid, c.LogFormat)
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// FileResult is one file's answer in an /upload with several files:
+// Predictions, or Error and Code when that file could not be classified.
+type FileResult struct {
+	File        string  `json:"file"`
+	Predictions []Label `json:"predictions"`
+	Error       string  `json:"error,omitempty"`
+	Code        string  `json:"code,omitempty"`
+}
+
+// UploadResponse answers an /upload with several files, in request order.
+type UploadResponse struct {
+	Model     ModelRef     `json:"model"`
+	Results   []FileResult `json:"results"`
+	LatencyMS float64      `json:"latency_ms"`
+}
+
+// filePart is one `file` part of an upload.
+type filePart struct {
+	name string
+	data []byte
+	err  *apiError // set when the part is not an image we can send
+}
+
+// upload answers POST /upload: multipart/form-data with one or more parts
+// named file. One file gets the one-image answer (PredictResponse), several
+// get UploadResponse.
+func (s *Server) upload(c *gin.Context) {
+	start := time.Now()
+	topK, apiErr := s.topK(c)
+	if apiErr != nil {
+		abort(c, apiErr)
+		return
+	}
+	parts, apiErr := s.readParts(c)
+	if apiErr != nil {
+		abort(c, apiErr)
+		return
+	}
+	var images [][]byte
+	var index []int // parts[index[i]] is images[i]
+	for i, p := range parts {
+		if p.err == nil {
+			images = append(images, p.data)
+			index = append(index, i)
+		}
+	}
+	if len(parts) == 1 && parts[0].err != nil {
+		abort(c, parts[0].err)
+		return
+	}
+	resp := UploadResponse{Results: make([]FileResult, len(parts))}
+	for i, p := range parts {
+		resp.Results[i] = FileResult{File: p.name, Predictions: []Label{}}
+		if p.err != nil {
+			resp.Results[i].Error, resp.Results[i].Code = p.err.msg, p.err.code
+		}
+	}
+	if len(images) > 0 {
+		res, apiErr := s.infer(c.Request.Context(), images, topK)
+		if apiErr != nil {
+			abort(c, apiErr)
+			return
+		}
+		resp.Model = modelRef(res.Model)
+		for j, p := range res.Predictions {
+			r := &resp.Results[index[j]]
+			if p.Err != "" {
+				r.Error, r.Code = "the image could not be read: "+p.Err, CodeBadImage
+				continue
+			}
+			r.Predictions = labels(p.Labels)
+		}
+	} else if st, err := s.run.Status(); err == nil {
+		resp.Model = modelRef(st.Model)
+	}
+	resp.LatencyMS = millis(time.Since(start))
+
+	if len(parts) == 1 {
+		r := resp.Results[0]
+		if r.Error != "" {
+			abort(c, newError(http.StatusUnprocessableEntity, r.Code, r.Error))
+			return
+		}
+		c.JSON(http.StatusOK, PredictResponse{Model: resp.Model, Predictions: r.Predictions, LatencyMS: resp.LatencyMS})
+		return
+	}
+	c.JSON(http.StatusOK, resp)
+}
+
+// readParts reads the file parts of a multipart upload, checking each
+// image; other parts are skipped.
+func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		return nil, newError(http.StatusBadRequest, CodeBadForm, fmt.Sprintf(
+			"POST /upload wants a multipart/form-data body with one or more parts named file (got Content-Type %q: %v); "+
+				"to send one raw image use POST /v1/predict", c.ContentType(), err))
+	}
+	var parts []filePart
+	var others []string
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, s.partError(err)
+		}
+		if p.FormName() != "file" {
+			others = append(others, p.FormName())
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return nil, s.partError(err)
+			}
+			continue
+		}
+		if len(parts) == s.cfg.MaxFiles {
+			return nil, newError(http.StatusRequestEntityTooLarge, CodeTooManyFiles, fmt.Sprintf(
+				"too many files: at most %d images per request; send the rest in another request", s.cfg.MaxFiles))
+		}
+		fp := filePart{name: p.FileName()}
+		if fp.name == "" {
+			fp.name = fmt.Sprintf("file %d", len(parts)+1)
+		}
+		fp.data, err = io.ReadAll(io.LimitReader(p, s.cfg.MaxImageBytes+1))
+		if err != nil {
+			return nil, s.partError(err)
+		}
+		what := fmt.Sprintf("file %q", fp.name)
+		if int64(len(fp.data)) > s.cfg.MaxImageBytes {
+			fp.data, fp.err = nil, s.tooLarge(what)
+			if _, err := io.Copy(io.Discard, p); err != nil {
+				return nil, s.partError(err)
+			}
+		} else if e := sniffImage(fp.data, what); e != nil {
+			fp.data, fp.err = nil, e
+		}
+		parts = append(parts, fp)
+	}
+	if len(parts) == 0 {
+		msg := "no files in the upload: send one or more images as multipart form parts named file"
+		if len(others) > 0 {
+			msg += fmt.Sprintf(" (got parts named %s)", strings.Join(quoteAll(others), ", "))
+		}
+		return nil, newError(http.StatusBadRequest, CodeNoFiles, msg)
+	}
+	return parts, nil
+}
+
+// partError describes a failure reading the multipart body.
+func (s *Server) partError(err error) *apiError {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf(
+			"the upload is larger than %s in all: send fewer images per request", size(s.cfg.MaxUploadBytes)))
+	}
+	return newError(http.StatusBadRequest, CodeBadForm, "reading the multipart body: "+err.Error())
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = fmt.Sprintf("%q", s)
+	}
+	return out
+}
