@@ -16,6 +16,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -92,6 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Plugin, error) {
 	}
 	log := cfg.Logger.With(zap.String("plugin", cfg.Name))
 
+	stderr := &tail{max: 2048}
 	cmd := exec.Command(cfg.Binary)
 	cmd.Env = append(append(os.Environ(), cfg.Env...), inference.NameEnv+"="+cfg.Name)
 	client := plugin.NewClient(&plugin.ClientConfig{
@@ -102,10 +105,16 @@ func Start(ctx context.Context, cfg Config) (*Plugin, error) {
 		GRPCDialOptions:  inference.DialOptions(),
 		StartTimeout:     cfg.StartTimeout,
 		Logger:           hclogFor(log),
+		Stderr:           stderr,
 	})
 	p, err := dispense(client, cfg.Name)
 	if err != nil {
 		client.Kill()
+		if said := stderr.String(); said != "" {
+			// what the plugin printed before it died says more than
+			// go-plugin's generic handshake advice
+			return nil, fmt.Errorf("%w: %s as %s: %s", ErrStart, cfg.Binary, cfg.Name, said)
+		}
 		return nil, fmt.Errorf("%w: %s as %s: %v", ErrStart, cfg.Binary, cfg.Name, err)
 	}
 	info, err := p.Plugin.Info(ctx)
@@ -225,4 +234,27 @@ func trimNL(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// tail keeps the last max bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if len(t.buf) > t.max {
+		t.buf = t.buf[len(t.buf)-t.max:]
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
 }

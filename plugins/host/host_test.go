@@ -299,3 +299,42 @@ func hasLabel(labels []inference.Label, want string) bool {
 	}
 	return false
 }
+
+// make build and the installers put the onnxruntime library beside the
+// binaries: with ONNXRUNTIME_LIB unset, the plugin must find it there.
+func TestLibraryBesideBinary(t *testing.T) {
+	f := setup(t)
+	lib := testenv.ORTLibrary(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, host.BinaryName())
+	if err := os.Link(f.binary, bin); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(lib, filepath.Join(dir, filepath.Base(lib))); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ONNXRUNTIME_LIB", "")
+	p, err := host.Start(context.Background(), host.Config{Binary: bin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Kill()
+	if _, err := p.Load(context.Background(), inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// and without it anywhere, the error names the variable to set
+	empty := t.TempDir()
+	bare := filepath.Join(empty, host.BinaryName())
+	if err := os.Link(f.binary, bare); err != nil {
+		t.Fatal(err)
+	}
+	_, err = host.Start(context.Background(), host.Config{Binary: bare})
+	if err == nil {
+		t.Skip("onnxruntime is installed system-wide here")
+	}
+	if !strings.Contains(err.Error(), "ONNXRUNTIME_LIB") {
+		t.Fatalf("error does not say how to point at the library: %v", err)
+	}
+	t.Log(err)
+}

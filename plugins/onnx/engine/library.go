@@ -65,13 +65,15 @@ var (
 // library is loaded once per process; later calls return the first result.
 func Init(path string) error {
 	initOnce.Do(func() {
+		where := path
 		if path == "" {
 			path = LibraryPath()
+			where = fmt.Sprintf("%s (looked at $%s, beside the executable, then the system library path)", path, LibraryEnv)
 		}
 		initPath = path
 		ort.SetSharedLibraryPath(path)
 		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
-			initErr = fmt.Errorf("%w from %s (set %s to the library's path): %v", ErrLibrary, path, LibraryEnv, err)
+			initErr = fmt.Errorf("%w from %s: set %s to the library's path or run `make deps`: %v", ErrLibrary, where, LibraryEnv, err)
 			return
 		}
 		_ = ort.DisableTelemetry()
