@@ -122,10 +122,10 @@ func Start(ctx context.Context, cfg Config) (*Plugin, error) {
 		client.Kill()
 		return nil, fmt.Errorf("%w: %s: Info: %v", ErrStart, cfg.Name, err)
 	}
-	if info.APIVersion < inference.APIVersion {
+	if info.APIVersion < inference.MinAPIVersion {
 		client.Kill()
-		return nil, fmt.Errorf("%w: %s speaks inference API %d, this host needs %d: install a matching plugin",
-			ErrStart, cfg.Binary, info.APIVersion, inference.APIVersion)
+		return nil, fmt.Errorf("%w: %s speaks inference API %d, this host needs at least %d: install a matching plugin",
+			ErrStart, cfg.Binary, info.APIVersion, inference.MinAPIVersion)
 	}
 	p.info = info
 	log.Info("plugin started", zap.Int("pid", p.pid), zap.String("version", info.Version),

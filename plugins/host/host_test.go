@@ -1,3 +1,5 @@
+//go:build unix
+
 package host_test
 
 import (
@@ -337,4 +339,68 @@ func TestLibraryBesideBinary(t *testing.T) {
 		t.Fatalf("error does not say how to point at the library: %v", err)
 	}
 	t.Log(err)
+}
+
+// A package whose golden samples do not reproduce here (a different
+// runtime, drifted preprocessing, a tampered expectation) must not load.
+func TestGoldenMismatchRefused(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	pubPEM, _ := modelpkg.MarshalPublicKey(pub)
+
+	dir := filepath.Join(t.TempDir(), "x")
+	pkg, err := modelpkg.ReadFile(f.mobilenet, modelpkg.ReadOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := map[string][]byte{}
+	for _, g := range pkg.Manifest.Golden {
+		if golden[g.File], err = pkg.Golden(g.File); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		tamper func(m *modelpkg.Manifest)
+	}{
+		{"top-1", func(m *modelpkg.Manifest) { m.Golden[0].ExpectedTop1 = "bee" }},
+		{"probabilities", func(m *modelpkg.Manifest) {
+			p := append([]float32(nil), m.Golden[1].Probabilities...)
+			p[985] -= 0.01 // daisy
+			m.Golden[1].Probabilities = p
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := *pkg.Manifest
+			m.Golden = append([]modelpkg.Golden(nil), m.Golden...)
+			tc.tamper(&m)
+			path := filepath.Join(t.TempDir(), "tampered.tar.gz")
+			b := modelpkg.Builder{Manifest: m, ModelPath: pkg.ModelPath(), Golden: golden, Key: priv}
+			if _, err := b.WriteFile(path); err != nil {
+				t.Fatal(err)
+			}
+			p := start(t, f, inference.NameONNXCPU)
+			_, err := p.Load(ctx, inference.LoadRequest{PackagePath: path, TrustedKeys: [][]byte{pubPEM}})
+			if !errors.Is(err, inference.ErrBadPackage) || !strings.Contains(err.Error(), "golden") {
+				t.Fatalf("got %v, want ErrBadPackage naming the golden sample", err)
+			}
+			t.Log(err)
+			if h, _ := p.Health(ctx); h.Loaded {
+				t.Fatal("a model that failed its self-test is loaded")
+			}
+		})
+	}
+}
+
+func TestProviderMatchesPluginName(t *testing.T) {
+	f := setup(t)
+	p := start(t, f, inference.NameONNXCPU)
+	for _, ep := range []string{"cuda", "auto"} {
+		_, err := p.Load(context.Background(), inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}, ExecutionProvider: ep})
+		if !errors.Is(err, inference.ErrBadRequest) {
+			t.Fatalf("onnx-cpu asked for %s: %v, want ErrBadRequest", ep, err)
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
@@ -54,7 +56,7 @@ func openPackage(req inference.LoadRequest) (*extracted, error) {
 	default:
 		return nil, fmt.Errorf("%w: no package given", inference.ErrBadRequest)
 	}
-	parent, err := os.MkdirTemp("", "autocv-model-")
+	parent, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tempPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -76,4 +78,30 @@ func openPackage(req inference.LoadRequest) (*extracted, error) {
 		modelPath:      pkg.ModelPath(),
 		manifestSHA256: hex.EncodeToString(sum[:]),
 	}, nil
+}
+
+// tempPrefix starts the name of every folder a plugin extracts a package
+// into; the plugin's pid follows, so a new plugin can tell the folders of
+// dead ones (a crash, a kill -9) from those of live ones and remove them.
+const tempPrefix = "autocv-model-"
+
+// sweepStale removes extracted packages left behind by plugin processes
+// that are no longer running.
+func sweepStale() {
+	entries, err := os.ReadDir(os.TempDir())
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+	}
 }

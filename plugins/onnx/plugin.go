@@ -28,7 +28,7 @@ import (
 const DefaultMaxBatch = 16
 
 // MaxImages is the most images one Predict call may carry.
-const MaxImages = 256
+const MaxImages = 64
 
 // Plugin implements inference.Plugin. It holds at most one model; Load
 // replaces it only once the new one is ready, so Predict never sees a
@@ -64,6 +64,7 @@ func New(name string) (*Plugin, error) {
 	if err := engine.Init(""); err != nil {
 		return nil, err
 	}
+	sweepStale()
 	return &Plugin{kind: name, provider: provider}, nil
 }
 
@@ -85,7 +86,12 @@ func (p *Plugin) Load(ctx context.Context, req inference.LoadRequest) (inference
 	if provider == "" {
 		provider = p.provider
 	}
-	if p.provider == engine.CUDA && provider == engine.CPU {
+	// The plugin name picks the provider: onnx-cpu runs cpu only; onnx-cuda
+	// runs cuda, or cpu when asked for auto and no GPU works.
+	switch {
+	case p.provider == engine.CPU && provider != engine.CPU:
+		return inference.Model{}, fmt.Errorf("%w: plugin %s runs cpu only; start %s for %s", inference.ErrBadRequest, p.kind, inference.NameONNXCUDA, provider)
+	case p.provider == engine.CUDA && provider == engine.CPU:
 		return inference.Model{}, fmt.Errorf("%w: plugin %s runs cuda; start %s for cpu", inference.ErrBadRequest, p.kind, inference.NameONNXCPU)
 	}
 	pkg, err := openPackage(req)
@@ -134,12 +140,11 @@ func newModel(pkg *extracted, provider string, req inference.LoadRequest) (*mode
 		sess.Close()
 		return nil, fmt.Errorf("%w: model has %d outputs but the manifest lists %d labels", inference.ErrBadPackage, n, len(mf.Labels))
 	}
+	// The engine splits a batch for models with a fixed batch size itself;
+	// maxBatch bounds how many photos are decoded and run at once.
 	maxBatch := req.MaxBatch
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
-	}
-	if fb := sess.FixedBatch(); fb > 0 {
-		maxBatch = fb
 	}
 	return &model{
 		manifest: mf, spec: spec, session: sess, dir: pkg.dir, members: pkg.members, maxBatch: maxBatch,

@@ -34,38 +34,40 @@ func (m *model) predict(ctx context.Context, req inference.PredictRequest) (infe
 	if n > MaxImages {
 		return inference.PredictResult{}, fmt.Errorf("%w: %d images in one call, at most %d", inference.ErrBadRequest, n, MaxImages)
 	}
-	preds := make([]inference.Prediction, n)
-	batch := make([]float32, n*m.itemSize())
-	m.decodeAll(ctx, req.Images, batch, preds)
-	if err := ctx.Err(); err != nil {
-		return inference.PredictResult{}, err
-	}
-
-	// Run only the images that decoded, packed back to back.
-	var ok []int
-	for i := range preds {
-		if preds[i].Err == "" {
-			ok = append(ok, i)
+	// Decode and run in chunks so memory stays bounded by one chunk of
+	// tensors whatever the number of images.
+	res := inference.PredictResult{Predictions: make([]inference.Prediction, n)}
+	size, classes := m.itemSize(), len(m.manifest.Labels)
+	chunk := min(n, m.maxBatch)
+	batch := make([]float32, chunk*size)
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		preds := res.Predictions[lo:hi]
+		m.decodeAll(ctx, req.Images[lo:hi], batch, preds)
+		if err := ctx.Err(); err != nil {
+			return inference.PredictResult{}, err
 		}
-	}
-	res := inference.PredictResult{Predictions: preds}
-	if len(ok) == 0 {
-		return res, nil
-	}
-	size := m.itemSize()
-	for j, i := range ok {
-		if i != j {
-			copy(batch[j*size:(j+1)*size], batch[i*size:(i+1)*size])
+		// run only the images that decoded, packed back to back
+		var ok []int
+		for i := range preds {
+			if preds[i].Err == "" {
+				if i != len(ok) {
+					copy(batch[len(ok)*size:(len(ok)+1)*size], batch[i*size:(i+1)*size])
+				}
+				ok = append(ok, i)
+			}
 		}
-	}
-	out, infer, err := m.run(batch[:len(ok)*size], len(ok))
-	if err != nil {
-		return inference.PredictResult{}, err
-	}
-	res.InferTime = infer
-	classes := len(m.manifest.Labels)
-	for j, i := range ok {
-		preds[i].Labels = m.topK(out[j*classes:(j+1)*classes], topK)
+		if len(ok) == 0 {
+			continue
+		}
+		out, infer, err := m.run(batch[:len(ok)*size], len(ok))
+		if err != nil {
+			return inference.PredictResult{}, err
+		}
+		res.InferTime += infer
+		for j, i := range ok {
+			preds[i].Labels = m.topK(out[j*classes:(j+1)*classes], topK)
+		}
 	}
 	return res, nil
 }

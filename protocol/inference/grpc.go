@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,10 +16,16 @@ import (
 	pb "github.com/autocv/autocv/protocol/inference/inferencepb"
 )
 
+// transportVersion is go-plugin's handshake version, which must match
+// exactly. It changes only if the transport itself changes (never so far);
+// what a plugin can do is negotiated with Info's APIVersion instead, so a
+// newer host can still drive an older plugin.
+const transportVersion = 1
+
 // Handshake is shared by hosts and plugins. A binary launched without it
 // (for example by a person at a shell) says it is a plugin and exits.
 var Handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  APIVersion,
+	ProtocolVersion:  transportVersion,
 	MagicCookieKey:   "AUTOCV_INFERENCE_PLUGIN",
 	MagicCookieValue: "3a1f0d5c-autocv-inference",
 }
@@ -71,6 +78,7 @@ func Serve(newPlugin func(name string) (Plugin, error)) {
 		fmt.Fprintf(os.Stderr, "plugin %s: %v\n", name, err)
 		os.Exit(1)
 	}
+	go exitWithParent(impl)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{name: &GRPCPlugin{Impl: impl}},
@@ -78,6 +86,22 @@ func Serve(newPlugin func(name string) (Plugin, error)) {
 			return grpc.NewServer(append(opts, ServerOptions()...)...)
 		},
 	})
+	// the host is done with us: free the model (and its extracted files)
+	_ = impl.Unload(context.Background())
+}
+
+// exitWithParent ends the plugin when its host dies without killing it (a
+// crash, an OOM kill): on Unix an orphan is re-parented, so a changed parent
+// pid means the host is gone. Without this, every host crash would leave a
+// plugin process holding a model in memory.
+func exitWithParent(impl Plugin) {
+	parent := os.Getppid()
+	for range time.Tick(time.Second) {
+		if os.Getppid() != parent {
+			_ = impl.Unload(context.Background())
+			os.Exit(0)
+		}
+	}
 }
 
 // GRPCPlugin adapts a Plugin to go-plugin's gRPC transport. Impl is set on
@@ -98,24 +122,34 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 	return &client{c: pb.NewInferenceClient(c)}, nil
 }
 
-// Errors cross the process boundary as gRPC status codes.
-var errCodes = []struct {
-	err  error
-	code codes.Code
+// Errors cross the process boundary as a gRPC status whose ErrorInfo
+// detail names the sentinel (the reason); the code is only a fallback for
+// generic gRPC clients. gRPC's own codes (Unimplemented for an RPC an older
+// plugin lacks, Unavailable for a dead process) are never confused with ours.
+const errorDomain = "inference.autocv"
+
+var errReasons = []struct {
+	err    error
+	reason string
+	code   codes.Code
 }{
-	{ErrNotLoaded, codes.FailedPrecondition},
-	{ErrBadRequest, codes.InvalidArgument},
-	{ErrUnavailable, codes.Unimplemented},
-	{ErrBadPackage, codes.DataLoss},
+	{ErrNotLoaded, "NOT_LOADED", codes.FailedPrecondition},
+	{ErrBadRequest, "BAD_REQUEST", codes.InvalidArgument},
+	{ErrUnavailable, "PROVIDER_UNAVAILABLE", codes.FailedPrecondition},
+	{ErrBadPackage, "BAD_PACKAGE", codes.InvalidArgument},
 }
 
 func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, e := range errCodes {
+	for _, e := range errReasons {
 		if errors.Is(err, e.err) {
-			return status.Error(e.code, err.Error())
+			st, derr := status.New(e.code, err.Error()).WithDetails(&errdetails.ErrorInfo{Reason: e.reason, Domain: errorDomain})
+			if derr != nil {
+				return status.Error(e.code, err.Error())
+			}
+			return st.Err()
 		}
 	}
 	if errors.Is(err, context.Canceled) {
@@ -128,7 +162,7 @@ func toStatus(err error) error {
 }
 
 // remoteError is an error from the plugin process; Is matches the sentinel
-// its status code stands for, and the message is the plugin's own.
+// its reason stands for, and the message is the plugin's own.
 type remoteError struct {
 	msg      string
 	sentinel error
@@ -145,9 +179,15 @@ func fromStatus(err error) error {
 	if !ok {
 		return err
 	}
-	for _, e := range errCodes {
-		if st.Code() == e.code {
-			return &remoteError{msg: st.Message(), sentinel: e.err}
+	for _, d := range st.Details() {
+		info, ok := d.(*errdetails.ErrorInfo)
+		if !ok || info.Domain != errorDomain {
+			continue
+		}
+		for _, e := range errReasons {
+			if info.Reason == e.reason {
+				return &remoteError{msg: st.Message(), sentinel: e.err}
+			}
 		}
 	}
 	switch st.Code() {
@@ -157,6 +197,8 @@ func fromStatus(err error) error {
 		return fmt.Errorf("plugin: %s: %w", st.Message(), context.DeadlineExceeded)
 	case codes.Unavailable:
 		return fmt.Errorf("%w: %s", ErrPluginGone, st.Message())
+	case codes.Unimplemented:
+		return fmt.Errorf("plugin does not implement this call (older plugin API?): %s", st.Message())
 	}
 	return fmt.Errorf("plugin: %s", st.Message())
 }

@@ -18,13 +18,17 @@ import (
 	"time"
 )
 
-// APIVersion is the version of this service a plugin speaks. Hosts refuse
-// plugins that speak an older one than they need.
+// APIVersion is the version of this service a plugin speaks; Info reports
+// it. A host refuses plugins older than MinAPIVersion and gates newer calls
+// on the version the plugin reports.
 //
 // History:
 //
 //	1: 2026-11-25 Info, Load, Predict (images or tensors), Health, Unload.
 const APIVersion = 1
+
+// MinAPIVersion is the oldest plugin API a host of this build drives.
+const MinAPIVersion = 1
 
 // Plugin names. The same autocv-plugin-onnx binary serves both; the name the
 // host dispenses picks the execution provider.
@@ -77,7 +81,7 @@ type Info struct {
 	Kind               string   // the name it serves as, e.g. onnx-cpu
 	Version            string   // plugin build version
 	APIVersion         int      // APIVersion it speaks
-	ExecutionProviders []string // providers that work on this machine
+	ExecutionProviders []string // providers the runtime library carries; a GPU is proven only when a cuda model loads
 	RuntimeVersion     string   // e.g. "onnxruntime 1.29.0"
 }
 

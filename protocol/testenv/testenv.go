@@ -12,15 +12,24 @@ import (
 	"testing"
 )
 
-// RepoRoot returns the repository root (the folder holding go.mod).
+// RepoRoot returns the repository root: the folder holding go.mod, found
+// by walking up from the test's working directory (its package folder).
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("testenv: cannot find source location")
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
 	}
-	// this file is <root>/protocol/testenv/testenv.go
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
 
 // DataDir returns the shared test data folder: $AUTOCV_TESTDATA, or

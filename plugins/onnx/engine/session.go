@@ -31,10 +31,11 @@ type Options struct {
 }
 
 // DefaultThreads is the intra-op thread count used when none is set: every
-// core on small machines, capped at 16 on big ones where more threads stop
-// paying for one image batch.
+// core this process may use (GOMAXPROCS follows cgroup CPU limits) on small
+// machines, capped at 16 on big ones where more threads stop paying for one
+// image batch.
 func DefaultThreads() int {
-	n := runtime.NumCPU()
+	n := runtime.GOMAXPROCS(0)
 	if n > 16 {
 		n = 16
 	}
@@ -68,6 +69,15 @@ func NewSession(path string, o Options) (*Session, error) {
 	}
 	outInfo, err := find(outputs, o.Output, "output")
 	if err != nil {
+		return nil, err
+	}
+	// A batch dimension first, then fixed item dimensions: anything else
+	// (a scalar, an unknown rank, dynamic image sizes) is refused here
+	// rather than failing later in the middle of a request.
+	if err := checkShape("input", inInfo, 2); err != nil {
+		return nil, err
+	}
+	if err := checkShape("output", outInfo, 2); err != nil {
 		return nil, err
 	}
 	s := &Session{in: inInfo.Name, out: outInfo.Name, inShape: inInfo.Dimensions, outShape: outInfo.Dimensions}
@@ -110,6 +120,21 @@ func find(infos []ort.InputOutputInfo, name, what string) (ort.InputOutputInfo, 
 		names = append(names, i.Name)
 	}
 	return ort.InputOutputInfo{}, fmt.Errorf("model has no %s %q (it has %q)", what, name, names)
+}
+
+func checkShape(what string, info ort.InputOutputInfo, minRank int) error {
+	d := info.Dimensions
+	if len(d) < minRank {
+		return fmt.Errorf("model %s %q has shape %v: want a batch dimension and at least %d more", what, info.Name, d, minRank-1)
+	}
+	if what == "input" {
+		for _, x := range d[1:] {
+			if x <= 0 {
+				return fmt.Errorf("model input %q has shape %v: only the batch dimension may be dynamic", info.Name, d)
+			}
+		}
+	}
+	return nil
 }
 
 func open(path string, s *Session, o Options, cuda bool) (*ort.DynamicAdvancedSession, error) {
@@ -206,11 +231,9 @@ func (s *Session) Run(input []float32, n int) ([]float32, error) {
 		return nil, fmt.Errorf("engine: %d values per item, model input %v takes %d", per, s.inShape, want)
 	}
 	step := n
-	if fb := s.FixedBatch(); fb > 0 {
+	fb := s.FixedBatch()
+	if fb > 0 {
 		step = fb
-		if n%fb != 0 {
-			return nil, fmt.Errorf("engine: model takes batches of exactly %d, got %d items", fb, n)
-		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -218,15 +241,19 @@ func (s *Session) Run(input []float32, n int) ([]float32, error) {
 		return nil, errors.New("engine: session is closed")
 	}
 	var out []float32
+	var err error
 	for i := 0; i < n; i += step {
-		o, err := s.run(input[i*per:(i+step)*per], step)
+		k := min(step, n-i)
+		chunk := input[i*per : (i+k)*per]
+		if fb > 0 && k < fb {
+			// a model with a fixed batch gets the last chunk padded with
+			// zeros; the padding's outputs are dropped
+			chunk = append(append(make([]float32, 0, fb*per), chunk...), make([]float32, (fb-k)*per)...)
+		}
+		out, err = s.run(out, chunk, max(k, fb), k)
 		if err != nil {
 			return nil, err
 		}
-		if out == nil {
-			out = make([]float32, 0, len(o)*n/step)
-		}
-		out = append(out, o...)
 	}
 	return out, nil
 }
@@ -242,7 +269,8 @@ func (s *Session) itemSize() int {
 	return n
 }
 
-func (s *Session) run(input []float32, n int) ([]float32, error) {
+// run feeds n items and appends the outputs of the first keep to dst.
+func (s *Session) run(dst, input []float32, n, keep int) ([]float32, error) {
 	shape := append(ort.Shape{int64(n)}, s.inShape[1:]...)
 	in, err := ort.NewTensor(shape, input)
 	if err != nil {
@@ -258,7 +286,8 @@ func (s *Session) run(input []float32, n int) ([]float32, error) {
 	if !ok {
 		return nil, fmt.Errorf("engine: output %q is not a float32 tensor", s.out)
 	}
-	return append([]float32(nil), t.GetData()...), nil
+	data := t.GetData()
+	return append(dst, data[:len(data)/n*keep]...), nil
 }
 
 // Close frees the session.
