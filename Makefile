@@ -83,10 +83,17 @@ proto: ## regenerate protobuf code (protoc from Debian's protobuf-compiler + pin
 		--go_out=protocol/inference/inferencepb --go_opt=paths=source_relative \
 		--go-grpc_out=protocol/inference/inferencepb --go-grpc_opt=paths=source_relative \
 		protocol/inference/proto/inference.proto
+	@# trainer/onnxpb: ONNX 1.12's onnx.proto from Debian's libonnx-dev (no go_package in it).
+	@test -f /usr/include/onnx/onnx.proto || { echo "/usr/include/onnx/onnx.proto missing: apt-get install libonnx-dev"; exit 1; }
+	PATH=$(TOOLS):$$PATH protoc -I /usr/include \
+		--go_out=. --go_opt=module=github.com/autocv/autocv \
+		--go_opt=Monnx/onnx.proto=github.com/autocv/autocv/trainer/onnxpb \
+		onnx/onnx.proto
 
 .PHONY: proto-check
 proto-check: proto ## fail when the committed generated code differs from `make proto`
-	git diff --exit-code -- protocol/inference/inferencepb
+	@out=$$(git status --porcelain -- protocol/inference/inferencepb trainer/onnxpb); \
+		if [ -n "$$out" ]; then echo "generated code differs from make proto:"; echo "$$out"; git diff --stat; exit 1; fi
 
 .PHONY: clean
 clean: ## remove build output (keeps the onnxruntime cache)
