@@ -16,6 +16,9 @@ PROTOC_GEN_GO      := v1.36.12
 PROTOC_GEN_GO_GRPC := v1.6.0
 STATICCHECK_MOD    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+# Generated code, committed; `make proto-check` proves it is current.
+GENERATED := protocol/inference/inferencepb trainer/onnxpb
+
 # What builds without cgo (checked for windows and arm64 by `make check`).
 CGO_FREE := ./protocol/... ./plugins/host/... ./agent/...
 
@@ -92,8 +95,9 @@ proto: ## regenerate protobuf code (protoc from Debian's protobuf-compiler + pin
 
 .PHONY: proto-check
 proto-check: proto ## fail when the committed generated code differs from `make proto`
-	@out=$$(git status --porcelain -- protocol/inference/inferencepb trainer/onnxpb); \
-		if [ -n "$$out" ]; then echo "generated code differs from make proto:"; echo "$$out"; git diff --stat; exit 1; fi
+	@git diff --exit-code --stat -- $(GENERATED) || { echo "generated code differs from make proto"; exit 1; }
+	@new=$$(git ls-files --others --exclude-standard -- $(GENERATED)); \
+		if [ -n "$$new" ]; then echo "make proto wrote files git does not track: $$new"; exit 1; fi
 
 .PHONY: clean
 clean: ## remove build output (keeps the onnxruntime cache)
