@@ -1,0 +1,76 @@
+package evaluate
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
+	"github.com/autocv/autocv/protocol/report"
+)
+
+// DefaultNearDuplicate is the cosine similarity of L2-normalised pooled
+// backbone features at or above which two different files count as near
+// duplicates (the same photo resized, recompressed or slightly cropped).
+const DefaultNearDuplicate = 0.97
+
+// nearBlock is how many rows one block of the Gram matrix covers; a block
+// holds nearBlock×n similarities.
+const nearBlock = 256
+
+// NearDuplicates returns the pairs of files whose features have a cosine
+// similarity of at least minSimilarity, most similar first, at most limit
+// of them (0 = all). features[i] is files[i]'s feature vector, L2-normalised
+// (so a dot product is the cosine). Byte-identical files (same SHA256) are
+// left out: Duplicates reports them. The similarities are computed with a
+// blocked matrix product, n²·d multiply-adds in all.
+func NearDuplicates(files []File, features [][]float32, minSimilarity float64, limit int) ([]report.NearDuplicate, error) {
+	n := len(files)
+	if len(features) != n {
+		return nil, fmt.Errorf("evaluate: %d feature rows for %d files", len(features), n)
+	}
+	out := []report.NearDuplicate{}
+	if n < 2 {
+		return out, nil
+	}
+	d := len(features[0])
+	x := make([]float32, n*d)
+	for i, row := range features {
+		if len(row) != d {
+			return nil, fmt.Errorf("evaluate: feature row %d has %d values, want %d", i, len(row), d)
+		}
+		copy(x[i*d:], row)
+	}
+	sim := make([]float32, nearBlock*n)
+	for lo := 0; lo < n; lo += nearBlock {
+		hi := min(lo+nearBlock, n)
+		block := blas32.General{Rows: hi - lo, Cols: d, Stride: d, Data: x[lo*d : hi*d]}
+		// Only columns from lo on are needed: pairs (i, j) with i < j.
+		rest := blas32.General{Rows: n - lo, Cols: d, Stride: d, Data: x[lo*d:]}
+		c := blas32.General{Rows: hi - lo, Cols: n - lo, Stride: n - lo, Data: sim[:(hi-lo)*(n-lo)]}
+		blas32.Gemm(blas.NoTrans, blas.Trans, 1, block, rest, 0, c)
+		for i := lo; i < hi; i++ {
+			row := c.Data[(i-lo)*c.Stride : (i-lo+1)*c.Stride]
+			for j := i + 1; j < n; j++ {
+				s := float64(row[j-lo])
+				if s < minSimilarity || files[i].SHA256 != "" && files[i].SHA256 == files[j].SHA256 {
+					continue
+				}
+				out = append(out, report.NearDuplicate{
+					Paths:      []string{files[i].Path, files[j].Path},
+					Labels:     []string{files[i].Label, files[j].Label},
+					Similarity: min(max(s, -1), 1),
+				})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b report.NearDuplicate) int {
+		return cmp.Or(cmp.Compare(b.Similarity, a.Similarity), cmp.Compare(a.Paths[0], b.Paths[0]), cmp.Compare(a.Paths[1], b.Paths[1]))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

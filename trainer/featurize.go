@@ -1,0 +1,161 @@
+package trainer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/autocv/autocv/plugins/onnx/preprocess"
+	"github.com/autocv/autocv/trainer/backbone"
+	"github.com/autocv/autocv/trainer/features"
+	"github.com/autocv/autocv/trainer/graph"
+)
+
+// graphVersion changes whenever FeatureModel's output for the same backbone
+// could change, so cached features of an older cut are not reused.
+const graphVersion = "g1"
+
+// featurizer extracts the recipe's features: for each backbone, its pooled
+// feature, L2-normalised, concatenated in recipe order.
+type featurizer struct {
+	backbones []*backbone.Backbone
+	models    []features.Model
+	spec      preprocess.Spec
+	cache     *features.Cache
+	provider  string
+	dim       int
+}
+
+func newFeaturizer(r Recipe, o Options) (*featurizer, error) {
+	cacheDir := o.CacheDir
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = features.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	cache, err := features.OpenCache(cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	f := &featurizer{cache: cache, provider: o.Device}
+	if f.provider == "" {
+		f.provider = "cpu"
+	}
+	for i, id := range r.Backbones {
+		b, err := backbone.Open(o.BackbonesDir, id)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := preprocess.SpecFrom(b.Descriptor.Preprocess)
+		if err != nil {
+			return nil, fmt.Errorf("backbone %s: %w", id, err)
+		}
+		if i == 0 {
+			f.spec = spec
+		} else if spec != f.spec {
+			return nil, fmt.Errorf("backbones %s and %s preprocess photos differently; one graph cannot feed both", r.Backbones[0], id)
+		}
+		m, err := f.featureModel(cacheDir, b)
+		if err != nil {
+			return nil, err
+		}
+		f.backbones = append(f.backbones, b)
+		f.models = append(f.models, m)
+		f.dim += m.Dim
+	}
+	return f, nil
+}
+
+// featureModel writes (once) the backbone cut at its pooled feature into
+// the cache folder and describes it for the extractor.
+func (f *featurizer) featureModel(cacheDir string, b *backbone.Backbone) (features.Model, error) {
+	sum := sha256.Sum256(b.Data)
+	key := fmt.Sprintf("%s-%s-%s", b.Descriptor.ID, hex.EncodeToString(sum[:6]), graphVersion)
+	path := filepath.Join(cacheDir, "models", key+".onnx")
+	m := features.Model{Path: path, ID: key, Dim: b.Descriptor.Feature.Dim, FixedBatch: b.Descriptor.FixedBatch,
+		Input: graph.InputName, Output: graph.FeatureOutput}
+	if _, err := os.Stat(path); err == nil {
+		return m, nil
+	}
+	data, err := graph.FeatureModel(b.Descriptor, b.Data)
+	if err != nil {
+		return m, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return m, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), key+".*.tmp")
+	if err != nil {
+		return m, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return m, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return m, err
+	}
+	if err := tmp.Close(); err != nil {
+		return m, err
+	}
+	return m, os.Rename(tmp.Name(), path)
+}
+
+// extractStats sums the extractors' statistics for the report and bench.
+type extractStats struct {
+	Hits, Computed, Decoded, Runs int
+	Decode, Model, Wall           time.Duration
+}
+
+// extract returns, for each item, one L2-normalised concatenated feature
+// per view it asked for (in the item's view order).
+func (f *featurizer) extract(ctx context.Context, items []features.Item, progress func(done, total int)) ([][][]float32, extractStats, error) {
+	var st extractStats
+	start := time.Now()
+	out := make([][][]float32, len(items))
+	for i, it := range items {
+		out[i] = make([][]float32, len(it.Views))
+		for v := range it.Views {
+			out[i][v] = make([]float32, 0, f.dim)
+		}
+	}
+	for bi, m := range f.models {
+		ex, err := features.NewExtractor(m, features.Options{
+			Spec: f.spec, Cache: f.cache, Provider: f.provider,
+			Progress: func(done, total int) {
+				if progress != nil {
+					progress(bi*total+done, len(f.models)*total)
+				}
+			},
+		})
+		if err != nil {
+			return nil, st, err
+		}
+		feats, s, err := ex.Extract(ctx, items)
+		ex.Close()
+		if err != nil {
+			return nil, st, fmt.Errorf("features of %s: %w", m.ID, err)
+		}
+		st.Hits += s.Hits
+		st.Computed += s.Computed
+		st.Decoded += s.Decoded
+		st.Runs += s.Runs
+		st.Decode += s.Decode
+		st.Model += s.Model
+		for i := range feats {
+			for v, x := range feats[i] {
+				graph.L2Normalize(x)
+				out[i][v] = append(out[i][v], x...)
+			}
+		}
+	}
+	st.Wall = time.Since(start)
+	return out, st, nil
+}

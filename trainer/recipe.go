@@ -1,0 +1,60 @@
+package trainer
+
+import (
+	"fmt"
+
+	"github.com/autocv/autocv/protocol/jobs"
+	"github.com/autocv/autocv/trainer/backbone"
+	"github.com/autocv/autocv/trainer/features"
+)
+
+// Recipe is how one application type trains: which backbones make the
+// features, which views of each training photo the head sees, and which
+// head grid is searched. Validation and test photos are seen as the device
+// sees them: the plain eval view.
+type Recipe struct {
+	Name       string
+	Backbones  []string
+	TrainViews []features.View
+}
+
+// Recipes, from the calibration runs on these photos and backbones (see
+// README "Application types"):
+//   - general: both backbones' pooled features, each L2-normalised and
+//     concatenated, was best or within one image everywhere;
+//   - high-accuracy: the same features with six training views (plain,
+//     mirror, four 0.8 corner crops) for the last half point;
+//   - high-performance: one backbone, the one that batches on devices.
+var recipes = map[string]Recipe{
+	jobs.RecipeGeneral: {
+		Name:       jobs.RecipeGeneral,
+		Backbones:  []string{backbone.MobileNetV2, backbone.ShuffleNet},
+		TrainViews: []features.View{features.Orig, features.Flip},
+	},
+	jobs.RecipeHighAccuracy: {
+		Name:      jobs.RecipeHighAccuracy,
+		Backbones: []string{backbone.MobileNetV2, backbone.ShuffleNet},
+		TrainViews: []features.View{features.Orig, features.Flip,
+			features.CropTL, features.CropTR, features.CropBL, features.CropBR},
+	},
+	jobs.RecipeHighPerformance: {
+		Name:       jobs.RecipeHighPerformance,
+		Backbones:  []string{backbone.MobileNetV2},
+		TrainViews: []features.View{features.Orig, features.Flip},
+	},
+}
+
+// RecipeFor returns the recipe of an application type (cloud-general …) or
+// of a recipe name (general, high-accuracy, high-performance).
+func RecipeFor(appTypeOrRecipe string) (Recipe, error) {
+	name := appTypeOrRecipe
+	if r, ok := jobs.RecipeFor(appTypeOrRecipe); ok {
+		name = r
+	}
+	r, ok := recipes[name]
+	if !ok {
+		return Recipe{}, fmt.Errorf("unknown application type %q (general, high-accuracy, high-performance, or %s, %s, %s, %s)",
+			appTypeOrRecipe, jobs.CloudGeneral, jobs.CloudHighAccuracy, jobs.OfflineGeneral, jobs.OfflineHighPerformance)
+	}
+	return r, nil
+}

@@ -1,0 +1,193 @@
+// Package worker is `autocv-trainer worker`: it leases training jobs from
+// the control plane over the job API (protocol/jobs), trains them and
+// uploads the results. Any number of workers on any machines may work one
+// queue; a worker that dies loses its lease and the job is re-queued.
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/autocv/autocv/protocol/jobs"
+)
+
+// ErrLeaseLost means the control plane no longer holds the job for this
+// worker (it expired, or the job was stopped or deleted).
+var ErrLeaseLost = errors.New("job lease lost")
+
+// Client calls the job API.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the control plane at server, using a
+// trainer token.
+func NewClient(server, token string) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(server, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want an http(s) URL such as http://127.0.0.1:8080", server)
+	}
+	if token == "" {
+		return nil, errors.New("--token is empty: create a trainer token in the control plane (POST /api/v1/trainer-tokens)")
+	}
+	return &Client{base: u, token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+}
+
+// Lease asks for a job; it returns nil, nil when the queue is empty.
+func (c *Client) Lease(ctx context.Context, req jobs.LeaseRequest) (*jobs.Lease, error) {
+	var l jobs.Lease
+	status, err := c.do(ctx, http.MethodPost, jobs.PathLease, "", req, &l)
+	if err != nil {
+		return nil, err
+	}
+	if status == http.StatusNoContent {
+		return nil, nil
+	}
+	if err := l.Job.Validate(); err != nil {
+		return nil, err
+	}
+	return &l, nil
+}
+
+// Heartbeat renews the lease and reports progress.
+func (c *Client) Heartbeat(ctx context.Context, jobID string, hb jobs.Heartbeat) (jobs.HeartbeatReply, error) {
+	var r jobs.HeartbeatReply
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "heartbeat"), hb.LeaseID, hb, &r)
+	return r, err
+}
+
+// Image downloads one image of the job into path and checks its sha256.
+func (c *Client) Image(ctx context.Context, jobID, leaseID string, im jobs.Image, path string) error {
+	req, err := c.request(ctx, http.MethodGet, jobs.JobPath(jobID, "images", url.PathEscape(im.ID)), leaseID, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := statusError(resp); err != nil {
+		return fmt.Errorf("image %s: %w", im.ID, err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, 64<<20))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("image %s: %w", im.ID, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != im.SHA256 {
+		return fmt.Errorf("image %s: sha256 %s, the job says %s", im.ID, got, im.SHA256)
+	}
+	return nil
+}
+
+// Upload sends an artifact file.
+func (c *Client) Upload(ctx context.Context, jobID, leaseID, name, path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	hexSum := hex.EncodeToString(sum[:])
+	req, err := c.request(ctx, http.MethodPut, jobs.JobPath(jobID, "artifacts", name), leaseID, bytes.NewReader(data))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set(jobs.SHA256Header, hexSum)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	return hexSum, statusError(resp)
+}
+
+// Complete ends the job with its results.
+func (c *Client) Complete(ctx context.Context, jobID string, done jobs.Complete) error {
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "complete"), done.LeaseID, done, nil)
+	return err
+}
+
+// Fail ends the job with an error the user will read.
+func (c *Client) Fail(ctx context.Context, jobID string, f jobs.Fail) error {
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "fail"), f.LeaseID, f, nil)
+	return err
+}
+
+func (c *Client) request(ctx context.Context, method, path, leaseID string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base.String()+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if leaseID != "" {
+		req.Header.Set(jobs.LeaseHeader, leaseID)
+	}
+	return req, nil
+}
+
+func (c *Client) do(ctx context.Context, method, path, leaseID string, in, out any) (int, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return 0, err
+	}
+	req, err := c.request(ctx, method, path, leaseID, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if err := statusError(resp); err != nil {
+		return resp.StatusCode, err
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(out); err != nil {
+			return resp.StatusCode, fmt.Errorf("%s %s: bad reply: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// statusError turns a non-2xx reply into an error with the server's words.
+func statusError(resp *http.Response) error {
+	if resp.StatusCode/100 == 2 {
+		return nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(msg, &e) == nil && e.Error != "" {
+		msg = []byte(e.Error)
+	}
+	err := fmt.Errorf("%s %s: %s: %s", resp.Request.Method, resp.Request.URL.Path, resp.Status, strings.TrimSpace(string(msg)))
+	if resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusConflict {
+		return fmt.Errorf("%w: %v", ErrLeaseLost, err)
+	}
+	return err
+}
