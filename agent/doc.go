@@ -9,8 +9,11 @@
 //	config            serve settings from flags, AUTOCV_* variables and a
 //	                  strictly decoded YAML file; the trusted signing key
 //	runner            the plugin supervisor: start, load, restart with
-//	                  back-off, hot swap with drain
-//	httpapi           the HTTP API and the /upload page
+//	                  back-off when the process dies or fails its health
+//	                  checks, hot swap with drain
+//	httpapi           the HTTP API and the /upload page; at most
+//	                  max_concurrent predict/upload requests at once,
+//	                  503 busy beyond
 //
 // The agent builds with CGO_ENABLED=0 and runs inference only through
 // plugin processes (plugins/host). The end-to-end tests in this folder

@@ -38,6 +38,7 @@ type Serve struct {
 	LogFormat      string        // console or json
 	MaxImageBytes  int64         // largest image accepted
 	MaxFiles       int           // most files in one /upload request
+	MaxConcurrent  int           // predict/upload requests handled at once; 0 = twice the CPUs
 	ShutdownGrace  time.Duration // how long requests may finish on shutdown
 }
 
@@ -97,6 +98,9 @@ var settings = func() []setting {
 	add("max_files", "AUTOCV_MAX_FILES", "most files (`N`) in one /upload request",
 		func(c *Serve, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
 		func(c *Serve) string { return strconv.Itoa(c.MaxFiles) })
+	add("max_concurrent", "AUTOCV_MAX_CONCURRENT", "most predict and upload requests (`N`) handled at once; more wait up to 2s, then get 503 busy (0: twice the CPU count)",
+		func(c *Serve, v string) (err error) { c.MaxConcurrent, err = strconv.Atoi(v); return err },
+		func(c *Serve) string { return strconv.Itoa(c.MaxConcurrent) })
 	add("shutdown_grace", "AUTOCV_SHUTDOWN_GRACE", "how long (`DURATION`, e.g. 10s) running requests may finish on shutdown",
 		func(c *Serve, v string) (err error) { c.ShutdownGrace, err = time.ParseDuration(v); return err },
 		func(c *Serve) string { return c.ShutdownGrace.String() })
@@ -170,6 +174,8 @@ func (c *Serve) Validate() error {
 		return fmt.Errorf("%w: max_image_bytes must be at least 1, got %d", ErrInvalid, c.MaxImageBytes)
 	case c.MaxFiles < 1:
 		return fmt.Errorf("%w: max_files must be at least 1, got %d", ErrInvalid, c.MaxFiles)
+	case c.MaxConcurrent < 0:
+		return fmt.Errorf("%w: max_concurrent must be at least 1, or 0 for twice the CPU count; got %d", ErrInvalid, c.MaxConcurrent)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("%w: shutdown_grace must not be negative, got %s", ErrInvalid, c.ShutdownGrace)
 	}

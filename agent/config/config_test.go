@@ -82,6 +82,13 @@ func TestLoad(t *testing.T) {
 		{name: "bad plugin", args: []string{"--package", "m", "--plugin", "tensorrt"}, wantErr: []string{`"tensorrt"`, "onnx-cpu", "onnx-cuda"}},
 		{name: "bad log level", args: []string{"--package", "m", "--log-level", "loud"}, wantErr: []string{"log_level"}},
 		{name: "zero max files", args: []string{"--package", "m", "--max-files", "0"}, wantErr: []string{"max_files"}},
+		{name: "max concurrent", args: []string{"--package", "m"}, env: map[string]string{"AUTOCV_MAX_CONCURRENT": "3"},
+			check: func(t *testing.T, c Serve) {
+				if c.MaxConcurrent != 3 {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{name: "negative max concurrent", args: []string{"--package", "m", "--max-concurrent", "-1"}, wantErr: []string{"max_concurrent"}},
 		{name: "stray argument", args: []string{"m.tar.gz"}, wantErr: []string{`unexpected argument "m.tar.gz"`, "--package"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,7 @@ const (
 	CodeBadImage         = "bad_image" // the plugin could not decode it
 	CodeBadRequest       = "bad_request"
 	CodeUnavailable      = "model_unavailable"
+	CodeBusy             = "busy" // too many requests at once; retry after Retry-After
 	CodeTimeout          = "timeout"
 	CodeInference        = "inference_failed"
 	CodeNotFound         = "not_found"

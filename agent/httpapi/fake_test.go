@@ -19,9 +19,11 @@ import (
 // fakePlugin stands in for the ONNX plugin in these HTTP-shape tests (the
 // end-to-end tests in agent/ use the real one). It "classifies" any image
 // as ant, bee, daisy in that order; an image containing "corrupt" fails to
-// decode and one containing "crash" kills the process.
+// decode, one containing "crash" kills the process and one containing
+// "wait" holds its request until the test opens testAPI.gate.
 type fakePlugin struct {
 	proc *fakeProc
+	api  *testAPI
 }
 
 var fakeLabels = []string{"ant", "bee", "daisy"}
@@ -41,9 +43,17 @@ func (f *fakePlugin) Load(context.Context, inference.LoadRequest) (inference.Mod
 	return inference.Model{ID: "fake-model", Version: 3, Labels: fakeLabels, ExecutionProvider: "cpu", LoadTime: 1500 * time.Microsecond}, f.gone()
 }
 
-func (f *fakePlugin) Predict(_ context.Context, req inference.PredictRequest) (inference.PredictResult, error) {
+func (f *fakePlugin) Predict(ctx context.Context, req inference.PredictRequest) (inference.PredictResult, error) {
 	if err := f.gone(); err != nil {
 		return inference.PredictResult{}, err
+	}
+	if bytes.Contains(req.Images[0], []byte("wait")) {
+		f.api.waiting <- struct{}{}
+		select {
+		case <-f.api.gate:
+		case <-ctx.Done():
+			return inference.PredictResult{}, ctx.Err()
+		}
 	}
 	conf := []float32{0.7, 0.2, 0.1}
 	res := inference.PredictResult{Predictions: make([]inference.Prediction, len(req.Images))}
@@ -88,6 +98,9 @@ func (p *fakeProc) Info() inference.Info {
 type testAPI struct {
 	*httptest.Server
 	run *runner.Runner
+	// A "wait" image signals on waiting and waits for gate to close.
+	waiting chan struct{}
+	gate    chan struct{}
 
 	mu    sync.Mutex
 	procs []*fakeProc
@@ -97,7 +110,7 @@ func (a *testAPI) start(context.Context) (runner.Proc, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p := &fakeProc{pid: 4000 + len(a.procs)}
-	p.api = &fakePlugin{proc: p}
+	p.api = &fakePlugin{proc: p, api: a}
 	a.procs = append(a.procs, p)
 	return p, nil
 }
@@ -105,7 +118,7 @@ func (a *testAPI) start(context.Context) (runner.Proc, error) {
 // newTestAPI starts the API; started says whether the model is loaded.
 func newTestAPI(t *testing.T, cfg Config, started bool) *testAPI {
 	t.Helper()
-	a := &testAPI{}
+	a := &testAPI{waiting: make(chan struct{}, 64), gate: make(chan struct{})}
 	a.run = runner.New(runner.Config{
 		Package: runner.Package{Path: "/pkgs/fake.tar.gz"}, Start: a.start, Logger: zaptest.NewLogger(t),
 		MinBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,

@@ -87,6 +87,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 	fmt.Fprintf(&b, "autocv_agent_predict_images_total %d\n", m.images)
 	m.mu.Unlock()
 
+	b.WriteString("# HELP autocv_agent_requests_in_flight Predict and upload requests being handled; at most max_concurrent.\n")
+	b.WriteString("# TYPE autocv_agent_requests_in_flight gauge\n")
+	fmt.Fprintf(&b, "autocv_agent_requests_in_flight %d\n", len(s.slots))
 	b.WriteString("# HELP autocv_agent_plugin_restarts_total Inference plugin processes restarted after they died.\n")
 	b.WriteString("# TYPE autocv_agent_plugin_restarts_total counter\n")
 	fmt.Fprintf(&b, "autocv_agent_plugin_restarts_total %d\n", s.run.Restarts())

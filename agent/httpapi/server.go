@@ -22,6 +22,7 @@ const (
 	DefaultMaxFiles       = 32
 	DefaultMaxUploadBytes = 128 << 20
 	DefaultRequestTimeout = time.Minute
+	DefaultBusyWait       = 2 * time.Second
 )
 
 // Config configures the API.
@@ -34,6 +35,11 @@ type Config struct {
 	MaxFiles       int           // most file parts in one /upload
 	MaxUploadBytes int64         // largest /upload body in all
 	RequestTimeout time.Duration // one prediction call to the plugin
+	// MaxConcurrent is how many POST /v1/predict and POST /upload requests
+	// are handled at once, bodies included; default 2×GOMAXPROCS. Others
+	// wait up to BusyWait for a turn, then get 503 busy (see limit).
+	MaxConcurrent int
+	BusyWait      time.Duration
 }
 
 // Server serves the API.
@@ -43,6 +49,7 @@ type Server struct {
 	run     *runner.Runner
 	metrics *metrics
 	engine  *gin.Engine
+	slots   chan struct{} // one per predict/upload request being handled
 }
 
 // New returns the API server for cfg.
@@ -62,16 +69,22 @@ func New(cfg Config) *Server {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent()
+	}
+	if cfg.BusyWait <= 0 {
+		cfg.BusyWait = DefaultBusyWait
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics()}
+	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	_ = e.SetTrustedProxies(nil) // the client address is the peer's
 	e.Use(s.observe, s.recover)
 
-	e.POST("/v1/predict", s.predict)
+	e.POST("/v1/predict", s.limit, s.predict)
 	e.GET("/v1/model", s.model)
-	e.POST("/upload", s.upload)
+	e.POST("/upload", s.limit, s.upload)
 	e.GET("/upload", s.page)
 	e.GET("/healthz", s.healthz)
 	e.GET("/metrics", s.serveMetrics)

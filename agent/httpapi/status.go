@@ -24,6 +24,7 @@ type Limits struct {
 	MaxImageBytes  int64 `json:"max_image_bytes"`
 	MaxFiles       int   `json:"max_files"`
 	MaxUploadBytes int64 `json:"max_upload_bytes"`
+	MaxConcurrent  int   `json:"max_concurrent"`
 }
 
 // ModelDetail describes the model being served.
@@ -73,7 +74,8 @@ func (s *Server) model(c *gin.Context) {
 			Runtime: info.RuntimeVersion, ExecutionProviders: info.ExecutionProviders,
 		},
 		Package: st.Package, LoadedAt: st.LoadedAt.UTC(), Restarts: st.Restarts, AgentVersion: s.cfg.Version,
-		Limits: Limits{MaxImageBytes: s.cfg.MaxImageBytes, MaxFiles: s.cfg.MaxFiles, MaxUploadBytes: s.cfg.MaxUploadBytes},
+		Limits: Limits{MaxImageBytes: s.cfg.MaxImageBytes, MaxFiles: s.cfg.MaxFiles, MaxUploadBytes: s.cfg.MaxUploadBytes,
+			MaxConcurrent: s.cfg.MaxConcurrent},
 	})
 }
 

@@ -2,9 +2,10 @@
 // agent's model.
 //
 // A Runner starts the plugin (plugins/host), loads a model package into it
-// and hands requests to it. When the process dies it is restarted with
-// back-off and the package is loaded again; while that happens requests
-// fail fast with ErrUnavailable, saying why. Swap loads another package
+// and hands requests to it. When the process dies, or stays up but fails
+// its health checks (it hangs), it is killed and restarted with back-off
+// and the package is loaded again; while that happens requests fail fast
+// with ErrUnavailable, saying why. Swap loads another package
 // into a new process and switches traffic to it atomically, draining the
 // old process before killing it, so no request fails during a swap.
 package runner
@@ -48,6 +49,14 @@ type Config struct {
 	PollInterval time.Duration // how often an idle process is checked; default 500ms
 	LoadTimeout  time.Duration // start + load of one package; default 2m
 	DrainTimeout time.Duration // wait for requests on a retired process; default 30s
+
+	// A process that stays up but stops answering is replaced too: the
+	// supervisor calls Health every HealthInterval (default 5s), each call
+	// bounded by HealthTimeout (default 5s), and after HealthFailures
+	// (default 3) failures in a row kills the process and restarts it.
+	HealthInterval time.Duration
+	HealthTimeout  time.Duration
+	HealthFailures int
 }
 
 func (c *Config) defaults() {
@@ -72,6 +81,11 @@ func (c *Config) defaults() {
 	setDefault(&c.PollInterval, 500*time.Millisecond)
 	setDefault(&c.LoadTimeout, 2*time.Minute)
 	setDefault(&c.DrainTimeout, 30*time.Second)
+	setDefault(&c.HealthInterval, 5*time.Second)
+	setDefault(&c.HealthTimeout, 5*time.Second)
+	if c.HealthFailures <= 0 {
+		c.HealthFailures = 3
+	}
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -193,8 +207,8 @@ func (r *Runner) checkGone(in *instance, err error) error {
 	return fmt.Errorf("%w: the inference plugin stopped while answering (%v); it is being restarted, try again in a few seconds", ErrUnavailable, err)
 }
 
-// markGone takes in out of service because its process died, and wakes
-// the supervisor to restart it.
+// markGone takes in out of service because its process died or hangs,
+// kills it and wakes the supervisor to restart it.
 func (r *Runner) markGone(in *instance, why string) {
 	if !r.cur.CompareAndSwap(in, nil) {
 		return // already handled, or swapped out
@@ -204,7 +218,8 @@ func (r *Runner) markGone(in *instance, why string) {
 	r.setReason("the inference plugin stopped (" + why + "); it is being restarted")
 	r.log.Warn("plugin process gone", zap.Int("pid", in.proc.Pid()), zap.String("reason", why))
 	r.mu.Lock()
-	if !r.closed {
+	closed := r.closed
+	if !closed {
 		r.bg.Add(1)
 		go func() {
 			defer r.bg.Done()
@@ -212,6 +227,12 @@ func (r *Runner) markGone(in *instance, why string) {
 		}()
 	}
 	r.mu.Unlock()
+	if closed {
+		// Close no longer finds in as cur, so it is ours to kill; Close's
+		// bg.Wait may have begun, so not in the background.
+		in.retire(0)
+		return
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:

@@ -37,6 +37,9 @@ type fakePlugin struct {
 	proc             *fakeProc
 	block            chan struct{} // Predict waits for it when set
 	entered          chan struct{} // Predict signals here when set
+	hang             atomic.Bool   // Health blocks until its context ends
+	healthErrs       atomic.Int32  // Health fails this many more times
+	healthCalls      atomic.Int32
 }
 
 func (f *fakePlugin) gone() error {
@@ -66,7 +69,15 @@ func (f *fakePlugin) Predict(context.Context, inference.PredictRequest) (inferen
 	return inference.PredictResult{Predictions: []inference.Prediction{{Labels: []inference.Label{{Label: fmt.Sprint(f.proc.pid), Confidence: 1}}}}}, nil
 }
 
-func (f *fakePlugin) Health(context.Context) (inference.Health, error) {
+func (f *fakePlugin) Health(ctx context.Context) (inference.Health, error) {
+	f.healthCalls.Add(1)
+	if f.hang.Load() {
+		<-ctx.Done() // as a gRPC call to a stuck process does
+		return inference.Health{}, ctx.Err()
+	}
+	if f.healthErrs.Add(-1) >= 0 {
+		return inference.Health{}, errors.New("health: internal error")
+	}
 	return inference.Health{Loaded: true}, f.gone()
 }
 
@@ -234,5 +245,84 @@ func TestBackoff(t *testing.T) {
 		if got := r.backoff(n); got != want {
 			t.Errorf("backoff(%d) = %s, want %s", n, got, want)
 		}
+	}
+}
+
+// healthRunner is a test Runner that checks health every 5ms with a 20ms
+// timeout and gives up after 3 failures.
+func healthRunner(t *testing.T, ps *procs) *Runner {
+	t.Helper()
+	r := New(Config{
+		Package: Package{Path: "/pkgs/m1.tar.gz"}, Start: ps.start,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, PollInterval: 5 * time.Millisecond,
+		DrainTimeout: 5 * time.Second, HealthInterval: 5 * time.Millisecond, HealthTimeout: 20 * time.Millisecond, HealthFailures: 3,
+	})
+	t.Cleanup(r.Close)
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestRestartHungPlugin: a process that stays up but no longer answers is
+// killed after 3 failed health checks and replaced.
+func TestRestartHungPlugin(t *testing.T) {
+	ps := &procs{}
+	r := healthRunner(t, ps)
+	hung := ps.get(0)
+	hung.api.hang.Store(true)
+	waitFor(t, "restart", func() bool { return r.Restarts() == 1 })
+	if !hung.killed.Load() {
+		t.Error("the hung process was not killed")
+	}
+	if n := hung.api.healthCalls.Load(); n < 3 {
+		t.Errorf("replaced after %d health checks, want 3", n)
+	}
+	if pid, err := predictPid(t, r); pid != "101" || err != nil {
+		t.Errorf("after restart: Predict from %s, %v; want pid 101", pid, err)
+	}
+	if w := r.why(); !strings.Contains(w, "3 health checks") || !strings.Contains(w, "no answer within 20ms") {
+		t.Errorf("why = %q", w)
+	}
+}
+
+// TestHealthFailuresMustBeConsecutive: failures with a success between
+// them do not replace the process.
+func TestHealthFailuresMustBeConsecutive(t *testing.T) {
+	ps := &procs{}
+	r := healthRunner(t, ps)
+	p := ps.get(0)
+	for range 3 {
+		p.api.healthErrs.Store(2)
+		waitFor(t, "two failures and a success", func() bool { return p.api.healthErrs.Load() < 0 })
+	}
+	if r.Restarts() != 0 || p.killed.Load() {
+		t.Errorf("restarted %d times, killed %v", r.Restarts(), p.killed.Load())
+	}
+	p.api.healthErrs.Store(3)
+	waitFor(t, "restart", func() bool { return r.Restarts() == 1 })
+	if !p.killed.Load() {
+		t.Error("the failing process was not killed")
+	}
+}
+
+// TestDeadAfterCloseIsKilled: a process found dead by a request after
+// Close began is killed, not left behind (Close no longer sees it).
+func TestDeadAfterCloseIsKilled(t *testing.T) {
+	ps := &procs{}
+	r := newTestRunner(t, ps, "/pkgs/m1.tar.gz")
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := ps.get(0)
+	r.mu.Lock()
+	r.closed = true // as Close does first, before it takes cur
+	r.mu.Unlock()
+	p.exited.Store(true) // died, not killed
+	if _, err := predictPid(t, r); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Predict = %v, want ErrUnavailable", err)
+	}
+	if !p.killed.Load() {
+		t.Error("the dead process was never killed")
 	}
 }

@@ -1,10 +1,14 @@
 package runner
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/protocol/inference"
 )
 
 // stableAfter is how long a process must have served before its death
@@ -12,12 +16,13 @@ import (
 // every restart is restarted ever more slowly, up to MaxBackoff.
 const stableAfter = time.Minute
 
-// supervise watches the serving process and replaces it when it dies. It
-// runs until Close.
+// supervise watches the serving process and replaces it when it dies or
+// stops answering its health checks. It runs until Close.
 func (r *Runner) supervise() {
 	tick := time.NewTicker(r.cfg.PollInterval)
 	defer tick.Stop()
 	failures := 0 // consecutive short-lived processes
+	var health healthWatch
 	for {
 		select {
 		case <-r.ctx.Done():
@@ -26,10 +31,16 @@ func (r *Runner) supervise() {
 		case <-tick.C:
 		}
 		if in := r.cur.Load(); in != nil {
-			if !in.proc.Exited() {
+			why := ""
+			if in.proc.Exited() {
+				why = fmt.Sprintf("process %d exited", in.proc.Pid())
+			} else {
+				why = r.checkHealth(&health, in)
+			}
+			if why == "" {
 				continue
 			}
-			r.markGone(in, fmt.Sprintf("process %d exited", in.proc.Pid()))
+			r.markGone(in, why)
 		}
 		if r.cur.Load() != nil {
 			continue // a Swap installed a new process
@@ -104,4 +115,51 @@ func (r *Runner) why() string {
 		return *w
 	}
 	return "unknown cause"
+}
+
+// healthWatch is the supervisor's record of the serving process's health
+// checks.
+type healthWatch struct {
+	in    *instance // the process checked; a new one starts afresh
+	fails int       // health checks failed in a row
+	next  time.Time // when the next check is due
+}
+
+// checkHealth calls Health on in when a check is due (every
+// HealthInterval, with HealthTimeout) and returns why in must be replaced:
+// its process is gone, or it failed HealthFailures checks in a row (it
+// hangs, or lost its model). Otherwise it returns "".
+func (r *Runner) checkHealth(w *healthWatch, in *instance) string {
+	now := time.Now()
+	if w.in != in {
+		*w = healthWatch{in: in, next: now.Add(r.cfg.HealthInterval)}
+		return ""
+	}
+	if now.Before(w.next) {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.HealthTimeout)
+	h, err := in.proc.API().Health(ctx)
+	cancel()
+	w.next = time.Now().Add(r.cfg.HealthInterval)
+	switch {
+	case r.ctx.Err() != nil:
+		return "" // closing
+	case errors.Is(err, inference.ErrPluginGone) || in.proc.Exited():
+		return fmt.Sprintf("process %d is gone (%v)", in.proc.Pid(), err)
+	case err == nil && h.Loaded:
+		w.fails = 0
+		return ""
+	case err == nil:
+		err = errors.New("it answers but has no model loaded")
+	case errors.Is(err, context.DeadlineExceeded):
+		err = fmt.Errorf("no answer within %s", r.cfg.HealthTimeout)
+	}
+	w.fails++
+	r.log.Warn("plugin health check failed", zap.Int("pid", in.proc.Pid()),
+		zap.Int("failures", w.fails), zap.Int("limit", r.cfg.HealthFailures), zap.Error(err))
+	if w.fails < r.cfg.HealthFailures {
+		return ""
+	}
+	return fmt.Sprintf("process %d failed %d health checks in a row, the last: %v; it was killed", in.proc.Pid(), w.fails, err)
 }

@@ -8,6 +8,10 @@
 // standalone trainer CLI runs the same check on a folder, so a folder that
 // trains locally would import into the control plane too.
 //
+// Sniff is AutoCV's one image-format sniffer: the ONNX plugin's decoder
+// (plugins/onnx/preprocess) and the agent's HTTP API use it too, so a file
+// is named and refused the same way by dataset import, plugin and agent.
+//
 // The rules (product documentation, DESIGN.md "Data flow" step 1):
 //
 //   - format jpg, jpeg, png or bmp, judged by the content, not the name;

@@ -74,9 +74,9 @@ func (r Reason) Valid() bool {
 // Result is what Check found out about one file.
 type Result struct {
 	Reason Reason
-	// Format is the format the content was sniffed as: "jpeg", "png" or
-	// "bmp", a recognised unsupported one ("gif", "webp", "tiff", "heif",
-	// "ico"), or "" when unknown or not read.
+	// Format is the format the content was sniffed as (see Sniff):
+	// "jpeg", "png" or "bmp", a recognised unsupported one ("gif", "webp",
+	// "heif", "pdf", …), or "" when unknown or not read.
 	Format string
 	// Width and Height are the pixel dimensions from the image header,
 	// zero when the header was not read.

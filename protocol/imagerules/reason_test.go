@@ -1,6 +1,7 @@
 package imagerules
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,20 +69,41 @@ func TestNames(t *testing.T) {
 }
 
 func TestSniff(t *testing.T) {
-	for _, tc := range []struct{ b, want string }{
-		{"\xff\xd8\xff\xe0", "jpeg"},
-		{"\x89PNG\r\n\x1a\n", "png"},
-		{"BM\x00", "bmp"},
-		{"GIF89a", "gif"},
-		{"RIFF\x00\x00\x00\x00WEBPVP8 ", "webp"},
-		{"XXXX\x00\x00\x00\x00WEBP", ""},
-		{"II*\x00", "tiff"},
-		{"\x00\x00\x00\x18ftypheic", "heif"},
-		{"\xff\xd8", ""},
-		{"", ""},
-	} {
-		if got := Sniff([]byte(tc.b)); got != tc.want {
-			t.Errorf("Sniff(%q) = %q, want %q", tc.b, got, tc.want)
+	for _, tc := range SniffCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			if got := Sniff(tc.Data); got != tc.Format {
+				t.Errorf("Sniff(%q) = %q, want %q", tc.Data, got, tc.Format)
+			}
+			// Check agrees: an unsupported format is refused as such
+			// without decoding; a supported one goes to its decoder, which
+			// refuses these first bytes (Corrupt, or UnsupportedFormat for
+			// a variant it lacks, e.g. the BMP core header) with an Err.
+			res := CheckBytes(tc.Data)
+			decoded := res.Err != nil && (res.Reason == Corrupt || res.Reason == UnsupportedFormat)
+			if res.Format != tc.Format || Supported(tc.Format) != decoded || (!decoded && res.Reason != UnsupportedFormat) {
+				t.Errorf("CheckBytes = %s %q (%v), want the format %q", res.Reason, res.Format, res.Err, tc.Format)
+			}
+		})
+	}
+}
+
+func TestSupportedAndLabel(t *testing.T) {
+	seen := map[string]bool{}
+	for _, tc := range SniffCases() {
+		seen[tc.Format] = true
+	}
+	for f := range seen {
+		if got := Supported(f); got != slices.Contains(Formats(), f) {
+			t.Errorf("Supported(%q) = %v", f, got)
 		}
+		if f != "" && Label(f) == f {
+			t.Errorf("format %q has no label", f)
+		}
+	}
+	if len(seen) < 15 {
+		t.Errorf("the table covers only %d formats", len(seen))
+	}
+	if Label("") != "" || Label("jpeg") != "JPEG" || Label("heif") != "HEIC/HEIF" {
+		t.Errorf("labels: %q %q %q", Label(""), Label("jpeg"), Label("heif"))
 	}
 }

@@ -67,7 +67,7 @@ func serve(args []string) error {
 
 	api := httpapi.New(httpapi.Config{
 		Runner: run, Logger: log.Named("http"), Version: buildinfo.String(),
-		MaxImageBytes: cfg.MaxImageBytes, MaxFiles: cfg.MaxFiles,
+		MaxImageBytes: cfg.MaxImageBytes, MaxFiles: cfg.MaxFiles, MaxConcurrent: cfg.MaxConcurrent,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

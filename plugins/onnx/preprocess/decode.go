@@ -10,13 +10,9 @@ import (
 	"io"
 
 	"golang.org/x/image/bmp"
-)
 
-// MaxPixels is the largest image (width × height, in pixels) Decode accepts.
-// The limit is checked from the header before any pixel memory is
-// allocated, so a small file that claims a huge image (a decompression
-// bomb) costs nothing.
-const MaxPixels = 50_000_000
+	"github.com/autocv/autocv/protocol/imagerules"
+)
 
 // Errors returned by Decode and DecodeConfig, wrapped with details; test
 // them with errors.Is.
@@ -28,28 +24,32 @@ var (
 
 // Format names returned by DecodeConfig.
 const (
-	FormatJPEG = "jpeg"
-	FormatPNG  = "png"
-	FormatBMP  = "bmp"
+	FormatJPEG = imagerules.FormatJPEG
+	FormatPNG  = imagerules.FormatPNG
+	FormatBMP  = imagerules.FormatBMP
 )
 
 const supportedList = "use jpg, png or bmp"
 
 // Decode decodes a JPEG, PNG or BMP photo, recognised from its bytes
-// whatever its file name says, and returns it upright: a JPEG's EXIF
-// orientation is applied. The image type is the decoder's (*image.YCbCr,
-// *image.Gray, *image.CMYK, *image.Paletted, *image.RGBA, *image.NRGBA, the
-// 16-bit types) or, for a JPEG whose orientation is not 1, an opaque
-// *image.RGBA. Alpha is left in the image; Tensor composites it over white.
+// (imagerules.Sniff) whatever its file name says, and returns it upright: a
+// JPEG's EXIF orientation is applied. Images over MaxPixels or
+// MaxDecodeBytes are refused from the header with ErrTooLarge; Decode may
+// wait while other goroutines decode big images (see DecodeBudget). The
+// image type is the decoder's (*image.YCbCr, *image.Gray, *image.CMYK,
+// *image.Paletted, *image.RGBA, *image.NRGBA, the 16-bit types) or, for a
+// JPEG whose orientation is not 1, an opaque *image.RGBA. Alpha is left in
+// the image; Tensor composites it over white.
 func Decode(data []byte) (image.Image, error) {
-	return decode(data, MaxPixels)
+	return decode(data, defaultLimits)
 }
 
 // DecodeConfig reads only the header: the upright size (EXIF orientations
 // 5-8 swap width and height) and the format, one of FormatJPEG, FormatPNG,
-// FormatBMP. It applies the same checks as Decode short of decoding pixels.
+// FormatBMP. It applies the same checks as Decode short of decoding pixels,
+// and never waits.
 func DecodeConfig(data []byte) (image.Config, string, error) {
-	f, cfg, err := header(data, MaxPixels)
+	f, cfg, _, err := header(data, defaultLimits)
 	if err != nil {
 		return image.Config{}, "", err
 	}
@@ -72,84 +72,65 @@ var (
 	bmpFormat  = &format{FormatBMP, "BMP", bmp.DecodeConfig, bmp.Decode}
 )
 
-// unsupported lists formats people send that we recognise but refuse, so
-// the error can name them.
-var unsupported = []struct{ magic, name string }{
-	{"GIF87a", "GIF"},
-	{"GIF89a", "GIF"},
-	{"II*\x00", "TIFF"},
-	{"MM\x00*", "TIFF"},
-	{"%PDF", "PDF"},
-	{"\x00\x00\x01\x00", "ICO"},
-	{"\x00\x00\x00\x0cjP  ", "JPEG 2000"},
-	{"\xff\x4f\xff\x51", "JPEG 2000"},
-	{"8BPS", "Photoshop (PSD)"},
-	{"PK\x03\x04", "ZIP"},
-	{"\xff\x0a", "JPEG XL"},
-	{"<svg", "SVG"},
-	{"<?xml", "XML/SVG"},
-}
-
-// sniff recognises the format from the first bytes.
+// sniff recognises the format from the first bytes with the sniffer that
+// dataset import and the agent use too, so all three refuse a file for the
+// same reason.
 func sniff(data []byte) (*format, error) {
-	switch {
-	case len(data) == 0:
-		return nil, fmt.Errorf("%w: the file is empty", ErrCorrupt)
-	case bytes.HasPrefix(data, []byte("\xff\xd8\xff")):
+	switch name := imagerules.Sniff(data); name {
+	case FormatJPEG:
 		return jpegFormat, nil
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+	case FormatPNG:
 		return pngFormat, nil
-	case bytes.HasPrefix(data, []byte("BM")):
+	case FormatBMP:
 		return bmpFormat, nil
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		return nil, unsupportedErr("WebP")
-	case len(data) >= 12 && string(data[4:8]) == "ftyp":
-		switch string(data[8:12]) {
-		case "avif", "avis":
-			return nil, unsupportedErr("AVIF")
-		case "heic", "heix", "hevc", "heim", "heis", "mif1", "msf1":
-			return nil, unsupportedErr("HEIC/HEIF")
+	case "":
+		if len(data) == 0 {
+			return nil, fmt.Errorf("%w: the file is empty", ErrCorrupt)
 		}
-		return nil, unsupportedErr("a video/ISO media file")
+		head := data[:min(len(data), 8)]
+		return nil, fmt.Errorf("%w: not a jpg, png or bmp file (it starts with % x)", ErrUnsupportedFormat, head)
+	default:
+		return nil, unsupportedErr(imagerules.Label(name))
 	}
-	for _, u := range unsupported {
-		if bytes.HasPrefix(data, []byte(u.magic)) {
-			return nil, unsupportedErr(u.name)
-		}
-	}
-	head := data[:min(len(data), 8)]
-	return nil, fmt.Errorf("%w: not a jpg, png or bmp file (it starts with % x)", ErrUnsupportedFormat, head)
 }
 
 func unsupportedErr(name string) error {
 	return fmt.Errorf("%w: %s is not supported (%s)", ErrUnsupportedFormat, name, supportedList)
 }
 
-// header sniffs the format and checks the declared size against maxPixels.
-func header(data []byte, maxPixels int) (*format, image.Config, error) {
-	f, err := sniff(data)
+// header sniffs the format, reads the header and checks the declared size
+// against lim. cost is what decoding will allocate, in bytes (decodeCost).
+func header(data []byte, lim limits) (f *format, cfg image.Config, cost int64, err error) {
+	f, err = sniff(data)
 	if err != nil {
-		return nil, image.Config{}, err
+		return nil, image.Config{}, 0, err
 	}
-	cfg, err := f.config(bytes.NewReader(data))
+	cfg, err = f.config(bytes.NewReader(data))
 	if err != nil {
-		return nil, image.Config{}, f.wrap(err)
+		return nil, image.Config{}, 0, f.wrap(err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, image.Config{}, fmt.Errorf("%w: %s says it is %dx%d pixels", ErrCorrupt, f.label, cfg.Width, cfg.Height)
+		return nil, image.Config{}, 0, fmt.Errorf("%w: %s says it is %dx%d pixels", ErrCorrupt, f.label, cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(maxPixels) {
-		return nil, image.Config{}, fmt.Errorf("%w: %s is %dx%d pixels, over the limit of %d megapixels",
-			ErrTooLarge, f.label, cfg.Width, cfg.Height, maxPixels/1_000_000)
+	if int64(cfg.Width)*int64(cfg.Height) > lim.pixels {
+		return nil, image.Config{}, 0, fmt.Errorf("%w: %s is %dx%d pixels, over the limit of %d megapixels; scale it down",
+			ErrTooLarge, f.label, cfg.Width, cfg.Height, lim.pixels/1_000_000)
 	}
-	return f, cfg, nil
+	cost = decodeCost(f, data, cfg)
+	if cost > lim.bytes {
+		return nil, image.Config{}, 0, fmt.Errorf("%w: %s is %dx%d pixels and would take about %d MB of memory to decode, "+
+			"over the limit of %d MB; scale it down or save it with 8 bits per channel",
+			ErrTooLarge, f.label, cfg.Width, cfg.Height, (cost+1<<20-1)>>20, lim.bytes>>20)
+	}
+	return f, cfg, cost, nil
 }
 
-func decode(data []byte, maxPixels int) (image.Image, error) {
-	f, cfg, err := header(data, maxPixels)
+func decode(data []byte, lim limits) (image.Image, error) {
+	f, cfg, cost, err := header(data, lim)
 	if err != nil {
 		return nil, err
 	}
+	defer decoding.acquire(cost)()
 	img, err := f.decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, f.wrap(err)

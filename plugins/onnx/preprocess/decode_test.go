@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/image/bmp"
+
+	"github.com/autocv/autocv/protocol/imagerules"
 )
 
 func TestDecodeFormats(t *testing.T) {
@@ -82,18 +84,15 @@ func TestDecodeRejects(t *testing.T) {
 		msg  string
 	}{
 		{"gif", g.Bytes(), ErrUnsupportedFormat, "GIF is not supported (use jpg, png or bmp)"},
-		{"webp", []byte("RIFF\x10\x00\x00\x00WEBPVP8 "), ErrUnsupportedFormat, "WebP is not supported"},
-		{"heic", []byte("\x00\x00\x00\x18ftypheic\x00\x00"), ErrUnsupportedFormat, "HEIC/HEIF is not supported"},
-		{"tiff", []byte("II*\x00\x08\x00\x00\x00"), ErrUnsupportedFormat, "TIFF is not supported"},
 		{"text", []byte("hello, world"), ErrUnsupportedFormat, "starts with 68 65 6c 6c 6f 2c 20 77"},
 		{"empty", nil, ErrCorrupt, "empty"},
 		{"truncated jpeg", jpg[:len(jpg)/2], ErrCorrupt, "JPEG"},
 		{"jpeg magic only", []byte("\xff\xd8\xff\xe0garbage"), ErrCorrupt, "JPEG"},
 		{"truncated png", pngData[:len(pngData)-30], ErrCorrupt, "PNG"},
 		{"png bad crc", flip(pngData, 20), ErrCorrupt, "PNG"},
-		{"bmp header only", []byte("BM\x00\x00"), ErrCorrupt, "BMP"},
+		{"bmp header cut short", bmpHeader(40, 30)[:30], ErrCorrupt, "BMP"},
 		{"png bomb", pngHeader(100_000, 100_000), ErrTooLarge, "100000x100000"},
-		{"png just over", pngHeader(7072, 7072), ErrTooLarge, "over the limit of 50 megapixels"},
+		{"png just over", pngHeader(6325, 6325), ErrTooLarge, "over the limit of 40 megapixels"},
 		{"jpeg bomb", jpegHeader(65535, 65535), ErrTooLarge, "65535x65535"},
 		{"bmp bomb", bmpHeader(60_000, 60_000), ErrTooLarge, "60000x60000"},
 	}
@@ -113,29 +112,76 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestDecodeSniffCases runs the shared table of magic bytes through Decode:
+// a format imagerules.Sniff recognises but we do not decode is refused by
+// its name, an unknown one by its first bytes, and a supported one reaches
+// its decoder (which finds these few bytes corrupt or a variant it lacks).
+func TestDecodeSniffCases(t *testing.T) {
+	for _, tc := range imagerules.SniffCases() {
+		t.Run(tc.Name, func(t *testing.T) {
+			_, err := Decode(tc.Data)
+			_, f, cerr := DecodeConfig(tc.Data)
+			if err == nil || cerr == nil {
+				t.Fatalf("Decode: %v, DecodeConfig: %v; want errors", err, cerr)
+			}
+			label := imagerules.Label(tc.Format)
+			switch {
+			case imagerules.Supported(tc.Format):
+				if !strings.Contains(err.Error(), label) || errors.Is(err, ErrTooLarge) {
+					t.Errorf("got %v, want the %s decoder's error", err, label)
+				}
+			case tc.Format != "":
+				if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), label+" is not supported") {
+					t.Errorf("got %v, want ErrUnsupportedFormat naming %s", err, label)
+				}
+			case len(tc.Data) == 0:
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("got %v, want ErrCorrupt", err)
+				}
+			default:
+				if !errors.Is(err, ErrUnsupportedFormat) || !strings.Contains(err.Error(), "not a jpg, png or bmp file") {
+					t.Errorf("got %v, want ErrUnsupportedFormat for an unknown format", err)
+				}
+			}
+			if f != "" || cerr.Error() != err.Error() {
+				t.Errorf("DecodeConfig = %q, %v; want Decode's error %v", f, cerr, err)
+			}
+		})
+	}
+}
+
 func flip(data []byte, i int) []byte {
 	out := bytes.Clone(data)
 	out[i] ^= 0xff
 	return out
 }
 
-// pngHeader is a PNG signature + a valid IHDR claiming w×h RGB, no pixels.
-func pngHeader(w, h uint32) []byte {
+// pngHeader is a PNG signature + a valid IHDR claiming w×h 8-bit RGB, no
+// pixels.
+func pngHeader(w, h uint32) []byte { return pngHeaderOf(w, h, 8, 2, 0) }
+
+// pngHeaderOf is pngHeader with the bit depth, colour type (0 grey, 2 RGB,
+// 3 palette, 4 grey+alpha, 6 RGBA) and interlace method (1 Adam7) given.
+func pngHeaderOf(w, h uint32, depth, ctype, interlace byte) []byte {
 	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), w)
 	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	ihdr = append(ihdr, 8, 2, 0, 0, 0)
+	ihdr = append(ihdr, depth, ctype, 0, 0, interlace)
 	out := binary.BigEndian.AppendUint32([]byte("\x89PNG\r\n\x1a\n"), 13)
 	out = append(out, ihdr...)
 	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(ihdr))
 }
 
-// jpegHeader is SOI + a baseline SOF0 claiming w×h with 3 components +
-// the start of a scan, no pixels.
-func jpegHeader(w, h uint16) []byte {
-	sof := []byte{0xff, 0xd8, 0xff, 0xc0, 0, 17, 8}
+// jpegHeader is SOI + a baseline SOF0 claiming w×h 4:2:0 YCbCr + the
+// start of a scan, no pixels.
+func jpegHeader(w, h uint16) []byte { return jpegHeaderOf(0xc0, w, h, 0x22) }
+
+// jpegHeaderOf is jpegHeader with the SOF marker (0xc2: progressive) and
+// the luma sampling factors (0x22: 4:2:0, 0x11: 4:4:4) given.
+func jpegHeaderOf(marker byte, w, h uint16, luma byte) []byte {
+	sof := []byte{0xff, 0xd8, 0xff, marker, 0, 17, 8}
 	sof = binary.BigEndian.AppendUint16(sof, h)
 	sof = binary.BigEndian.AppendUint16(sof, w)
-	sof = append(sof, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1)
+	sof = append(sof, 3, 1, luma, 0, 2, 0x11, 1, 3, 0x11, 1)
 	return append(sof, 0xff, 0xda, 0, 12)
 }
 

@@ -7,10 +7,12 @@
 //
 // # Pipeline
 //
-//	Decode(bytes)           sniff JPEG/PNG/BMP from the bytes, refuse other
-//	                        formats by name and images over MaxPixels (from
-//	                        the header, before allocating), decode, apply
-//	                        the JPEG EXIF orientation
+//	Decode(bytes)           sniff JPEG/PNG/BMP from the bytes
+//	                        (imagerules.Sniff), refuse other formats by name
+//	                        and images over MaxPixels or MaxDecodeBytes
+//	                        (from the header, before allocating), wait for
+//	                        room in DecodeBudget, decode, apply the JPEG
+//	                        EXIF orientation
 //	Spec.Tensor(img, dst)   colour → 8-bit RGB (alpha over white), resize +
 //	                        crop with Pillow's antialiased bilinear filter,
 //	                        (x/255 - mean)/std, NCHW or NHWC, RGB or BGR

@@ -6,17 +6,33 @@ import (
 )
 
 // exifOrientation returns the EXIF orientation (1-8) of a JPEG, or 1 when it
-// has none or the metadata is malformed. It walks the marker segments up to
-// the first scan and reads tag 0x0112 from IFD0 of the first APP1 "Exif"
-// segment, in either TIFF byte order. Every offset is bounds-checked: bad
-// EXIF is ignored, never an error and never a panic.
+// has none or the metadata is malformed. It reads tag 0x0112 from IFD0 of
+// the first APP1 "Exif" segment before the first scan, in either TIFF byte
+// order. Every offset is bounds-checked: bad EXIF is ignored, never an
+// error and never a panic.
 func exifOrientation(data []byte) int {
+	o := 1
+	walkJPEG(data, func(m byte, seg []byte) bool {
+		if m == 0xe1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			o = tiffOrientation(seg[6:])
+			return false
+		}
+		return true
+	})
+	return o
+}
+
+// walkJPEG calls fn with each marker segment's marker and payload (after
+// the length) up to the first scan, until fn returns false. It stops
+// quietly at anything malformed: it is for metadata, and the decoder judges
+// the file.
+func walkJPEG(data []byte, fn func(marker byte, seg []byte) bool) {
 	if len(data) < 4 || data[0] != 0xff || data[1] != 0xd8 {
-		return 1
+		return
 	}
 	for i := 2; i+4 <= len(data); {
 		if data[i] != 0xff {
-			return 1 // lost sync: not a marker where one must be
+			return // lost sync: not a marker where one must be
 		}
 		m := data[i+1]
 		if m == 0xff { // fill byte before a marker
@@ -28,19 +44,18 @@ func exifOrientation(data []byte) int {
 		case m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7):
 			continue // markers without a length
 		case m == 0xda || m == 0xd9:
-			return 1 // start of scan or end of image: no metadata after this
+			return // start of scan or end of image: no metadata after this
 		}
 		n := int(binary.BigEndian.Uint16(data[i:]))
 		if n < 2 || i+n > len(data) {
-			return 1
+			return
 		}
 		seg := data[i+2 : i+n]
 		i += n
-		if m == 0xe1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
-			return tiffOrientation(seg[6:])
+		if !fn(m, seg) {
+			return
 		}
 	}
-	return 1
 }
 
 // tiffOrientation reads the Orientation tag from IFD0 of a TIFF structure.

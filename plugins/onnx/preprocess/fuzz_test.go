@@ -11,8 +11,9 @@ import (
 )
 
 // FuzzDecode checks that no input panics Decode or Tensor, that memory
-// stays bounded (a 1-megapixel cap here instead of MaxPixels, so the fuzzer
-// stays fast), and that DecodeConfig agrees with Decode.
+// stays bounded (a 1-megapixel, 16 MB cap here instead of MaxPixels and
+// MaxDecodeBytes, so the fuzzer stays fast), and that DecodeConfig agrees
+// with Decode.
 func FuzzDecode(f *testing.F) {
 	small := pattern(19, 13)
 	var bm bytes.Buffer
@@ -44,7 +45,7 @@ func FuzzDecode(f *testing.F) {
 		if o := exifOrientation(data); o < 1 || o > 8 {
 			t.Fatalf("orientation %d", o)
 		}
-		img, err := decode(data, 1<<20)
+		img, err := decode(data, limits{pixels: 1 << 20, bytes: 16 << 20})
 		if err != nil {
 			return
 		}
