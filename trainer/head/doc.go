@@ -14,7 +14,8 @@
 // cross-entropy (each class weighs n / (classes · its count)) against
 // label-smoothed targets plus L2 weight decay on the weights (not the
 // biases), with Adam, full-batch for softmax regression and in mini-batches
-// for the MLP. After every epoch the validation loss (class-balanced
+// for the MLP; the learning rate decays along a cosine over Config.Epochs.
+// After every epoch the validation loss (class-balanced
 // cross-entropy, no smoothing) is measured; training stops when it has not
 // improved for Patience epochs and the weights of the best epoch are kept.
 //

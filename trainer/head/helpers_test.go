@@ -9,7 +9,13 @@ import (
 // class, with Gaussian noise of the given spread, and L2-normalises them
 // like the trainer does. counts[c] rows are of class c; rows are shuffled.
 func blobs(seed uint64, dim int, counts []int, spread float64) Dataset {
-	rng := rand.New(rand.NewPCG(seed, 1))
+	return blobsFrom(seed, seed, dim, counts, spread)
+}
+
+// blobsFrom is blobs with the centres drawn from centreSeed and the rows
+// from rowSeed, so two calls can sample the same classes independently.
+func blobsFrom(centreSeed, rowSeed uint64, dim int, counts []int, spread float64) Dataset {
+	rng := rand.New(rand.NewPCG(centreSeed, 1))
 	centres := make([][]float64, len(counts))
 	for c := range centres {
 		centres[c] = make([]float64, dim)
@@ -17,6 +23,7 @@ func blobs(seed uint64, dim int, counts []int, spread float64) Dataset {
 			centres[c][i] = rng.NormFloat64()
 		}
 	}
+	rng = rand.New(rand.NewPCG(rowSeed, 2))
 	d := Dataset{Classes: len(counts)}
 	for c, n := range counts {
 		for range n {

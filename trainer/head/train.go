@@ -19,7 +19,7 @@ const (
 type Fit struct {
 	Head    Head    // the weights of the best epoch
 	Epochs  int     // epochs up to and including the best one
-	ValLoss float64 // class-balanced validation cross-entropy at the best epoch
+	ValLoss float64 // validation cross-entropy at the best epoch: class-balanced, no smoothing (plain with cfg.Unbalanced)
 	Ran     int     // epochs actually run (Epochs + the patience spent)
 }
 
@@ -32,8 +32,15 @@ func Train(ctx context.Context, train, val Dataset, cfg Config) (Fit, error) {
 	if err := check(train, cfg); err != nil {
 		return Fit{}, err
 	}
-	if err := val.Validate(); err != nil || val.Classes != train.Classes || val.Dim() != train.Dim() {
-		return Fit{}, fmt.Errorf("%w: validation split does not match the training split (%v)", ErrData, err)
+	if val.Len() == 0 {
+		return Fit{}, fmt.Errorf("%w: no validation images for early stopping", ErrData)
+	}
+	if err := val.Validate(); err != nil {
+		return Fit{}, fmt.Errorf("validation split: %w", err)
+	}
+	if val.Classes != train.Classes || val.Dim() != train.Dim() {
+		return Fit{}, fmt.Errorf("%w: validation split has %d classes and %d-value features, training split %d and %d",
+			ErrData, val.Classes, val.Dim(), train.Classes, train.Dim())
 	}
 	t := newTrainer(train, cfg)
 	vx, vw := val.flat(), balancedWeights(val.Y, val.Classes, !cfg.Unbalanced, false)
@@ -58,9 +65,10 @@ func Train(ctx context.Context, train, val Dataset, cfg Config) (Fit, error) {
 	return best, nil
 }
 
-// Refit trains cfg on data for exactly epochs epochs, with no validation:
-// the second pass after Search, on train + validation, for the number of
-// epochs early stopping chose.
+// Refit trains cfg on data for exactly epochs epochs (at least 1), with no
+// validation: the second pass after Search, on train + validation, for the
+// number of epochs early stopping chose. The learning-rate schedule is the
+// one Train followed (cosine over cfg.Epochs), cut at epochs.
 func Refit(ctx context.Context, data Dataset, cfg Config, epochs int) (Head, error) {
 	if err := check(data, cfg); err != nil {
 		return Head{}, err
