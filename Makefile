@@ -67,8 +67,9 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 10s; longer by hand)
 	done
 
 .PHONY: bench
-bench: build ## benchmarks: plugin vs in-process onnxruntime, decode+preprocess (table)
+bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+preprocess; trainer accuracy, stage times, extraction, 1000 photos
 	$(GO) run ./plugins/onnx/internal/bench -bin $(BIN)
+	$(GO) run ./trainer/internal/bench -bin $(BIN)
 
 .PHONY: check
 check: proto-check ## go vet, staticcheck, and cgo-free cross-builds (windows/amd64, linux/arm64)
