@@ -141,7 +141,7 @@ func (f *featurizer) extract(ctx context.Context, items []features.Item, progres
 		feats, s, err := ex.Extract(ctx, items)
 		ex.Close()
 		if err != nil {
-			return nil, st, fmt.Errorf("features of %s: %w", m.ID, err)
+			return nil, st, err
 		}
 		st.Hits += s.Hits
 		st.Computed += s.Computed

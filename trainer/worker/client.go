@@ -46,7 +46,9 @@ func NewClient(server, token string) (*Client, error) {
 	return &Client{base: u, token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
 }
 
-// Lease asks for a job; it returns nil, nil when the queue is empty.
+// Lease asks for a job; it returns nil, nil when the queue is empty. The
+// job is not validated here: a lease on a job the worker cannot train must
+// still be answered with Fail, or the job would come back to every worker.
 func (c *Client) Lease(ctx context.Context, req jobs.LeaseRequest) (*jobs.Lease, error) {
 	var l jobs.Lease
 	status, err := c.do(ctx, http.MethodPost, jobs.PathLease, "", req, &l)
@@ -56,22 +58,19 @@ func (c *Client) Lease(ctx context.Context, req jobs.LeaseRequest) (*jobs.Lease,
 	if status == http.StatusNoContent {
 		return nil, nil
 	}
-	if err := l.Job.Validate(); err != nil {
-		return nil, err
-	}
 	return &l, nil
 }
 
 // Heartbeat renews the lease and reports progress.
 func (c *Client) Heartbeat(ctx context.Context, jobID string, hb jobs.Heartbeat) (jobs.HeartbeatReply, error) {
 	var r jobs.HeartbeatReply
-	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "heartbeat"), hb.LeaseID, hb, &r)
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(url.PathEscape(jobID), "heartbeat"), hb.LeaseID, hb, &r)
 	return r, err
 }
 
 // Image downloads one image of the job into path and checks its sha256.
 func (c *Client) Image(ctx context.Context, jobID, leaseID string, im jobs.Image, path string) error {
-	req, err := c.request(ctx, http.MethodGet, jobs.JobPath(jobID, "images", url.PathEscape(im.ID)), leaseID, nil)
+	req, err := c.request(ctx, http.MethodGet, jobs.JobPath(url.PathEscape(jobID), "images", url.PathEscape(im.ID)), leaseID, nil)
 	if err != nil {
 		return err
 	}
@@ -109,7 +108,7 @@ func (c *Client) Upload(ctx context.Context, jobID, leaseID, name, path string) 
 	}
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
-	req, err := c.request(ctx, http.MethodPut, jobs.JobPath(jobID, "artifacts", name), leaseID, bytes.NewReader(data))
+	req, err := c.request(ctx, http.MethodPut, jobs.JobPath(url.PathEscape(jobID), "artifacts", name), leaseID, bytes.NewReader(data))
 	if err != nil {
 		return "", err
 	}
@@ -125,13 +124,13 @@ func (c *Client) Upload(ctx context.Context, jobID, leaseID, name, path string) 
 
 // Complete ends the job with its results.
 func (c *Client) Complete(ctx context.Context, jobID string, done jobs.Complete) error {
-	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "complete"), done.LeaseID, done, nil)
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(url.PathEscape(jobID), "complete"), done.LeaseID, done, nil)
 	return err
 }
 
 // Fail ends the job with an error the user will read.
 func (c *Client) Fail(ctx context.Context, jobID string, f jobs.Fail) error {
-	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(jobID, "fail"), f.LeaseID, f, nil)
+	_, err := c.do(ctx, http.MethodPost, jobs.JobPath(url.PathEscape(jobID), "fail"), f.LeaseID, f, nil)
 	return err
 }
 

@@ -71,13 +71,21 @@ func RunJob(ctx context.Context, c *Client, cfg Config, lease *jobs.Lease, log *
 	log = log.With(zap.String("job", job.ID), zap.String("model", job.ModelID), zap.Int("version", job.Version))
 	log.Info("job leased", zap.Int("images", len(job.Images)), zap.String("app_type", job.AppType))
 
+	if err := job.Validate(); err != nil {
+		log.Error("job refused", zap.Error(err))
+		if ferr := c.Fail(ctx, job.ID, jobs.Fail{LeaseID: lease.LeaseID, Error: err.Error()}); ferr != nil {
+			log.Warn("reporting failure", zap.Error(ferr))
+		}
+		return
+	}
+
 	jobCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hb := newBeater(c, lease, cancel, log)
-	go hb.run(jobCtx)
-	defer hb.stop()
-
+	hb := startBeater(jobCtx, c, lease, cancel, log)
 	res, err := trainJob(jobCtx, c, cfg, lease, hb)
+	// Heartbeats end before the job's last word, so none races with
+	// Complete or Fail; stop also abandons a heartbeat still in flight.
+	hb.stop()
 	switch {
 	case hb.cancelled():
 		log.Info("job stopped by the control plane")
@@ -153,15 +161,21 @@ type beater struct {
 	cancel context.CancelFunc
 	log    *zap.Logger
 
-	mu         sync.Mutex
-	last       jobs.Progress
-	wasCancel  bool
-	wasLost    bool
-	done, quit chan struct{}
+	mu        sync.Mutex
+	last      jobs.Progress
+	wasCancel bool
+	wasLost   bool
+	quit      context.CancelFunc
+	done      chan struct{}
 }
 
-func newBeater(c *Client, lease *jobs.Lease, cancel context.CancelFunc, log *zap.Logger) *beater {
-	return &beater{c: c, lease: lease, cancel: cancel, log: log, done: make(chan struct{}), quit: make(chan struct{})}
+// startBeater starts heartbeats for the job running under jobCtx; cancel
+// stops the job when the control plane says so or the lease is lost.
+func startBeater(jobCtx context.Context, c *Client, lease *jobs.Lease, cancel context.CancelFunc, log *zap.Logger) *beater {
+	ctx, quit := context.WithCancel(jobCtx)
+	b := &beater{c: c, lease: lease, cancel: cancel, log: log, quit: quit, done: make(chan struct{})}
+	go b.run(ctx)
+	return b
 }
 
 func (b *beater) progress(p jobs.Progress) {
@@ -180,8 +194,6 @@ func (b *beater) run(ctx context.Context) {
 	defer t.Stop()
 	for {
 		select {
-		case <-b.quit:
-			return
 		case <-ctx.Done():
 			return
 		case <-t.C:
@@ -189,8 +201,14 @@ func (b *beater) run(ctx context.Context) {
 		b.mu.Lock()
 		p := b.last
 		b.mu.Unlock()
-		reply, err := b.c.Heartbeat(ctx, b.lease.Job.ID, jobs.Heartbeat{LeaseID: b.lease.LeaseID, Progress: p})
+		// A heartbeat stuck longer than a period (5 s at least) is abandoned so
+		// that the next one can still renew the lease.
+		hbCtx, cancel := context.WithTimeout(ctx, max(every, 5*time.Second))
+		reply, err := b.c.Heartbeat(hbCtx, b.lease.Job.ID, jobs.Heartbeat{LeaseID: b.lease.LeaseID, Progress: p})
+		cancel()
 		switch {
+		case ctx.Err() != nil:
+			return
 		case errors.Is(err, ErrLeaseLost):
 			b.set(&b.wasLost)
 			b.cancel()
@@ -214,8 +232,10 @@ func (b *beater) set(flag *bool) {
 func (b *beater) cancelled() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.wasCancel }
 func (b *beater) lost() bool      { b.mu.Lock(); defer b.mu.Unlock(); return b.wasLost }
 
+// stop ends the heartbeats and waits for the goroutine; it may be called
+// more than once.
 func (b *beater) stop() {
-	close(b.quit)
+	b.quit()
 	<-b.done
 }
 
