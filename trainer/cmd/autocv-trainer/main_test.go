@@ -282,7 +282,7 @@ func TestTrainCancelLeavesNothing(t *testing.T) {
 		"--cache-dir", t.TempDir()) // a cold cache: the run is still extracting when stopped
 	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+testenv.ORTLibrary(t),
 		"AUTOCV_BACKBONES="+testenv.Data(t, "backbones"), "XDG_CONFIG_HOME="+t.TempDir())
-	var se bytes.Buffer
+	var se lockedBuffer
 	cmd.Stderr = &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -318,4 +318,22 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
