@@ -34,7 +34,8 @@ Run a command with -h for its flags.`
 
 func run() error {
 	if len(os.Args) < 2 {
-		return errors.New(usage)
+		fmt.Fprintln(os.Stderr, usage)
+		return errors.New("no command given")
 	}
 	ctx, stop := signalContext()
 	defer stop()
