@@ -48,6 +48,11 @@ func TestServe(t *testing.T) {
 		if len(got.Predictions) != 5 || got.Predictions[0].Label != "ant" {
 			t.Fatalf("predictions = %+v, want 5 with ant first", got.Predictions)
 		}
+		// The package's thresholds (the demo's global 0.5), read from the
+		// manifest the plugin verified.
+		if p := got.Predictions[0]; p.Threshold != f.manifest.Thresholds.Global || !p.AboveThreshold || got.Predictions[1].AboveThreshold {
+			t.Errorf("thresholds not applied: %+v", got.Predictions[:2])
+		}
 		for i := 1; i < len(got.Predictions); i++ {
 			if got.Predictions[i].Confidence > got.Predictions[i-1].Confidence {
 				t.Errorf("predictions not sorted by confidence: %+v", got.Predictions)

@@ -19,8 +19,8 @@ import (
 	"github.com/autocv/autocv/protocol/inference"
 )
 
-// DefaultListen is the agent's HTTP address.
-const DefaultListen = ":8987"
+// minAPIKey is the shortest API key accepted; a short key is guessable.
+const minAPIKey = 8
 
 // ErrInvalid means a setting has a value the agent cannot use.
 var ErrInvalid = errors.New("invalid setting")
@@ -39,19 +39,24 @@ type Serve struct {
 	MaxImageBytes  int64         // largest image accepted
 	MaxFiles       int           // most files in one /upload request
 	MaxConcurrent  int           // predict/upload requests handled at once; 0 = twice the CPUs
+	MaxQueue       int           // predict/upload requests waiting for a turn; more get 429
+	RequestTimeout time.Duration // one predict/upload request, queue wait included
+	APIKey         string        // when set, predict/upload/model/metrics need it
 	ShutdownGrace  time.Duration // how long requests may finish on shutdown
 }
 
 // Defaults returns the settings used when nothing else says otherwise.
 func Defaults() Serve {
 	return Serve{
-		Listen:        DefaultListen,
-		Plugin:        inference.NameONNXCPU,
-		LogLevel:      "info",
-		LogFormat:     "console",
-		MaxImageBytes: 8 << 20,
-		MaxFiles:      32,
-		ShutdownGrace: 10 * time.Second,
+		Listen:         DefaultListen,
+		Plugin:         inference.NameONNXCPU,
+		LogLevel:       "info",
+		LogFormat:      "console",
+		MaxImageBytes:  8 << 20,
+		MaxFiles:       32,
+		MaxQueue:       64,
+		RequestTimeout: 30 * time.Second,
+		ShutdownGrace:  10 * time.Second,
 	}
 }
 
@@ -98,9 +103,17 @@ var settings = func() []setting {
 	add("max_files", "AUTOCV_MAX_FILES", "most files (`N`) in one /upload request",
 		func(c *Serve, v string) (err error) { c.MaxFiles, err = strconv.Atoi(v); return err },
 		func(c *Serve) string { return strconv.Itoa(c.MaxFiles) })
-	add("max_concurrent", "AUTOCV_MAX_CONCURRENT", "most predict and upload requests (`N`) handled at once; more wait up to 2s, then get 503 busy (0: twice the CPU count)",
+	add("max_concurrent", "AUTOCV_MAX_CONCURRENT", "most predict and upload requests (`N`) handled at once (0: twice the CPU count)",
 		func(c *Serve, v string) (err error) { c.MaxConcurrent, err = strconv.Atoi(v); return err },
 		func(c *Serve) string { return strconv.Itoa(c.MaxConcurrent) })
+	add("max_queue", "AUTOCV_MAX_QUEUE", "most predict and upload requests (`N`) waiting for a turn, in arrival order; more get 429 busy with Retry-After (0: none wait)",
+		func(c *Serve, v string) (err error) { c.MaxQueue, err = strconv.Atoi(v); return err },
+		func(c *Serve) string { return strconv.Itoa(c.MaxQueue) })
+	add("request_timeout", "AUTOCV_REQUEST_TIMEOUT", "longest a predict or upload request may take (`DURATION`, e.g. 30s), waiting in the queue included; then 504 timeout",
+		func(c *Serve, v string) (err error) { c.RequestTimeout, err = time.ParseDuration(v); return err },
+		func(c *Serve) string { return c.RequestTimeout.String() })
+	s, g = str(func(c *Serve) *string { return &c.APIKey })
+	add("api_key", "AUTOCV_API_KEY", "API `KEY` that predict, upload, /v1/model and /metrics require (Authorization: Bearer KEY or X-API-Key: KEY); the /upload page and /healthz stay open; prefer AUTOCV_API_KEY or the config file, as other users can read command lines (default: none)", s, g)
 	add("shutdown_grace", "AUTOCV_SHUTDOWN_GRACE", "how long (`DURATION`, e.g. 10s) running requests may finish on shutdown",
 		func(c *Serve, v string) (err error) { c.ShutdownGrace, err = time.ParseDuration(v); return err },
 		func(c *Serve) string { return c.ShutdownGrace.String() })
@@ -176,6 +189,12 @@ func (c *Serve) Validate() error {
 		return fmt.Errorf("%w: max_files must be at least 1, got %d", ErrInvalid, c.MaxFiles)
 	case c.MaxConcurrent < 0:
 		return fmt.Errorf("%w: max_concurrent must be at least 1, or 0 for twice the CPU count; got %d", ErrInvalid, c.MaxConcurrent)
+	case c.MaxQueue < 0:
+		return fmt.Errorf("%w: max_queue must be 0 or more, got %d", ErrInvalid, c.MaxQueue)
+	case c.RequestTimeout <= 0:
+		return fmt.Errorf("%w: request_timeout must be positive (e.g. 30s), got %s", ErrInvalid, c.RequestTimeout)
+	case c.APIKey != "" && (len(c.APIKey) < minAPIKey || strings.TrimSpace(c.APIKey) != c.APIKey):
+		return fmt.Errorf("%w: api_key must be at least %d characters with no spaces around it (e.g. the output of: openssl rand -hex 16)", ErrInvalid, minAPIKey)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("%w: shutdown_grace must not be negative, got %s", ErrInvalid, c.ShutdownGrace)
 	}

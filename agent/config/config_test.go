@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,16 @@ func TestLoad(t *testing.T) {
 				}
 			}},
 		{name: "negative max concurrent", args: []string{"--package", "m", "--max-concurrent", "-1"}, wantErr: []string{"max_concurrent"}},
+		{name: "queue, timeout and key", args: []string{"--package", "m", "--max-queue", "0", "--request-timeout", "5s"},
+			env: map[string]string{"AUTOCV_API_KEY": "0123456789abcdef"},
+			check: func(t *testing.T, c Serve) {
+				if c.MaxQueue != 0 || c.RequestTimeout != 5*time.Second || c.APIKey != "0123456789abcdef" {
+					t.Errorf("got %+v", c)
+				}
+			}},
+		{name: "negative max queue", args: []string{"--package", "m", "--max-queue", "-1"}, wantErr: []string{"max_queue"}},
+		{name: "zero request timeout", args: []string{"--package", "m", "--request-timeout", "0s"}, wantErr: []string{"request_timeout"}},
+		{name: "short api key", args: []string{"--package", "m", "--api-key", "abc"}, wantErr: []string{"api_key", "8 characters"}},
 		{name: "stray argument", args: []string{"m.tar.gz"}, wantErr: []string{`unexpected argument "m.tar.gz"`, "--package"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,6 +121,22 @@ func TestLoad(t *testing.T) {
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := Defaults()
+	if c.MaxQueue != 64 || c.RequestTimeout != 30*time.Second || c.APIKey != "" {
+		t.Errorf("defaults: %+v", c)
+	}
+	// The seed's offline SDK documents 0.0.0.0:8987 on Linux and
+	// 127.0.0.1:8987 on Windows.
+	want := "0.0.0.0:8987"
+	if runtime.GOOS == "windows" {
+		want = "127.0.0.1:8987"
+	}
+	if c.Listen != want {
+		t.Errorf("listen default %q, want %q on %s", c.Listen, want, runtime.GOOS)
 	}
 }
 

@@ -25,7 +25,8 @@ const (
 	CodeBadImage         = "bad_image" // the plugin could not decode it
 	CodeBadRequest       = "bad_request"
 	CodeUnavailable      = "model_unavailable"
-	CodeBusy             = "busy" // too many requests at once; retry after Retry-After
+	CodeBusy             = "busy" // workers and queue full (429); retry after Retry-After
+	CodeUnauthorized     = "unauthorized"
 	CodeTimeout          = "timeout"
 	CodeInference        = "inference_failed"
 	CodeNotFound         = "not_found"

@@ -3,8 +3,12 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/autocv/autocv/agent/runner"
 	"github.com/autocv/autocv/protocol/inference"
+	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
 // fakePlugin stands in for the ONNX plugin in these HTTP-shape tests (the
@@ -40,7 +45,8 @@ func (f *fakePlugin) Info(context.Context) (inference.Info, error) {
 }
 
 func (f *fakePlugin) Load(context.Context, inference.LoadRequest) (inference.Model, error) {
-	return inference.Model{ID: "fake-model", Version: 3, Labels: fakeLabels, ExecutionProvider: "cpu", LoadTime: 1500 * time.Microsecond}, f.gone()
+	return inference.Model{ID: "fake-model", Version: 3, Labels: fakeLabels, ExecutionProvider: "cpu", LoadTime: 1500 * time.Microsecond,
+		ManifestSHA256: f.api.manifestSHA256}, f.gone()
 }
 
 func (f *fakePlugin) Predict(ctx context.Context, req inference.PredictRequest) (inference.PredictResult, error) {
@@ -54,6 +60,11 @@ func (f *fakePlugin) Predict(ctx context.Context, req inference.PredictRequest) 
 		case <-ctx.Done():
 			return inference.PredictResult{}, ctx.Err()
 		}
+	}
+	if i := bytes.Index(req.Images[0], []byte("seq:")); i >= 0 {
+		f.api.mu.Lock()
+		f.api.seen = append(f.api.seen, string(req.Images[0][i+4:]))
+		f.api.mu.Unlock()
 	}
 	conf := []float32{0.7, 0.2, 0.1}
 	res := inference.PredictResult{Predictions: make([]inference.Prediction, len(req.Images))}
@@ -97,13 +108,19 @@ func (p *fakeProc) Info() inference.Info {
 // testAPI is the API on a loopback test server, backed by fake processes.
 type testAPI struct {
 	*httptest.Server
+	srv *Server
 	run *runner.Runner
+	// pkg is a real package file holding the fake model's manifest (the
+	// API reads the thresholds from it); manifestSHA256 is its sha256.
+	pkg            string
+	manifestSHA256 string
 	// A "wait" image signals on waiting and waits for gate to close.
 	waiting chan struct{}
 	gate    chan struct{}
 
 	mu    sync.Mutex
 	procs []*fakeProc
+	seen  []string // the "seq:X" images predicted, in order
 }
 
 func (a *testAPI) start(context.Context) (runner.Proc, error) {
@@ -119,8 +136,9 @@ func (a *testAPI) start(context.Context) (runner.Proc, error) {
 func newTestAPI(t *testing.T, cfg Config, started bool) *testAPI {
 	t.Helper()
 	a := &testAPI{waiting: make(chan struct{}, 64), gate: make(chan struct{})}
+	a.pkg, a.manifestSHA256 = fakePackage(t)
 	a.run = runner.New(runner.Config{
-		Package: runner.Package{Path: "/pkgs/fake.tar.gz"}, Start: a.start, Logger: zaptest.NewLogger(t),
+		Package: runner.Package{Path: a.pkg}, Start: a.start, Logger: zaptest.NewLogger(t),
 		MinBackoff: 5 * time.Millisecond, PollInterval: 5 * time.Millisecond,
 	})
 	t.Cleanup(a.run.Close)
@@ -130,7 +148,46 @@ func newTestAPI(t *testing.T, cfg Config, started bool) *testAPI {
 		}
 	}
 	cfg.Runner, cfg.Logger, cfg.Version = a.run, zaptest.NewLogger(t), "test"
-	a.Server = httptest.NewServer(New(cfg).Handler())
+	a.srv = New(cfg)
+	a.Server = httptest.NewServer(a.srv.Handler())
 	t.Cleanup(a.Server.Close)
 	return a
+}
+
+// fakeThresholds are the fake package's: ant needs 0.8 (the fake answers
+// 0.7, below it), the others the global 0.15 (bee's 0.2 is above it,
+// daisy's 0.1 below).
+var fakeThresholds = modelpkg.Thresholds{Global: 0.15, PerLabel: map[string]float64{"ant": 0.8}}
+
+// fakePackage writes an unsigned package with the fake model's labels and
+// thresholds (the "model" is not ONNX; only the manifest is read) and
+// returns its path and its manifest's sha256.
+func fakePackage(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.onnx")
+	if err := os.WriteFile(model, []byte("not really onnx"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := modelpkg.Builder{
+		Manifest: modelpkg.Manifest{
+			ModelID: "fake-model", Version: 3, Labels: fakeLabels, Backbone: "none",
+			Preprocess: modelpkg.Preprocess{InputSize: 224, ResizeMode: modelpkg.ResizeStretch, Crop: 224,
+				Std: [3]float32{1, 1, 1}, ChannelOrder: modelpkg.ChannelsRGB, Layout: modelpkg.LayoutNCHW},
+			IO:         modelpkg.IO{Input: "in", Output: "out", OutputKind: modelpkg.OutputProbabilities},
+			Runtime:    modelpkg.Runtime{Opset: 12},
+			Thresholds: fakeThresholds,
+		},
+		ModelPath: model,
+	}
+	path := filepath.Join(dir, "fake.tar.gz")
+	if _, err := b.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	pkg, err := modelpkg.ReadFile(path, modelpkg.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(pkg.ManifestJSON)
+	return path, hex.EncodeToString(sum[:])
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -56,51 +57,57 @@ func (a *testAPI) predictStatus(body []byte) int {
 	return resp.StatusCode
 }
 
-// TestBusy: with every slot taken a request waits BusyWait, then gets 503
-// busy with Retry-After; GET endpoints still answer; a request that waits
-// gets the slot a finishing one gives back.
-func TestBusy(t *testing.T) {
-	a := newTestAPI(t, Config{MaxConcurrent: 2, BusyWait: 50 * time.Millisecond}, true)
+// TestQueue: with every worker busy a request waits in the queue; with
+// the queue full too, the next is turned away at once with 429 busy and
+// Retry-After; GET endpoints still answer; the queued one is served when
+// a worker frees.
+func TestQueue(t *testing.T) {
+	a := newTestAPI(t, Config{MaxConcurrent: 2, MaxQueue: 1}, true)
 	var wg sync.WaitGroup
 	codes := make(chan int, 3)
 	for range 2 {
 		wg.Go(func() { codes <- a.predictStatus(waitImg) })
 	}
 	<-a.waiting
-	<-a.waiting // both slots taken, inside the plugin
+	<-a.waiting // both workers taken, inside the plugin
+	wg.Go(func() { codes <- a.predictStatus(jpegImg) })
+	waitUntil(t, "a request in the queue", func() bool { return len(a.srv.queue) == 1 })
 
-	req, _ := http.NewRequest("POST", a.URL+"/v1/predict", strings.NewReader(string(jpegImg)))
 	start := time.Now()
-	resp, err := a.Client().Do(req)
+	resp, err := a.Client().Post(a.URL+"/v1/predict", "", bytes.NewReader(jpegImg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || time.Since(start) < 50*time.Millisecond {
-		t.Errorf("third request: %d, Retry-After %q after %s", resp.StatusCode, resp.Header.Get("Retry-After"), time.Since(start))
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || time.Since(start) > 2*time.Second {
+		t.Errorf("request with the queue full: %d, Retry-After %q after %s", resp.StatusCode, resp.Header.Get("Retry-After"), time.Since(start))
 	}
 	body, ctype := form(t, file{"a.jpg", jpegImg})
 	var e ErrorResponse
-	a.do(t, "POST", "/upload", ctype, body).decode(t, &e)
-	if e.Code != CodeBusy || !strings.Contains(e.Error, "max_concurrent") {
-		t.Errorf("upload while busy: %+v", e)
+	ans := a.do(t, "POST", "/upload", ctype, body)
+	ans.decode(t, &e)
+	if ans.status != 429 || e.Code != CodeBusy || !strings.Contains(e.Error, "max_queue") {
+		t.Errorf("upload with the queue full: %d %+v", ans.status, e)
 	}
 	if ans := a.do(t, "GET", "/healthz", "", nil); ans.status != 200 {
 		t.Errorf("/healthz while busy: %d %s", ans.status, ans.body)
 	}
-	if m := string(a.do(t, "GET", "/metrics", "", nil).body); !strings.Contains(m, "autocv_agent_requests_in_flight 2") {
-		t.Errorf("metrics while busy:\n%s", m)
+	m := string(a.do(t, "GET", "/metrics", "", nil).body)
+	for _, want := range []string{"autocv_agent_requests_in_flight 2", "autocv_agent_requests_queued 1", `autocv_agent_requests_total{code="429"} 2`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics while busy lack %q:\n%s", want, m)
+		}
 	}
-	var m ModelResponse
-	if a.do(t, "GET", "/v1/model", "", nil).decode(t, &m); m.Limits.MaxConcurrent != 2 {
-		t.Errorf("limits = %+v", m.Limits)
+	var mr ModelResponse
+	if a.do(t, "GET", "/v1/model", "", nil).decode(t, &mr); mr.Limits.MaxConcurrent != 2 || mr.Limits.MaxQueue != 1 {
+		t.Errorf("limits = %+v", mr.Limits)
 	}
 	close(a.gate)
 	wg.Wait()
 	close(codes)
 	for c := range codes {
 		if c != 200 {
-			t.Errorf("a held request answered %d", c)
+			t.Errorf("a held or queued request answered %d", c)
 		}
 	}
 	if ans := a.do(t, "POST", "/v1/predict", "", jpegImg); ans.status != 200 {
@@ -108,27 +115,147 @@ func TestBusy(t *testing.T) {
 	}
 }
 
-func TestBusyWaitsForATurn(t *testing.T) {
-	a := newTestAPI(t, Config{MaxConcurrent: 1, BusyWait: 10 * time.Second}, true)
-	held := make(chan int, 1)
-	go func() { held <- a.predictStatus(waitImg) }()
-	<-a.waiting
-	queued := make(chan int, 1)
-	go func() { queued <- a.predictStatus(jpegImg) }()
-	select {
-	case c := <-queued:
-		t.Fatalf("second request answered %d while the only slot was taken", c)
-	case <-time.After(50 * time.Millisecond):
+// TestQueueOrder: queued requests get their turn in arrival order.
+func TestQueueOrder(t *testing.T) {
+	a := newTestAPI(t, Config{MaxConcurrent: 1, MaxQueue: 8}, true)
+	a.srv.slots <- struct{}{} // the only worker is busy
+	var wg sync.WaitGroup
+	for i := range 5 {
+		img := append(bytes.Clone(jpegImg), fmt.Sprintf("seq:%d", i)...)
+		wg.Go(func() {
+			if c := a.predictStatus(img); c != 200 {
+				t.Errorf("request %d: %d", i, c)
+			}
+		})
+		waitUntil(t, "the request in the queue", func() bool { return len(a.srv.queue) == i+1 })
 	}
-	close(a.gate)
-	if c1, c2 := <-held, <-queued; c1 != 200 || c2 != 200 {
-		t.Errorf("answers %d and %d, want 200 for both", c1, c2)
+	<-a.srv.slots
+	wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if got := strings.Join(a.seen, " "); got != "0 1 2 3 4" {
+		t.Errorf("served in the order %s, want 0 1 2 3 4", got)
 	}
 }
 
-func TestDefaultMaxConcurrent(t *testing.T) {
+func TestNoQueue(t *testing.T) {
+	a := newTestAPI(t, Config{MaxConcurrent: 1, MaxQueue: -1}, true)
+	a.srv.slots <- struct{}{}
+	defer func() { <-a.srv.slots }()
+	if c := a.predictStatus(jpegImg); c != 429 {
+		t.Errorf("with max_queue 0 and the worker busy: %d, want 429", c)
+	}
+}
+
+// TestRequestTimeout: request_timeout bounds the wait in the queue, the
+// plugin call and a body that arrives too slowly, each answered 504.
+func TestRequestTimeout(t *testing.T) {
+	t.Run("in the plugin", func(t *testing.T) {
+		a := newTestAPI(t, Config{RequestTimeout: 100 * time.Millisecond}, true)
+		var e ErrorResponse
+		ans := a.do(t, "POST", "/v1/predict", "", waitImg)
+		ans.decode(t, &e)
+		if ans.status != 504 || e.Code != CodeTimeout {
+			t.Errorf("%d %s", ans.status, ans.body)
+		}
+	})
+	t.Run("in the queue", func(t *testing.T) {
+		a := newTestAPI(t, Config{MaxConcurrent: 1, MaxQueue: 1, RequestTimeout: 100 * time.Millisecond}, true)
+		a.srv.slots <- struct{}{}
+		defer func() { <-a.srv.slots }()
+		start := time.Now()
+		var e ErrorResponse
+		ans := a.do(t, "POST", "/v1/predict", "", jpegImg)
+		ans.decode(t, &e)
+		if ans.status != 504 || e.Code != CodeTimeout || !strings.Contains(e.Error, "waited") || time.Since(start) < 100*time.Millisecond {
+			t.Errorf("%d %s after %s", ans.status, ans.body, time.Since(start))
+		}
+		if len(a.srv.queue) != 0 {
+			t.Errorf("%d left in the queue", len(a.srv.queue))
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		a := newTestAPI(t, Config{RequestTimeout: 100 * time.Millisecond}, true)
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		go pw.Write(jpegImg) // then nothing more
+		req, _ := http.NewRequest("POST", a.URL+"/v1/predict", pr)
+		req.ContentLength = 1000
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 504 || !strings.Contains(string(b), "did not arrive") {
+			t.Errorf("%d %s", resp.StatusCode, b)
+		}
+	})
+}
+
+func TestAPIKey(t *testing.T) {
+	const key = "s3cret-key-for-tests"
+	a := newTestAPI(t, Config{APIKey: key}, true)
+	for _, tc := range []struct {
+		name, method, path string
+		header             map[string]string
+		status             int
+	}{
+		{"predict without", "POST", "/v1/predict", nil, 401},
+		{"predict wrong", "POST", "/v1/predict", map[string]string{"Authorization": "Bearer nope-nope-nope"}, 401},
+		{"predict basic auth", "POST", "/v1/predict", map[string]string{"Authorization": "Basic " + key}, 401},
+		{"predict bearer", "POST", "/v1/predict", map[string]string{"Authorization": "Bearer " + key}, 200},
+		{"predict bearer lower case", "POST", "/v1/predict", map[string]string{"Authorization": "bearer " + key}, 200},
+		{"predict x-api-key", "POST", "/v1/predict", map[string]string{"X-API-Key": key}, 200},
+		{"model without", "GET", "/v1/model", nil, 401},
+		{"model with", "GET", "/v1/model", map[string]string{"X-API-Key": key}, 200},
+		{"metrics without", "GET", "/metrics", nil, 401},
+		{"upload without", "POST", "/upload", nil, 401},
+		{"page", "GET", "/upload", nil, 200},
+		{"healthz", "GET", "/healthz", nil, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, a.URL+tc.path, bytes.NewReader(jpegImg))
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := a.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d %s, want %d", resp.StatusCode, b, tc.status)
+			}
+			if tc.status == 401 {
+				var e ErrorResponse
+				answer{resp.StatusCode, b}.decode(t, &e)
+				if e.Code != CodeUnauthorized || !strings.Contains(e.Error, "api_key") ||
+					resp.Header.Get("WWW-Authenticate") == "" {
+					t.Errorf("401 answer: %+v %q", e, resp.Header.Get("WWW-Authenticate"))
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
 	s := New(Config{Runner: newTestAPI(t, Config{}, false).run})
-	if s.cfg.MaxConcurrent != DefaultMaxConcurrent() || cap(s.slots) != s.cfg.MaxConcurrent || s.cfg.BusyWait != DefaultBusyWait {
-		t.Errorf("defaults: %d slots, %d, %s", cap(s.slots), s.cfg.MaxConcurrent, s.cfg.BusyWait)
+	if s.cfg.MaxConcurrent != DefaultMaxConcurrent() || cap(s.slots) != s.cfg.MaxConcurrent || cap(s.queue) != DefaultMaxQueue ||
+		s.cfg.RequestTimeout != DefaultRequestTimeout {
+		t.Errorf("defaults: %d slots, %d queue, %s", cap(s.slots), cap(s.queue), s.cfg.RequestTimeout)
+	}
+}
+
+// waitUntil polls cond for up to 5s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -24,6 +24,9 @@ type metrics struct {
 	count    uint64
 	sum      float64
 	images   uint64
+	// handleEWMA is a moving average of the time one admitted request
+	// holds a worker, in seconds; it sizes Retry-After.
+	handleEWMA float64
 }
 
 func newMetrics() *metrics {
@@ -34,6 +37,24 @@ func (m *metrics) request(status int) {
 	m.mu.Lock()
 	m.requests[status]++
 	m.mu.Unlock()
+}
+
+// handled records the time an admitted request held a worker.
+func (m *metrics) handled(d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.handleEWMA == 0 {
+		m.handleEWMA = d.Seconds()
+		return
+	}
+	m.handleEWMA += 0.1 * (d.Seconds() - m.handleEWMA)
+}
+
+// handleTime is the recent average time a request holds a worker.
+func (m *metrics) handleTime() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return time.Duration(m.handleEWMA * float64(time.Second))
 }
 
 // predicted records one call to the plugin with n images.
@@ -90,6 +111,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 	b.WriteString("# HELP autocv_agent_requests_in_flight Predict and upload requests being handled; at most max_concurrent.\n")
 	b.WriteString("# TYPE autocv_agent_requests_in_flight gauge\n")
 	fmt.Fprintf(&b, "autocv_agent_requests_in_flight %d\n", len(s.slots))
+	b.WriteString("# HELP autocv_agent_requests_queued Predict and upload requests waiting for a turn; at most max_queue.\n")
+	b.WriteString("# TYPE autocv_agent_requests_queued gauge\n")
+	fmt.Fprintf(&b, "autocv_agent_requests_queued %d\n", len(s.queue))
 	b.WriteString("# HELP autocv_agent_plugin_restarts_total Inference plugin processes restarted after they died.\n")
 	b.WriteString("# TYPE autocv_agent_plugin_restarts_total counter\n")
 	fmt.Fprintf(&b, "autocv_agent_plugin_restarts_total %d\n", s.run.Restarts())

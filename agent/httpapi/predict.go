@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -22,10 +23,14 @@ type ModelRef struct {
 	Version int    `json:"version"`
 }
 
-// Label is one label with its confidence in [0, 1].
+// Label is one label with its confidence in [0, 1], the label's
+// confidence threshold from the package (per label, else global) and
+// whether the confidence reaches it.
 type Label struct {
-	Label      string  `json:"label"`
-	Confidence float32 `json:"confidence"`
+	Label          string  `json:"label"`
+	Confidence     float32 `json:"confidence"`
+	Threshold      float64 `json:"threshold"`
+	AboveThreshold bool    `json:"above_threshold"`
 }
 
 // PredictResponse answers one image: labels sorted by confidence, highest
@@ -51,6 +56,10 @@ func (s *Server) predict(c *gin.Context) {
 			abort(c, s.tooLarge("the request body"))
 			return
 		}
+		if e := s.readTimeout(c, err); e != nil {
+			abort(c, e)
+			return
+		}
 		abort(c, newError(http.StatusBadRequest, CodeBadRequest, "reading the request body: "+err.Error()))
 		return
 	}
@@ -72,7 +81,7 @@ func (s *Server) predict(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, PredictResponse{
-		Model: modelRef(res.Model), Predictions: labels(p.Labels), LatencyMS: millis(time.Since(start)),
+		Model: modelRef(res.Model), Predictions: s.labels(res.Model, p.Labels), LatencyMS: millis(time.Since(start)),
 	})
 }
 
@@ -96,10 +105,9 @@ func (s *Server) topK(c *gin.Context) (int, *apiError) {
 	return k, nil
 }
 
-// infer sends images to the plugin and checks it answered for each.
+// infer sends images to the plugin and checks it answered for each. ctx
+// carries the request's deadline (see limit).
 func (s *Server) infer(ctx context.Context, images [][]byte, topK int) (runner.Result, *apiError) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-	defer cancel()
 	start := time.Now()
 	res, err := s.run.Predict(ctx, inference.PredictRequest{Images: images, TopK: topK})
 	if err != nil {
@@ -120,12 +128,28 @@ func (s *Server) tooLarge(what string) *apiError {
 
 func modelRef(m inference.Model) ModelRef { return ModelRef{ID: m.ID, Version: m.Version} }
 
-func labels(in []inference.Label) []Label {
+// labels converts the plugin's labels for model m, applying its
+// thresholds.
+func (s *Server) labels(m inference.Model, in []inference.Label) []Label {
+	th := s.thresholdsFor(m)
 	out := make([]Label, len(in))
 	for i, l := range in {
-		out[i] = Label{Label: l.Label, Confidence: l.Confidence}
+		// Compared as float32, the precision the confidence has, so a
+		// confidence and threshold that print alike compare equal.
+		t := th.of(l.Label)
+		out[i] = Label{Label: l.Label, Confidence: l.Confidence, Threshold: t, AboveThreshold: l.Confidence >= float32(t)}
 	}
 	return out
+}
+
+// readTimeout is the answer when reading the body failed because the
+// request ran out of time (see limit), or nil.
+func (s *Server) readTimeout(c *gin.Context, err error) *apiError {
+	if c.Request.Context().Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil
+	}
+	return newError(http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf(
+		"the request body did not arrive within the request_timeout (%s): send it faster or send smaller images", s.cfg.RequestTimeout))
 }
 
 // millis is d in milliseconds with two decimals.

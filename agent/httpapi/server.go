@@ -2,8 +2,20 @@
 // on-site systems (POST /v1/predict, POST /upload), the /upload page for
 // people, and what operators watch (GET /v1/model, /healthz, /metrics).
 //
-// Answers follow the Prediction JSON contract in DESIGN.md. Errors are
-// {"error": "...", "code": "..."} with a message that names the problem.
+// Answers follow the Prediction JSON contract in DESIGN.md. Each
+// prediction is {label, confidence, threshold, above_threshold}: threshold
+// is the label's confidence threshold from the served package's manifest
+// (thresholds.per_label, else thresholds.global) and above_threshold says
+// whether confidence >= threshold. Errors are {"error": "...", "code":
+// "..."} with a message that names the problem.
+//
+// Load is bounded: max_concurrent predict/upload requests run at once,
+// max_queue more wait in arrival order, and the rest get 429 code busy
+// with Retry-After; 503 code model_unavailable means no model is loaded
+// (starting, or the plugin restarting); a request that takes longer than
+// request_timeout, its wait included, gets 504 code timeout. With an API
+// key set, every endpoint but the /upload page and /healthz needs it
+// (401 code unauthorized otherwise).
 package httpapi
 
 import (
@@ -21,8 +33,8 @@ const (
 	DefaultMaxImageBytes  = 8 << 20
 	DefaultMaxFiles       = 32
 	DefaultMaxUploadBytes = 128 << 20
-	DefaultRequestTimeout = time.Minute
-	DefaultBusyWait       = 2 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultMaxQueue       = 64
 )
 
 // Config configures the API.
@@ -31,15 +43,22 @@ type Config struct {
 	Logger *zap.Logger
 	// Version is the agent's version, reported by /v1/model.
 	Version        string
-	MaxImageBytes  int64         // largest image, raw or one file part
-	MaxFiles       int           // most file parts in one /upload
-	MaxUploadBytes int64         // largest /upload body in all
-	RequestTimeout time.Duration // one prediction call to the plugin
+	MaxImageBytes  int64 // largest image, raw or one file part
+	MaxFiles       int   // most file parts in one /upload
+	MaxUploadBytes int64 // largest /upload body in all
+	// RequestTimeout bounds one predict or upload request from its arrival,
+	// the wait for a turn and the body included; past it: 504 timeout.
+	RequestTimeout time.Duration
 	// MaxConcurrent is how many POST /v1/predict and POST /upload requests
-	// are handled at once, bodies included; default 2×GOMAXPROCS. Others
-	// wait up to BusyWait for a turn, then get 503 busy (see limit).
+	// are handled at once, bodies included; default 2×GOMAXPROCS. Up to
+	// MaxQueue more wait for a turn (0: DefaultMaxQueue; negative: none
+	// wait); beyond that the answer is 429 busy (see limit).
 	MaxConcurrent int
-	BusyWait      time.Duration
+	MaxQueue      int
+	// APIKey, when set, is required by every endpoint but GET /upload (the
+	// page, which asks for it), GET /healthz and GET /, as
+	// "Authorization: Bearer KEY" or "X-API-Key: KEY"; else 401.
+	APIKey string
 }
 
 // Server serves the API.
@@ -50,6 +69,9 @@ type Server struct {
 	metrics *metrics
 	engine  *gin.Engine
 	slots   chan struct{} // one per predict/upload request being handled
+	queue   chan struct{} // one per predict/upload request waiting for a slot
+
+	thresholds thresholdCache
 }
 
 // New returns the API server for cfg.
@@ -72,22 +94,32 @@ func New(cfg Config) *Server {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent()
 	}
-	if cfg.BusyWait <= 0 {
-		cfg.BusyWait = DefaultBusyWait
+	switch {
+	case cfg.MaxQueue == 0:
+		cfg.MaxQueue = DefaultMaxQueue
+	case cfg.MaxQueue < 0:
+		cfg.MaxQueue = 0
 	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics(), slots: make(chan struct{}, cfg.MaxConcurrent)}
+	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics(),
+		slots: make(chan struct{}, cfg.MaxConcurrent), queue: make(chan struct{}, cfg.MaxQueue)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	_ = e.SetTrustedProxies(nil) // the client address is the peer's
 	e.Use(s.observe, s.recover)
 
-	e.POST("/v1/predict", s.limit, s.predict)
-	e.GET("/v1/model", s.model)
-	e.POST("/upload", s.limit, s.upload)
-	e.GET("/upload", s.page)
-	e.GET("/healthz", s.healthz)
-	e.GET("/metrics", s.serveMetrics)
+	guarded := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
+		if cfg.APIKey == "" {
+			return h
+		}
+		return append([]gin.HandlerFunc{s.requireKey}, h...)
+	}
+	e.POST("/v1/predict", guarded(s.limit, s.predict)...)
+	e.GET("/v1/model", guarded(s.model)...)
+	e.POST("/upload", guarded(s.limit, s.upload)...)
+	e.GET("/upload", s.page)     // open: it asks for the key and sends it
+	e.GET("/healthz", s.healthz) // open: for probes and service managers
+	e.GET("/metrics", guarded(s.serveMetrics)...)
 	e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/upload") })
 	e.NoRoute(func(c *gin.Context) {
 		abort(c, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +117,7 @@ func TestPredict(t *testing.T) {
 			if p.Model != (ModelRef{ID: "fake-model", Version: 3}) || len(p.Predictions) != tc.labels || p.Predictions[0].Label != "ant" {
 				t.Errorf("answer = %s", ans.body)
 			}
+			checkThresholds(t, p.Predictions)
 		})
 	}
 }
@@ -190,6 +192,68 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// checkThresholds checks the fake package's thresholds were applied: ant
+// 0.7 < its own 0.8, bee 0.2 >= the global 0.15, daisy 0.1 < 0.15.
+func checkThresholds(t *testing.T, preds []Label) {
+	t.Helper()
+	want := map[string]Label{
+		"ant":   {Label: "ant", Confidence: 0.7, Threshold: 0.8, AboveThreshold: false},
+		"bee":   {Label: "bee", Confidence: 0.2, Threshold: 0.15, AboveThreshold: true},
+		"daisy": {Label: "daisy", Confidence: 0.1, Threshold: 0.15, AboveThreshold: false},
+	}
+	for _, p := range preds {
+		if p != want[p.Label] {
+			t.Errorf("prediction %+v, want %+v", p, want[p.Label])
+		}
+	}
+}
+
+func TestThresholdsReported(t *testing.T) {
+	a := newTestAPI(t, Config{}, true)
+	var m ModelResponse
+	a.do(t, "GET", "/v1/model", "", nil).decode(t, &m)
+	if m.Thresholds.Global != 0.15 || len(m.Thresholds.PerLabel) != 1 || m.Thresholds.PerLabel["ant"] != 0.8 {
+		t.Errorf("/v1/model thresholds = %+v", m.Thresholds)
+	}
+	ans := a.do(t, "POST", "/v1/predict", "", jpegImg)
+	if !bytes.Contains(ans.body, []byte(`{"label":"bee","confidence":0.2,"threshold":0.15,"above_threshold":true}`)) {
+		t.Errorf("wire form of a prediction: %s", ans.body)
+	}
+	body, ctype := form(t, file{"a.jpg", jpegImg}, file{"b.jpg", jpegImg})
+	var up UploadResponse
+	a.do(t, "POST", "/upload", ctype, body).decode(t, &up)
+	for _, r := range up.Results {
+		checkThresholds(t, r.Predictions)
+	}
+}
+
+// TestThresholdsFallback: when the served package cannot be read, every
+// label gets DefaultThreshold.
+func TestThresholdsFallback(t *testing.T) {
+	a := newTestAPI(t, Config{}, true)
+	if err := os.WriteFile(a.pkg, []byte("gone"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var p PredictResponse
+	a.do(t, "POST", "/v1/predict", "", jpegImg).decode(t, &p)
+	for _, l := range p.Predictions {
+		if l.Threshold != DefaultThreshold || l.AboveThreshold != (l.Confidence >= DefaultThreshold) {
+			t.Errorf("fallback: %+v", l)
+		}
+	}
+}
+
+func TestReadThresholds(t *testing.T) {
+	pkg, sum := fakePackage(t)
+	th, err := readThresholds(pkg, sum)
+	if err != nil || th.Global != 0.15 || th.of("ant") != 0.8 || th.of("bee") != 0.15 {
+		t.Fatalf("readThresholds = %+v, %v", th, err)
+	}
+	if _, err := readThresholds(pkg, strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "changed") {
+		t.Errorf("wrong sha256: %v", err)
+	}
+}
+
 func TestPage(t *testing.T) {
 	a := newTestAPI(t, Config{}, true)
 	req, _ := http.NewRequest("GET", a.URL+"/upload", nil)
@@ -203,7 +267,8 @@ func TestPage(t *testing.T) {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	page := string(b)
-	for _, want := range []string{"上传图片 / Upload photos", `name="viewport"`, "multiple", `fetch("/upload`} {
+	for _, want := range []string{"上传图片 / Upload photos", `name="viewport"`, "multiple", `fetch("/upload`,
+		`"Authorization": "Bearer "`, "above_threshold", `id="key"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -220,7 +285,7 @@ func TestModelHealthMetrics(t *testing.T) {
 	var m ModelResponse
 	a.do(t, "GET", "/v1/model", "", nil).decode(t, &m)
 	if m.Model.ID != "fake-model" || len(m.Model.Labels) != 3 || m.Plugin.Pid != 4000 || m.Plugin.Name != "onnx-cpu" ||
-		m.Package != "/pkgs/fake.tar.gz" || m.Limits.MaxFiles != 7 || m.Model.LoadMS != 1.5 {
+		m.Package != a.pkg || m.Limits.MaxFiles != 7 || m.Model.LoadMS != 1.5 {
 		t.Errorf("/v1/model = %+v", m)
 	}
 	if ans := a.do(t, "GET", "/healthz", "", nil); ans.status != 200 || !bytes.Contains(ans.body, []byte(`"status":"ok"`)) {

@@ -17,6 +17,15 @@ type ModelResponse struct {
 	Restarts     uint64       `json:"plugin_restarts"`
 	AgentVersion string       `json:"agent_version"`
 	Limits       Limits       `json:"limits"`
+	// Thresholds are the served package's confidence thresholds, as
+	// applied to every prediction's above_threshold.
+	Thresholds Thresholds `json:"thresholds"`
+}
+
+// Thresholds are confidence thresholds: a label's own, else Global.
+type Thresholds struct {
+	Global   float64            `json:"global"`
+	PerLabel map[string]float64 `json:"per_label"`
 }
 
 // Limits are the request limits the agent enforces.
@@ -25,6 +34,9 @@ type Limits struct {
 	MaxFiles       int   `json:"max_files"`
 	MaxUploadBytes int64 `json:"max_upload_bytes"`
 	MaxConcurrent  int   `json:"max_concurrent"`
+	MaxQueue       int   `json:"max_queue"`
+	// RequestTimeoutMS bounds one predict or upload request, queue included.
+	RequestTimeoutMS int64 `json:"request_timeout_ms"`
 }
 
 // ModelDetail describes the model being served.
@@ -64,6 +76,11 @@ func (s *Server) model(c *gin.Context) {
 		return
 	}
 	m, info := st.Model, st.Plugin
+	th := s.thresholdsFor(m)
+	perLabel := th.PerLabel
+	if perLabel == nil {
+		perLabel = map[string]float64{}
+	}
 	c.JSON(http.StatusOK, ModelResponse{
 		Model: ModelDetail{
 			ID: m.ID, Version: m.Version, Labels: m.Labels, ExecutionProvider: m.ExecutionProvider,
@@ -75,7 +92,8 @@ func (s *Server) model(c *gin.Context) {
 		},
 		Package: st.Package, LoadedAt: st.LoadedAt.UTC(), Restarts: st.Restarts, AgentVersion: s.cfg.Version,
 		Limits: Limits{MaxImageBytes: s.cfg.MaxImageBytes, MaxFiles: s.cfg.MaxFiles, MaxUploadBytes: s.cfg.MaxUploadBytes,
-			MaxConcurrent: s.cfg.MaxConcurrent},
+			MaxConcurrent: s.cfg.MaxConcurrent, MaxQueue: s.cfg.MaxQueue, RequestTimeoutMS: s.cfg.RequestTimeout.Milliseconds()},
+		Thresholds: Thresholds{Global: th.Global, PerLabel: perLabel},
 	})
 }
 

@@ -81,7 +81,7 @@ func (s *Server) upload(c *gin.Context) {
 				r.Error, r.Code = "the image could not be read: "+p.Err, CodeBadImage
 				continue
 			}
-			r.Predictions = labels(p.Labels)
+			r.Predictions = s.labels(res.Model, p.Labels)
 		}
 	} else if st, err := s.run.Status(); err == nil {
 		resp.Model = modelRef(st.Model)
@@ -118,12 +118,12 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 			break
 		}
 		if err != nil {
-			return nil, s.partError(err)
+			return nil, s.partError(c, err)
 		}
 		if p.FormName() != "file" {
 			others = append(others, p.FormName())
 			if _, err := io.Copy(io.Discard, p); err != nil {
-				return nil, s.partError(err)
+				return nil, s.partError(c, err)
 			}
 			continue
 		}
@@ -137,13 +137,13 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 		}
 		fp.data, err = io.ReadAll(io.LimitReader(p, s.cfg.MaxImageBytes+1))
 		if err != nil {
-			return nil, s.partError(err)
+			return nil, s.partError(c, err)
 		}
 		what := fmt.Sprintf("file %q", fp.name)
 		if int64(len(fp.data)) > s.cfg.MaxImageBytes {
 			fp.data, fp.err = nil, s.tooLarge(what)
 			if _, err := io.Copy(io.Discard, p); err != nil {
-				return nil, s.partError(err)
+				return nil, s.partError(c, err)
 			}
 		} else if e := sniffImage(fp.data, what); e != nil {
 			fp.data, fp.err = nil, e
@@ -161,11 +161,14 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 }
 
 // partError describes a failure reading the multipart body.
-func (s *Server) partError(err error) *apiError {
+func (s *Server) partError(c *gin.Context, err error) *apiError {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf(
 			"the upload is larger than %s in all: send fewer images per request", size(s.cfg.MaxUploadBytes)))
+	}
+	if e := s.readTimeout(c, err); e != nil {
+		return e
 	}
 	return newError(http.StatusBadRequest, CodeBadForm, "reading the multipart body: "+err.Error())
 }

@@ -122,8 +122,28 @@ func New(cfg Config) *Runner {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Runner{cfg: cfg, log: cfg.Logger, pkg: cfg.Package, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
-	r.setReason("the inference plugin is starting and loading the model package")
+	if cfg.Package.Path == "" {
+		r.setReason("no model has been deployed to this device yet")
+	} else {
+		r.setReason("the inference plugin is starting and loading the model package")
+	}
 	return r
+}
+
+// StartPackage is Start with pkg in place of Config.Package. The agent in
+// run mode creates its Runner (and the HTTP API on it) before any package
+// is deployed, and starts it with the first one; until then requests get
+// ErrUnavailable. After an error it may be called again.
+func (r *Runner) StartPackage(ctx context.Context, pkg Package) error {
+	r.mu.Lock()
+	if r.started || r.closed {
+		r.mu.Unlock()
+		return errors.New("runner: StartPackage called after Start or Close")
+	}
+	r.pkg = pkg
+	r.mu.Unlock()
+	r.setReason("the inference plugin is starting and loading the model package")
+	return r.Start(ctx)
 }
 
 // Start launches the plugin, loads the package and begins supervising the

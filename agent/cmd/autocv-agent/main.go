@@ -1,12 +1,17 @@
 // Command autocv-agent is the AutoCV device agent. It serves a model on
 // the local HTTP API (:8987) through an inference plugin process.
 //
+//	autocv-agent enroll --server URL --token T [--state-dir DIR]
+//	autocv-agent run [--state-dir DIR] [--listen HOST:PORT]
 //	autocv-agent serve --package FILE [--listen HOST:PORT] [--trust-key FILE] [--plugin onnx-cpu|onnx-cuda]
 //	autocv-agent version
 //
-// serve is standalone mode (the offline SDK's): one package, no control
-// plane. Every flag is also an AUTOCV_* environment variable and a key of
-// the optional YAML file given with --config; `serve -h` lists them.
+// enroll trades a one-time token for the device's identity; run is the
+// managed mode: it keeps an MQTT session with the control plane and
+// deploys the models it is told to. serve is standalone mode (the offline
+// SDK's): one package, no control plane. Every flag is also an AUTOCV_*
+// environment variable; serve also reads an optional YAML file given with
+// --config. `<command> -h` lists them.
 package main
 
 import (
@@ -41,8 +46,10 @@ func run() error {
 	case "help", "-h", "-help", "--help":
 		usage(os.Stdout)
 		return nil
-	case "enroll", "run":
-		return fmt.Errorf("autocv-agent %s: not in this build yet; standalone mode works: autocv-agent serve --package FILE", cmd)
+	case "enroll":
+		return enrollCmd(args)
+	case "run":
+		return runAgent(args)
 	default:
 		usage(os.Stderr)
 		return fmt.Errorf("unknown command %q", cmd)
@@ -53,11 +60,15 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: autocv-agent <command> [flags]
 
 commands:
+  enroll    enrol this device with the control plane
+            autocv-agent enroll --server URL --token TOKEN [--state-dir DIR]
+  run       run the enrolled agent: MQTT session, model deployments, HTTP API
+            autocv-agent run [--state-dir DIR] [--listen HOST:PORT]
   serve     serve one model package on the local HTTP API (standalone mode)
             autocv-agent serve --package FILE [--listen HOST:PORT] [--trust-key FILE]
   version   print the agent's version
   help      print this help
 
-"autocv-agent serve -h" lists every setting with its AUTOCV_* variable and config key.
+"autocv-agent <command> -h" lists every setting with its AUTOCV_* variable.
 `)
 }

@@ -16,14 +16,21 @@ import (
 	"github.com/autocv/autocv/agent/config"
 	"github.com/autocv/autocv/agent/httpapi"
 	"github.com/autocv/autocv/agent/runner"
+	"github.com/autocv/autocv/agent/selfupdate"
+	"github.com/autocv/autocv/agent/service"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/protocol/buildinfo"
 	"github.com/autocv/autocv/protocol/inference"
 )
 
+// serveHooks run once the agent serves, until ctx ends; builds for tests
+// add some (see updatehook.go).
+var serveHooks []func(ctx context.Context, log *zap.Logger, upd *selfUpdater)
+
 // serve runs `autocv-agent serve`: standalone mode, one package, no
-// control plane. It returns when a signal asks it to stop, or with an
-// error when the package cannot be served.
+// control plane. It returns when a signal or the service manager asks it
+// to stop, or with an error when the package cannot be served. After a
+// self-update it restarts into the new binary instead (see selfUpdater).
 func serve(args []string) error {
 	cfg, err := config.Load(args, os.Getenv, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -47,11 +54,23 @@ func serve(args []string) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	defer log.Info("stopped")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	svc, err := service.Start(service.Config{Stop: cancel, Logger: log.Named("service")})
+	if err != nil {
+		return err
+	}
+	upd := newSelfUpdater(log.Named("selfupdate"), cancel)
+	err = serveModel(ctx, cancel, cfg, key, log, svc, upd)
+	return upd.finish(err, svc)
+}
 
+// serveModel serves until ctx ends, then drains the HTTP server and stops
+// the plugin (its defers), in that order.
+func serveModel(ctx context.Context, cancel context.CancelFunc, cfg config.Serve, key config.TrustKey,
+	log *zap.Logger, svc *service.Service, upd *selfUpdater) error {
+	defer log.Info("stopped")
 	var env []string
 	if cfg.ONNXRuntimeLib != "" {
 		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
@@ -68,6 +87,7 @@ func serve(args []string) error {
 	api := httpapi.New(httpapi.Config{
 		Runner: run, Logger: log.Named("http"), Version: buildinfo.String(),
 		MaxImageBytes: cfg.MaxImageBytes, MaxFiles: cfg.MaxFiles, MaxConcurrent: cfg.MaxConcurrent,
+		MaxQueue: queueSetting(cfg.MaxQueue), RequestTimeout: cfg.RequestTimeout, APIKey: cfg.APIKey,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -82,12 +102,16 @@ func serve(args []string) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	svc.SetAlive(aliveCheck(ln.Addr()))
 	defer shutdown(srv, cfg.ShutdownGrace, log)
+	defer svc.Stopping() // first: systemd and the SCM hear it before the drain
 
 	addr := ln.Addr().String()
 	log.Info("listening", zap.String("addr", addr), zap.String("package", cfg.Package),
-		zap.String("trust_key", key.Path), zap.String("key_id", key.ID), zap.String("plugin", cfg.Plugin))
+		zap.String("trust_key", key.Path), zap.String("key_id", key.ID), zap.String("plugin", cfg.Plugin),
+		zap.Bool("api_key", cfg.APIKey != ""))
 	fmt.Printf("autocv-agent listening on %s\n", addr)
+	svc.Status("loading the model package " + cfg.Package)
 
 	if err := run.Start(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -98,12 +122,48 @@ func serve(args []string) error {
 	st, _ := run.Status()
 	log.Info("serving", zap.String("addr", addr), zap.String("model", st.Model.ID), zap.Int("version", st.Model.Version))
 	fmt.Printf("autocv-agent ready: model %s v%d — 打开 / open %s\n", st.Model.ID, st.Model.Version, pageURL(ln.Addr()))
+	svc.Ready(fmt.Sprintf("serving model %s v%d on %s", st.Model.ID, st.Model.Version, addr))
+	if err := selfupdate.MarkReady(buildinfo.String()); err != nil {
+		log.Warn("could not report healthy to the agent that is updating to this binary", zap.Error(err))
+	}
+	for _, hook := range serveHooks {
+		hook(ctx, log, upd)
+	}
 
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// queueSetting maps the max_queue setting (0: none wait) to
+// httpapi.Config.MaxQueue (0: the default; negative: none wait).
+func queueSetting(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// aliveCheck is the systemd watchdog's check that the HTTP API still
+// answers: any answer from /healthz will do (503 while a plugin restarts
+// is the runner's business, not a reason to restart the agent).
+func aliveCheck(a net.Addr) func(ctx context.Context) error {
+	url := "http://" + loopbackHost(a) + "/healthz"
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
 	}
 }
 
@@ -134,14 +194,18 @@ func startError(cfg config.Serve, key config.TrustKey, err error) error {
 }
 
 // pageURL is the /upload address to open in a browser on this machine.
-func pageURL(a net.Addr) string {
+func pageURL(a net.Addr) string { return "http://" + loopbackHost(a) + "/upload" }
+
+// loopbackHost is HOST:PORT to reach a listener from this machine: the
+// unspecified address (0.0.0.0, ::) becomes 127.0.0.1.
+func loopbackHost(a net.Addr) string {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
-		return "http://" + a.String() + "/upload"
+		return a.String()
 	}
 	host := tcp.IP.String()
 	if tcp.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(tcp.Port)) + "/upload"
+	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
 }

@@ -14,9 +14,10 @@ import (
 const forceExitCode = 130
 
 // handleSignals is the one place that handles SIGINT and SIGTERM (Ctrl+C
-// on Windows): the first cancels the root context through cancel, so the
-// agent drains and exits; a second runs force (bounded to a second) and
-// exits at once. stop ends the handling.
+// on Windows; systemd's stop sends SIGTERM): the first cancels the root
+// context through cancel, so the agent drains and exits; a second runs
+// force (bounded to a second) and exits at once. stop ends the handling.
+// A Windows service stop request calls the same cancel (agent/service).
 func handleSignals(cancel context.CancelFunc, log *zap.Logger, force func()) (stop func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
