@@ -39,7 +39,6 @@ func (r *run) evaluate(ctx context.Context, best head.Candidate, cands []head.Ca
 		Skipped:   r.in.Skipped,
 	}
 	res.Fill(rep)
-	rep.Thresholds = evaluate.Thresholds(vs.truth, best.ValProbs, labels)
 	for _, c := range cands {
 		rep.Candidates = append(rep.Candidates, c.Report(c.Config == best.Config))
 	}
@@ -87,6 +86,9 @@ func (r *run) evaluate(ctx context.Context, best head.Candidate, cands []head.Ca
 	if err != nil {
 		return nil, nil, err
 	}
+	// thresholds from the same out-of-fold predictions: models trained like
+	// the shipped one, on data that excluded the image judged
+	rep.Thresholds = evaluate.Thresholds(seen.Y, oof, labels)
 	seenFiles := files[:len(tr.items)+len(vs.items)]
 	if checks.SuspectedMislabels, err = evaluate.SuspectedMislabels(seen.Y, oof, labels, seenFiles, evaluate.DefaultMislabelRule); err != nil {
 		return nil, nil, err

@@ -2,9 +2,11 @@ package trainer
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,6 +91,11 @@ func Train(ctx context.Context, in Input, out string, o Options) (*Result, error
 		}
 		return nil, err
 	}
+	if o.Key != nil {
+		if err := modelpkg.WritePublicKey(filepath.Join(tmp, "signing.pub"), o.Key.Public().(ed25519.PublicKey)); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp made it private
 		return nil, err
 	}
@@ -109,6 +116,22 @@ func (in *Input) validate() error {
 			return fmt.Errorf("label %q is empty or listed twice", l)
 		}
 		index[l] = i
+	}
+	if !slices.Contains(report.SelectionMetrics(), in.Metric) {
+		return fmt.Errorf("unknown metric %q (want one of %s)", in.Metric, strings.Join(report.SelectionMetrics(), ", "))
+	}
+	// the same photo in two splits would leak test images into training;
+	// under two labels it cannot be right for both
+	seen := map[string]Item{}
+	for _, it := range in.Items {
+		if it.SHA256 == "" {
+			continue
+		}
+		if prev, ok := seen[it.SHA256]; ok && (prev.Split != it.Split || prev.Label != it.Label) {
+			return fmt.Errorf("images %s (%s, %s) and %s (%s, %s) are the same photo in two splits or under two labels",
+				prev.ID, prev.Label, prev.Split, it.ID, it.Label, it.Split)
+		}
+		seen[it.SHA256] = it
 	}
 	counts := map[string]map[string]int{}
 	for _, it := range in.Items {

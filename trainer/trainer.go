@@ -46,7 +46,7 @@ type Options struct {
 	BackbonesDir string             // AUTOCV_BACKBONES: backbone .onnx files (+ descriptors)
 	CacheDir     string             // feature cache; "" = the user's cache folder
 	Device       string             // cpu | cuda | auto
-	Key          ed25519.PrivateKey // signs the package; nil leaves it unsigned
+	Key          ed25519.PrivateKey // signs the package (and OUT/signing.pub is written); nil leaves it unsigned
 	Logger       *zap.Logger
 	Progress     func(jobs.Progress)
 }

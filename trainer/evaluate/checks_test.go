@@ -100,3 +100,21 @@ func TestSuspectedMislabels(t *testing.T) {
 		t.Fatalf("limit: %d", len(got))
 	}
 }
+
+// The general recipe concatenates two L2-normalised features (norm √2):
+// NearDuplicates must compare cosines, not raw dot products.
+func TestNearDuplicatesNormalisesRows(t *testing.T) {
+	files := []File{{Path: "a", Label: "x", SHA256: "1"}, {Path: "b", Label: "x", SHA256: "2"}, {Path: "c", Label: "x", SHA256: "3"}}
+	feats := [][]float32{
+		{1, 0, 1, 0},
+		{1, 0, 0, 1},       // cosine with a: 0.5
+		{0.99, 0.14, 1, 0}, // cosine with a: ~0.995
+	}
+	got, err := NearDuplicates(files, feats, DefaultNearDuplicate, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Paths[0] != "a" || got[0].Paths[1] != "c" || got[0].Similarity > 1 || got[0].Similarity < 0.99 {
+		t.Fatalf("got %+v, want only a~c at ~0.995", got)
+	}
+}

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 
 	"gonum.org/v1/gonum/blas"
@@ -29,8 +30,9 @@ const nearBlock = 256
 
 // NearDuplicates returns the pairs of files whose features have a cosine
 // similarity of at least minSimilarity, most similar first, at most limit
-// of them (0 = all). features[i] is files[i]'s feature vector, L2-normalised
-// (so a dot product is the cosine). Byte-identical files (same SHA256) are
+// of them (0 = all). features[i] is files[i]'s feature vector; rows are
+// L2-normalised here (a concatenation of normalised features is not), so a
+// dot product is the cosine. Byte-identical files (same SHA256) are
 // left out: Duplicates reports them. The similarities are computed with a
 // blocked matrix product, n²·d multiply-adds in all.
 func NearDuplicates(files []File, features [][]float32, minSimilarity float64, limit int) ([]report.NearDuplicate, error) {
@@ -48,7 +50,14 @@ func NearDuplicates(files []File, features [][]float32, minSimilarity float64, l
 		if len(row) != d {
 			return nil, fmt.Errorf("evaluate: feature row %d has %d values, want %d", i, len(row), d)
 		}
-		copy(x[i*d:], row)
+		var norm float64
+		for _, v := range row {
+			norm += float64(v) * float64(v)
+		}
+		scale := float32(1 / max(math.Sqrt(norm), 1e-12))
+		for k, v := range row {
+			x[i*d+k] = v * scale
+		}
 	}
 	sim := make([]float32, nearBlock*n)
 	for lo := 0; lo < n; lo += nearBlock {
@@ -70,14 +79,22 @@ func NearDuplicates(files []File, features [][]float32, minSimilarity float64, l
 					Labels:     []string{files[i].Label, files[j].Label},
 					Similarity: min(max(s, -1), 1),
 				})
+				if limit > 0 && len(out) >= 4*limit {
+					out = best(out, limit) // memory stays bounded however many pairs pass
+				}
 			}
 		}
 	}
+	if limit > 0 {
+		return best(out, limit), nil
+	}
+	return best(out, len(out)), nil
+}
+
+// best sorts pairs most similar first and keeps the first limit.
+func best(out []report.NearDuplicate, limit int) []report.NearDuplicate {
 	slices.SortStableFunc(out, func(a, b report.NearDuplicate) int {
 		return cmp.Or(cmp.Compare(b.Similarity, a.Similarity), cmp.Compare(a.Paths[0], b.Paths[0]), cmp.Compare(a.Paths[1], b.Paths[1]))
 	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return out[:min(limit, len(out))]
 }

@@ -114,7 +114,7 @@ func NewExtractor(m Model, o Options) (*Extractor, error) {
 	}
 	// The namespace ties cached features to the backbone, the
 	// preprocessing and the views' definitions.
-	h := sha256.Sum256(fmt.Appendf(nil, "%+v|views %d", o.Spec, viewsVersion))
+	h := sha256.Sum256(fmt.Appendf(nil, "%+v|views %d|preprocess %d", o.Spec, viewsVersion, preprocess.Version))
 	return &Extractor{m: m, o: o, namespace: m.ID + "@" + hex.EncodeToString(h[:4])}, nil
 }
 

@@ -8,6 +8,11 @@ import (
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
+// Version names the decode + preprocessing arithmetic. Bump it with any
+// change that alters a tensor (the golden tensor sums change then too), so
+// feature caches keyed on it are not reused across such a change.
+const Version = 1
+
 // ErrSpec reports a preprocessing spec that cannot be used.
 var ErrSpec = errors.New("invalid preprocessing spec")
 

@@ -69,9 +69,6 @@ func trainCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := modelpkg.WritePublicKey(filepath.Join(*out, "signing.pub"), pub); err != nil {
-		return err
-	}
 	rep := res.Report
 	fmt.Printf("accuracy %.3f  precision %.3f  recall %.3f  f1 %.3f  (test split: %d images)\n",
 		rep.Metrics.Accuracy, rep.Metrics.Precision, rep.Metrics.Recall, rep.Metrics.F1, rep.Split.Test)
