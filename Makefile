@@ -67,7 +67,7 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 10s; longer by hand)
 	done
 
 .PHONY: bench
-bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+preprocess; trainer accuracy, stage times, extraction, 1000 photos; agent :8987 vs plugin, hot swaps
+bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+preprocess; trainer accuracy, stage times, extraction, 1000 photos; agent :8987 vs plugin, hot swaps, 5 MB package over MQTT vs HTTP
 	$(GO) run ./plugins/onnx/internal/bench -bin $(BIN)
 	$(GO) run ./trainer/internal/bench -bin $(BIN)
 	$(GO) run ./plugins/onnx/internal/demo -data $(AUTOCV_TESTDATA) -out $(CACHE)/demo

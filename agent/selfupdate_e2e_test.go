@@ -20,6 +20,7 @@ import (
 
 	"github.com/autocv/autocv/agent/httpapi"
 	"github.com/autocv/autocv/agent/selfupdate"
+	"github.com/autocv/autocv/protocol/fleet"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/testenv"
 )
@@ -59,7 +60,7 @@ func TestSelfUpdate(t *testing.T) {
 		{name: "never healthy", newBinary: "hangs", timeout: "3s", wantApply: "ok", wantVersion: "v1-test",
 			wantResult: selfupdate.ResultRolledBack, wantReason: "did not report healthy within 3s"},
 		{name: "bad signature", newBinary: "v2", wantApply: "signature does not verify", wantVersion: "v1-test",
-			signer: func(b []byte) (string, []byte) { return selfupdate.Sign(otherPriv, b) }},
+			signer: func(b []byte) (string, []byte) { return fleet.SignBinary(otherPriv, b) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -71,7 +72,7 @@ func TestSelfUpdate(t *testing.T) {
 			oldBytes, _ := os.ReadFile(exe)
 			sign := tc.signer
 			if sign == nil {
-				sign = func(b []byte) (string, []byte) { return selfupdate.Sign(priv, b) }
+				sign = func(b []byte) (string, []byte) { return fleet.SignBinary(priv, b) }
 			}
 			sum, sig := sign(newBytes)
 			req := filepath.Join(dir, "update.json")

@@ -58,29 +58,33 @@ func (r *Reconciler) boot(ctx context.Context) {
 	r.setState(r.restingState())
 }
 
-// apply brings the device to d. It runs in the worker goroutine.
+// apply brings the device to d: the agent binary first (a new one
+// restarts the agent, which then takes d up again), then the model. It
+// runs in the worker goroutine.
 func (r *Reconciler) apply(ctx context.Context, d *fleet.Desired) {
 	log := r.log.With(zap.String("desired", d.ID))
 	r.event(fleet.EventAck, d.ID, "", 0, "")
-	if d.Agent != nil {
-		log.Warn("desired agent version ignored: this build cannot update itself", zap.String("version", d.Agent.Version))
+	agentOut, restarting := r.updateAgent(ctx, d.ID, d.Agent)
+	if restarting {
+		return // not handled: the restarted agent takes it up
 	}
-	m := d.Model
-	r.mu.Lock()
-	same := m != nil && r.serving && r.dep.Current != nil && r.dep.Current.SHA256 == m.SHA256
-	r.mu.Unlock()
-	if m == nil || same {
-		r.finish(d.ID, nil)
-		return
+	var modelOut *outcome
+	if ctx.Err() == nil {
+		m := d.Model
+		r.mu.Lock()
+		same := m != nil && r.serving && r.dep.Current != nil && r.dep.Current.SHA256 == m.SHA256
+		r.mu.Unlock()
+		if m != nil && !same {
+			log.Info("deploying model", zap.String("model", m.ID), zap.Int("version", m.Version), zap.Int64("size", m.Size))
+			modelOut = r.deploy(ctx, d.ID, m)
+		}
 	}
-	log.Info("deploying model", zap.String("model", m.ID), zap.Int("version", m.Version), zap.Int64("size", m.Size))
-	out := r.deploy(ctx, d.ID, m)
 	if ctx.Err() != nil {
 		log.Info("stopped applying", zap.Error(ctx.Err()))
 		r.setState(r.restingState())
 		return // not handled: a restart (or the same desired again) takes it up
 	}
-	r.finish(d.ID, out)
+	r.finish(d.ID, joinOutcomes(agentOut, modelOut))
 }
 
 // deploy downloads, verifies and starts model m; nil means it serves now.
@@ -193,13 +197,17 @@ func (r *Reconciler) finish(ref string, out *outcome) {
 	}
 	r.mu.Unlock()
 	r.save()
-	r.setState(r.restingState())
+	st := r.restingState()
+	r.mu.Lock()
+	r.st = st
+	r.mu.Unlock()
+	r.sendReported() // even in the same state: applied_desired_id, last_error changed
 	switch {
 	case out == nil:
 		r.log.Info("desired state applied", zap.String("desired", ref))
 		r.event(fleet.EventApplied, ref, "", 100, "")
 	case out.rolledBack:
-		r.log.Warn("desired model rolled back", zap.String("desired", ref), zap.Error(out.err))
+		r.log.Warn("desired state rolled back", zap.String("desired", ref), zap.Error(out.err))
 		r.event(fleet.EventRolledBack, ref, "", 0, out.err.Error())
 	default:
 		r.log.Warn("desired state refused", zap.String("desired", ref), zap.Error(out.err))

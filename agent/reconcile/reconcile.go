@@ -14,11 +14,21 @@
 // fails its health check, the old one keeps (or goes back to) serving,
 // and the reason goes out as a rolled_back event and reported.last_error.
 // The current and previous packages stay on disk; older ones are deleted.
+//
+// A desired agent version goes first: the binary is downloaded the same
+// way into the store, its signature checked with the enrolled key
+// (fleet.VerifyBinaryDigest) and handed to Config.UpdateAgent, which
+// installs it and restarts the agent. That desired state stays unhandled;
+// the restarted agent takes it up again and, knowing how the update went
+// (Config.LastAgentUpdate), reports it applied, or rolled_back with the
+// reason when the new binary did not become healthy and the old one came
+// back, and then deploys the desired model, if any.
 package reconcile
 
 import (
 	"context"
 	"crypto/ed25519"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +36,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/agent/runner"
+	"github.com/autocv/autocv/agent/selfupdate"
 	"github.com/autocv/autocv/agent/state"
 	"github.com/autocv/autocv/agent/store"
 	"github.com/autocv/autocv/agent/transfer"
@@ -68,6 +79,23 @@ type Config struct {
 	Meter        *Meter // counts the HTTP API for telemetry; nil = none
 	Logger       *zap.Logger
 
+	// UpdateAgent installs a new agent binary, already downloaded and its
+	// signature checked, and starts the agent's restart into it; it
+	// returns nil once the binary is in place and the shutdown has begun
+	// (the command: selfupdate.Apply, the one shutdown path, then
+	// selfupdate.Pending.Restart). nil: desired agent versions are
+	// refused.
+	UpdateAgent func(ctx context.Context, u AgentUpdate) error
+	// LastAgentUpdate is how the last self-update ended
+	// (selfupdate.ReadOutcome); nil when there was none. The desired
+	// state that asked for it (Outcome.Ref) is reported as applied or
+	// rolled back, and not tried again.
+	LastAgentUpdate *selfupdate.Outcome
+	// Trial: this agent is a new binary on trial (selfupdate.OnTrial). It
+	// starts the deployed model and reports, but applies no desired
+	// state: that is for the agent that runs after the trial.
+	Trial bool
+
 	TelemetryInterval time.Duration // default 1m
 	// HealthGrace is how long a freshly swapped model has to pass a health
 	// check before the previous one is put back; default 10s.
@@ -81,6 +109,9 @@ type Reconciler struct {
 	start time.Time
 	nonce string
 	seq   atomic.Uint64
+	// booted is closed once Run has started the deployed model (or found
+	// none to start, or failed to start it).
+	booted chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	dep     state.Deployment
@@ -107,7 +138,8 @@ func New(cfg Config) *Reconciler {
 	if cfg.HealthGrace <= 0 {
 		cfg.HealthGrace = 10 * time.Second
 	}
-	return &Reconciler{cfg: cfg, log: cfg.Logger, start: time.Now(), nonce: nonce(), st: fleet.StateIdle}
+	return &Reconciler{cfg: cfg, log: cfg.Logger, start: time.Now(), nonce: nonce(), st: fleet.StateIdle,
+		booted: make(chan struct{})}
 }
 
 // Run starts the deployed model (if any) and reconciles until ctx ends;
@@ -123,6 +155,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	connected := r.cfg.Session.NextConnect()
 	r.sendReported()
 	r.boot(ctx)
+	close(r.booted)
 
 	tick := time.NewTicker(r.cfg.TelemetryInterval)
 	defer tick.Stop()
@@ -148,6 +181,10 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		case <-jobDone:
 			cur = nil
 		case d := <-r.cfg.Session.Desired():
+			if r.cfg.Trial {
+				r.log.Info("on trial as a new agent binary; the desired state waits for the agent after the trial", zap.String("desired", d.ID))
+				continue
+			}
 			if r.seen(d, cur) {
 				r.log.Debug("desired state already handled", zap.String("desired", d.ID))
 				continue
@@ -161,6 +198,22 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			cur = r.spawn(ctx, d)
 		}
 	}
+}
+
+// Booted returns a channel closed once Run has tried to start the model
+// deployed before the agent started; Healthy then says how that went.
+func (r *Reconciler) Booted() <-chan struct{} { return r.booted }
+
+// Healthy reports, once Booted, whether the agent is as healthy as it
+// was: it serves the deployed model, or it had none to serve. A new agent
+// binary on trial (selfupdate.MarkReady) counts only when it is.
+func (r *Reconciler) Healthy() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.serving || r.dep.Current == nil {
+		return nil
+	}
+	return fmt.Errorf("the deployed model %s v%d is not serving: %s", r.dep.Current.ID, r.dep.Current.Version, r.errText)
 }
 
 // seen reports whether d was handled already or is being applied.

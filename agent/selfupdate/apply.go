@@ -15,6 +15,8 @@ import (
 
 	minio "github.com/minio/selfupdate"
 	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/protocol/fleet"
 )
 
 // Defaults for Updater's zero fields.
@@ -34,7 +36,11 @@ type Updater struct {
 	// HealthTimeout is how long the new binary has to report healthy
 	// (MarkReady) once started; default DefaultHealthTimeout.
 	HealthTimeout time.Duration
-	Logger        *zap.Logger
+	// Ref names what asked for the update (the id of a desired state); it
+	// is recorded in the Outcome so the restarted agent can tell whether
+	// it already tried that request.
+	Ref    string
+	Logger *zap.Logger
 }
 
 // Pending is an update whose new binary is in place but not yet running;
@@ -42,6 +48,7 @@ type Updater struct {
 type Pending struct {
 	exe, old      string
 	sha256        string
+	ref           string // Updater.Ref
 	version       string // what `NEW version` printed
 	healthTimeout time.Duration
 	log           *zap.Logger
@@ -54,7 +61,7 @@ func Apply(ctx context.Context, binaryPath, sha256Hex string, signature []byte, 
 }
 
 // Apply checks that the file at binaryPath has sha256 sha256Hex and that
-// signature is trustedKey's signature of Message(sha256Hex), checks that
+// signature is trustedKey's signature of fleet.BinaryMessage(sha256Hex), checks that
 // it runs here (`NEW version`), and swaps it in for the running binary,
 // keeping that one as <exe>.old. The agent keeps running the old code
 // until the returned Pending's Restart. On error the installed binary is
@@ -72,7 +79,7 @@ func (u *Updater) Apply(ctx context.Context, binaryPath, sha256Hex string, signa
 	if err != nil {
 		return nil, err
 	}
-	if err := Verify(data, sha256Hex, signature, trustedKey); err != nil {
+	if err := fleet.VerifyBinary(data, sha256Hex, signature, trustedKey); err != nil {
 		return nil, fmt.Errorf("%s: %w", binaryPath, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -113,7 +120,7 @@ func (u *Updater) Apply(ctx context.Context, binaryPath, sha256Hex string, signa
 	if timeout <= 0 {
 		timeout = DefaultHealthTimeout
 	}
-	return &Pending{exe: exe, old: opts.OldSavePath, sha256: strings.ToLower(sha256Hex), version: version,
+	return &Pending{exe: exe, old: opts.OldSavePath, sha256: strings.ToLower(sha256Hex), ref: u.Ref, version: version,
 		healthTimeout: timeout, log: log}, nil
 }
 

@@ -5,14 +5,10 @@
 //
 // A new agent binary comes with its sha256 (lowercase hex) and an ed25519
 // signature by the key the agent trusts (the control plane's, given at
-// enrolment). The signature is over Message(sha256): the bytes
-//
-//	autocv-agent-binary-v1\n<sha256 hex>
-//
-// not over the binary itself, so a signer needs only the digest, and the
-// prefix keeps a signature for a binary from ever verifying as one for a
-// model manifest (signed by the same key) or anything else. Sign makes
-// one; Verify checks a binary, its sha256 and its signature.
+// enrolment). The format is the protocol's, so the control plane signs
+// with the same code: fleet.SignBinary signs, fleet.VerifyBinary checks
+// (the message is "autocv-agent-binary-v1\n" + the sha256 hex, never the
+// binary itself nor anything a model manifest could be).
 //
 // # How an update goes
 //

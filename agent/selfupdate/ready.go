@@ -37,6 +37,12 @@ func MarkReady(version string) error {
 	return nil
 }
 
+// OnTrial reports whether this agent is a new binary on trial, started by
+// Pending.Restart: it should show that it is healthy (MarkReady) and
+// change nothing meanwhile, since the agent that runs after the trial
+// (this binary again, or the restored old one) carries on.
+func OnTrial() bool { return os.Getenv(EnvReady) != "" }
+
 // readReady returns the note in path when the process pid wrote it.
 func readReady(path string, pid int) (readyNote, bool) {
 	data, err := os.ReadFile(path)
@@ -57,6 +63,9 @@ type Outcome struct {
 	FromVersion string    `json:"from_version"`
 	ToVersion   string    `json:"to_version"`
 	SHA256      string    `json:"sha256"` // of the new binary
+	// Ref is Updater.Ref: what asked for the update, e.g. a desired
+	// state's id; empty when nothing was named.
+	Ref string `json:"ref,omitempty"`
 	// Result is "updated" (the new binary runs), "rolled_back" (it did
 	// not become healthy; the old one runs) or "aborted" (the agent was
 	// stopped meanwhile; the old binary is in place).

@@ -51,7 +51,7 @@ func (p *Pending) Restart(opts RestartOptions) error {
 	if opts.Env == nil {
 		opts.Env = os.Environ()
 	}
-	out := Outcome{Time: time.Now().UTC(), FromVersion: opts.FromVersion, ToVersion: p.version, SHA256: p.sha256, Result: ResultUpdated}
+	out := Outcome{Time: time.Now().UTC(), FromVersion: opts.FromVersion, ToVersion: p.version, SHA256: p.sha256, Ref: p.ref, Result: ResultUpdated}
 	trialErr := p.try(opts)
 	if trialErr != nil {
 		out.Result, out.Reason = ResultRolledBack, trialErr.Error()

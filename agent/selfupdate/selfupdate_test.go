@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/autocv/autocv/protocol/fleet"
 )
 
 // fakes are fakeagent binaries built once: "v1" and "v2" (good), "exit"
@@ -104,40 +106,6 @@ func sameFile(t *testing.T, path string, want []byte) bool {
 	return bytes.Equal(got, want)
 }
 
-func TestVerify(t *testing.T) {
-	pub, priv := key(t)
-	other, _ := key(t)
-	bin := []byte("a binary")
-	sum, sig := Sign(priv, bin)
-	if !ed25519.Verify(pub, []byte("autocv-agent-binary-v1\n"+sum), sig) {
-		t.Fatal("the signature is not over the documented message")
-	}
-	for _, tc := range []struct {
-		name string
-		bin  []byte
-		sum  string
-		sig  []byte
-		key  ed25519.PublicKey
-		want error
-	}{
-		{"good", bin, sum, sig, pub, nil},
-		{"upper-case sha256", bin, strings.ToUpper(sum), sig, pub, nil},
-		{"other bytes", []byte("a binarY"), sum, sig, pub, ErrChecksum},
-		{"not hex", bin, "xyz", sig, pub, ErrChecksum},
-		{"other key", bin, sum, sig, other, ErrSignature},
-		{"no signature", bin, sum, nil, pub, ErrSignature},
-		{"signature of the raw bytes", bin, sum, ed25519.Sign(priv, bin), pub, ErrSignature},
-		{"no key", bin, sum, sig, nil, ErrSignature},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Verify(tc.bin, tc.sum, tc.sig, tc.key)
-			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
-				t.Errorf("Verify = %v, want %v", err, tc.want)
-			}
-		})
-	}
-}
-
 // TestApplyRefuses: a binary that fails its checks is refused and the
 // installed one is left alone.
 func TestApplyRefuses(t *testing.T) {
@@ -158,7 +126,7 @@ func TestApplyRefuses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exe, download := install(t, tc.bin)
-			sum, sig := Sign(tc.signer, tc.bin)
+			sum, sig := fleet.SignBinary(tc.signer, tc.bin)
 			if tc.sum != "" {
 				sum = tc.sum
 			}
@@ -194,7 +162,7 @@ func TestTrial(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exe, download := install(t, f[tc.bin])
-			sum, sig := Sign(priv, f[tc.bin])
+			sum, sig := fleet.SignBinary(priv, f[tc.bin])
 			p, err := (&Updater{Exe: exe, HealthTimeout: 1500 * time.Millisecond, Logger: zaptest.NewLogger(t)}).
 				Apply(context.Background(), download, sum, sig, pub)
 			if err != nil {

@@ -109,6 +109,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"upper sha256", KindDesired, `{"schema":1,"id":"d","model":{"id":"m","version":1,"sha256":"` + strings.ToUpper(sumPkg) + `","size":1,"transfer_id":"t"}}`, ErrInvalid, "lowercase hex"},
 		{"negative size", KindDesired, `{"schema":1,"id":"d","agent":{"version":"1.0","sha256":"` + sumPkg + `","size":-1,"url":"https://x/a"}}`, ErrInvalid, "agent.size"},
 		{"no source", KindDesired, `{"schema":1,"id":"d","model":{"id":"m","version":1,"sha256":"` + sumPkg + `","size":1}}`, ErrInvalid, "transfer_id or a url"},
+		{"agent signature not base64", KindDesired, `{"schema":1,"id":"d","agent":{"version":"1","sha256":"` + sumAgent + `","size":1,"transfer_id":"t","signature":"!!"}}`, ErrInvalid, "agent.signature"},
+		{"agent signature short", KindDesired, `{"schema":1,"id":"d","agent":{"version":"1","sha256":"` + sumAgent + `","size":1,"transfer_id":"t","signature":"AAEC"}}`, ErrInvalid, "agent.signature is 3 bytes"},
 		{"bad url", KindDesired, `{"schema":1,"id":"d","model":{"id":"m","version":1,"sha256":"` + sumPkg + `","size":1,"url":"file:///etc/passwd"}}`, ErrInvalid, "model.url"},
 		{"model version 0", KindDesired, `{"schema":1,"id":"d","model":{"id":"m","version":0,"sha256":"` + sumPkg + `","size":1,"transfer_id":"t"}}`, ErrInvalid, "model.version"},
 		{"agent version spaces", KindDesired, `{"schema":1,"id":"d","agent":{"version":"1.0 beta","sha256":"` + sumPkg + `","size":1,"transfer_id":"t"}}`, ErrInvalid, "agent.version"},

@@ -45,7 +45,9 @@ package fleet
 // History:
 //
 //	1: 2026-11-25 first version: desired/reported/events/telemetry, chunked transfer.
-const ProtocolVersion = 1
+//	2: 2026-11-25 agent self-update in run mode: AgentTarget.Signature (see
+//	   SignBinary); send a Desired with Agent only to agents at 2 or above.
+const ProtocolVersion = 2
 
 // QoS is the MQTT quality of service for every fleet message.
 const QoS = 1

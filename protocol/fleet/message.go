@@ -52,6 +52,11 @@ type AgentTarget struct {
 	Size       int64  `json:"size"`
 	TransferID string `json:"transfer_id,omitempty"`
 	URL        string `json:"url,omitempty"`
+	// Signature is the control plane's ed25519 signature of the binary,
+	// standard base64 (see SignBinary). Optional on the wire, so older
+	// messages stay valid; agents at ProtocolVersion 2 refuse to install
+	// a binary without one.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Reported is what an agent says about itself, published retained on

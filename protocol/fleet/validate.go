@@ -134,6 +134,9 @@ func (d *Desired) Validate() error {
 		if err := checkSource("agent", a.SHA256, a.Size, a.TransferID, a.URL); err != nil {
 			return err
 		}
+		if _, err := DecodeBinarySignature(a.Signature); err != nil {
+			return invalid("desired", "agent.signature", "%v", err)
+		}
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ const (
 	sumHello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" // sha256("hello")
 	sumPkg   = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	sumAgent = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"
+	// sigAgent is 64 bytes of base64, shaped like an ed25519 signature.
+	sigAgent = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
 )
 
 var t0 = time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC)
@@ -33,6 +35,12 @@ var wireCases = []wireCase{
 			Agent:  &AgentTarget{Version: "1.4.0+linux.abc", SHA256: sumAgent, Size: 20 << 20, TransferID: "t-18"},
 		},
 		json: `{"schema":1,"id":"d-0001","model":{"id":"m-ants","version":3,"sha256":"` + sumPkg + `","size":1234567,"transfer_id":"t-17","url":"https://cp.example/api/v1/models/m-ants/versions/3/package"},"agent":{"version":"1.4.0+linux.abc","sha256":"` + sumAgent + `","size":20971520,"transfer_id":"t-18"}}`,
+	},
+	{
+		name: "desired signed agent, url only",
+		kind: KindDesired,
+		msg:  &Desired{Header: Header{Schema: 1, ID: "d-4"}, Agent: &AgentTarget{Version: "1.5.0", SHA256: sumAgent, Size: 7, URL: "https://cp.example/agent", Signature: sigAgent}},
+		json: `{"schema":1,"id":"d-4","agent":{"version":"1.5.0","sha256":"` + sumAgent + `","size":7,"url":"https://cp.example/agent","signature":"` + sigAgent + `"}}`,
 	},
 	{
 		name: "desired model only, url only",

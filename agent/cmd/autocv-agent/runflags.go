@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/agent/config"
+	"github.com/autocv/autocv/agent/selfupdate"
 	"github.com/autocv/autocv/agent/state"
 	"github.com/autocv/autocv/agent/transfer"
 	"github.com/autocv/autocv/protocol/fleet"
@@ -23,13 +24,17 @@ type runConfig struct {
 	TransferTimeout   time.Duration
 	TelemetryInterval time.Duration
 	HealthGrace       time.Duration
+	// AgentUpdateTimeout is how long a new agent binary has to become
+	// healthy before the old one is restored.
+	AgentUpdateTimeout time.Duration
 }
 
 // loadRunConfig reads run's flags; each has an AUTOCV_* variable, which
 // the flag overrides. It returns flag.ErrHelp after printing usage for -h.
 func loadRunConfig(args []string, getenv func(string) string, usage io.Writer) (runConfig, error) {
 	c := runConfig{Serve: config.Defaults(), StateDir: state.DefaultDir(), TransferWindow: transfer.DefaultWindow,
-		TransferTimeout: transfer.DefaultTimeout, TelemetryInterval: time.Minute, HealthGrace: 10 * time.Second}
+		TransferTimeout: transfer.DefaultTimeout, TelemetryInterval: time.Minute, HealthGrace: 10 * time.Second,
+		AgentUpdateTimeout: selfupdate.DefaultHealthTimeout}
 	fs := flag.NewFlagSet("autocv-agent run", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	env := map[string]string{}
@@ -68,6 +73,7 @@ func loadRunConfig(args []string, getenv func(string) string, usage io.Writer) (
 	dur(&c.TransferTimeout, "transfer-timeout", "AUTOCV_TRANSFER_TIMEOUT", "wait this long for a chunk before asking again")
 	dur(&c.TelemetryInterval, "telemetry-interval", "AUTOCV_TELEMETRY_INTERVAL", "time between telemetry samples")
 	dur(&c.HealthGrace, "health-grace", "AUTOCV_HEALTH_GRACE", "how long a newly swapped model has to pass its health check before the previous one is put back")
+	dur(&c.AgentUpdateTimeout, "agent-update-timeout", "AUTOCV_AGENT_UPDATE_TIMEOUT", "how long a new agent binary has to become healthy (serving, connected) before the old one is restored")
 	fs.Usage = func() {
 		fmt.Fprintln(usage, "usage: autocv-agent run [--state-dir DIR] [--listen HOST:PORT] [flags]")
 		fmt.Fprintln(usage, "Runs the enrolled agent: MQTT session with the control plane, model deployments, HTTP API.")
@@ -108,8 +114,8 @@ func (c *runConfig) validate() error {
 		return fmt.Errorf("run: --max-store-bytes must not be negative, got %d", c.MaxStoreBytes)
 	case c.TransferWindow < 1 || c.TransferWindow > fleet.MaxWindow:
 		return fmt.Errorf("run: --transfer-window must be in [1, %d], got %d", fleet.MaxWindow, c.TransferWindow)
-	case c.TransferTimeout <= 0 || c.TelemetryInterval <= 0 || c.HealthGrace <= 0:
-		return errors.New("run: --transfer-timeout, --telemetry-interval and --health-grace must be positive")
+	case c.TransferTimeout <= 0 || c.TelemetryInterval <= 0 || c.HealthGrace <= 0 || c.AgentUpdateTimeout <= 0:
+		return errors.New("run: --transfer-timeout, --telemetry-interval, --health-grace and --agent-update-timeout must be positive")
 	}
 	return nil
 }

@@ -18,7 +18,8 @@ func TestLoadRunConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, c runConfig) {
-			if c.StateDir == "" || c.TransferWindow != 8 || c.TransferTimeout != 10*time.Second || c.MaxStoreBytes != 0 || c.Plugin != "onnx-cpu" {
+			if c.StateDir == "" || c.TransferWindow != 8 || c.TransferTimeout != 10*time.Second || c.MaxStoreBytes != 0 || c.Plugin != "onnx-cpu" ||
+				c.AgentUpdateTimeout != 2*time.Minute {
 				t.Errorf("got %+v", c)
 			}
 		}},
@@ -33,6 +34,7 @@ func TestLoadRunConfig(t *testing.T) {
 		{name: "window too big", args: []string{"--transfer-window", "65"}, wantErr: "--transfer-window must be in [1, 64]"},
 		{name: "negative store", args: []string{"--max-store-bytes", "-1"}, wantErr: "--max-store-bytes"},
 		{name: "bad plugin", args: []string{"--plugin", "tensorrt"}, wantErr: "tensorrt"},
+		{name: "zero update timeout", env: map[string]string{"AUTOCV_AGENT_UPDATE_TIMEOUT": "0s"}, wantErr: "--agent-update-timeout"},
 		{name: "stray argument", args: []string{"now"}, wantErr: `unexpected argument "now"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

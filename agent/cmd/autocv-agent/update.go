@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/autocv/autocv/agent/reconcile"
 	"github.com/autocv/autocv/agent/selfupdate"
 	"github.com/autocv/autocv/agent/service"
 	"github.com/autocv/autocv/protocol/buildinfo"
@@ -45,12 +46,23 @@ func newSelfUpdater(log *zap.Logger, stop context.CancelFunc) *selfUpdater {
 // the first update applies; a second one while the first is pending is
 // refused.
 func (u *selfUpdater) Apply(ctx context.Context, binaryPath, sha256Hex string, signature []byte, trustedKey ed25519.PublicKey) error {
+	return u.apply(ctx, "", binaryPath, sha256Hex, signature, trustedKey)
+}
+
+// update is Apply for the reconciler (reconcile.Config.UpdateAgent): the
+// desired state's id goes into the outcome the restarted agent reads.
+func (u *selfUpdater) update(ctx context.Context, au reconcile.AgentUpdate) error {
+	return u.apply(ctx, au.Ref, au.Path, au.SHA256, au.Signature, au.TrustKey)
+}
+
+func (u *selfUpdater) apply(ctx context.Context, ref, binaryPath, sha256Hex string, signature []byte, trustedKey ed25519.PublicKey) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.pending != nil {
 		return errors.New("an agent update is already in progress; the agent is restarting")
 	}
-	p, err := (&selfupdate.Updater{HealthTimeout: u.healthTimeout, Logger: u.log}).Apply(ctx, binaryPath, sha256Hex, signature, trustedKey)
+	up := &selfupdate.Updater{HealthTimeout: u.healthTimeout, Ref: ref, Logger: u.log}
+	p, err := up.Apply(ctx, binaryPath, sha256Hex, signature, trustedKey)
 	if err != nil {
 		u.log.Warn("agent update refused; this binary keeps serving", zap.String("binary", binaryPath), zap.Error(err))
 		return err

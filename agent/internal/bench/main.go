@@ -15,6 +15,11 @@
 //     plugin process each time, traffic switched, the old one drained).
 //     Goal: no failed request.
 //
+//   - Package transfer: a 5 MB package downloaded into a package store
+//     chunked over MQTT (embedded broker on loopback) and by HTTP range
+//     download (httptest server), alternating rounds; time and the
+//     MQTT/HTTP ratio. No goal: it shows what the MQTT default costs.
+//
 //     go run ./agent/internal/bench -bin bin -package .cache/demo/package.tar.gz -trust-key .cache/demo/signing.pub
 package main
 
@@ -37,6 +42,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autocv/autocv/agent/transfer"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
@@ -57,6 +63,9 @@ type config struct {
 	swaps               int
 	swapLoad            int
 	maxConcurrent       int
+	transferSize        int
+	transferRounds      int
+	transferOnly        bool
 }
 
 func run() error {
@@ -72,7 +81,22 @@ func run() error {
 	flag.IntVar(&c.swapLoad, "swap-load", 4, "concurrent requests during the swaps")
 	flag.IntVar(&c.maxConcurrent, "max-concurrent", 16, "the agent's max_concurrent: 16 (the highest concurrency measured) so that the table "+
 		"measures the agent's overhead, not its admission limit; 0 for the agent's default (twice the CPUs)")
+	flag.IntVar(&c.transferSize, "transfer-size", 5<<20, "package size in bytes for the transfer table (0: skip it)")
+	flag.IntVar(&c.transferRounds, "transfer-rounds", 5, "downloads each way for the transfer table")
+	flag.BoolVar(&c.transferOnly, "transfer-only", false, "print only the transfer table (needs no plugin, package or photos)")
 	flag.Parse()
+	if c.transferSize > 0 {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		mq, ht, err := benchTransfer(tctx, c.transferSize, max(c.transferRounds, 1), transfer.DefaultWindow)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("transfer: %w", err)
+		}
+		printTransfer(c.transferSize, transfer.DefaultWindow, mq, ht)
+	}
+	if c.transferOnly {
+		return nil
+	}
 	if c.data == "" {
 		c.data = filepath.Join("..", "shared", "data")
 	}
