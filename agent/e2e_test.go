@@ -116,6 +116,7 @@ func TestServe(t *testing.T) {
 			t.Fatalf("/v1/model = pid %d, %d labels", m.Plugin.Pid, len(m.Model.Labels))
 		}
 		proc, _ := os.FindProcess(m.Plugin.Pid)
+		killed := time.Now()
 		if err := proc.Kill(); err != nil {
 			t.Fatalf("kill plugin %d: %v", m.Plugin.Pid, err)
 		}
@@ -132,6 +133,12 @@ func TestServe(t *testing.T) {
 			t.Errorf("during restart: %+v", e)
 		}
 		a.waitHealthy(t, 90*time.Second)
+		// the bar: serving again within 2 s of kill -9
+		if d := time.Since(killed); d > 2*time.Second {
+			t.Errorf("serving again %s after the plugin was killed, want within 2s", d.Round(time.Millisecond))
+		} else {
+			t.Logf("serving again %s after kill -9", d.Round(time.Millisecond))
+		}
 		var after httpapi.ModelResponse
 		a.do(t, "GET", "/v1/model", "", nil, http.StatusOK, &after)
 		if after.Plugin.Pid == m.Plugin.Pid || after.Restarts != 1 {
