@@ -15,12 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/autocv/autocv/agent/httpapi"
+	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
@@ -38,6 +40,26 @@ func TestServe(t *testing.T) {
 	a.waitHealthy(t, 90*time.Second)
 	ant := f.read(t, antPhoto)
 	daisy := f.read(t, daisyPhoto)
+
+	// The default plugin setting is auto: onnx-cuda when the onnxruntime
+	// library carries CUDA, else onnx-cpu, and the log says why.
+	t.Run("plugin choice", func(t *testing.T) {
+		var m httpapi.ModelResponse
+		a.do(t, "GET", "/v1/model", "", nil, http.StatusOK, &m)
+		if slices.Contains(m.Plugin.ExecutionProviders, "cuda") {
+			if m.Plugin.Name != "onnx-cuda" || (m.Model.ExecutionProvider != "cuda" && m.Model.ExecutionProvider != "cpu") {
+				t.Errorf("library with CUDA: plugin %q, provider %q; want onnx-cuda on cuda or cpu", m.Plugin.Name, m.Model.ExecutionProvider)
+			}
+			return
+		}
+		if m.Plugin.Name != "onnx-cpu" || m.Model.ExecutionProvider != "cpu" {
+			t.Errorf("library without CUDA (providers %v): plugin %q, provider %q; want onnx-cpu on cpu",
+				m.Plugin.ExecutionProviders, m.Plugin.Name, m.Model.ExecutionProvider)
+		}
+		if log := a.stderr.String(); !strings.Contains(log, "cuda unavailable: the onnxruntime library has no CUDA provider; using onnx-cpu") {
+			t.Errorf("the log does not say why onnx-cpu was chosen:\n%s", log)
+		}
+	})
 
 	t.Run("predict", func(t *testing.T) {
 		var got httpapi.PredictResponse
@@ -317,17 +339,24 @@ func TestCommandLine(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("package: "+f.pkg+"\nlisten_addr: 127.0.0.1:0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
+	type cmdCase struct {
 		name string
 		args []string
 		code int
 		want string
-	}{
+	}
+	cases := []cmdCase{
 		{"version", []string{"version"}, 0, ""},
 		{"unknown config key", []string{"serve", "--config", bad}, 1, `unknown key "listen_addr"`},
 		{"unknown command", []string{"fly"}, 1, `unknown command "fly"`},
 		{"missing package", []string{"serve", "--package", filepath.Join(t.TempDir(), "none.tar.gz")}, 1, "none.tar.gz"},
-	} {
+	}
+	if !slices.Contains(engine.Providers(), "cuda") {
+		// asked for by name, onnx-cuda does not fall back: it says why
+		cases = append(cases, cmdCase{"onnx-cuda without CUDA", []string{"serve", "--package", f.pkg, "--listen", "127.0.0.1:0", "--plugin", "onnx-cuda"},
+			1, "execution provider unavailable"})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			stderr, err := f.run(t, tc.args...)
 			if exitCode(err) != tc.code || !strings.Contains(stderr, tc.want) {

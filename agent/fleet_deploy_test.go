@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -56,8 +57,18 @@ func TestFleet(t *testing.T) {
 
 	t.Run("before any deployment", func(t *testing.T) {
 		r := cp.waitReported(30*time.Second, "state idle", func(r *fleet.Reported) bool { return r.State == fleet.StateIdle })
-		if r.Protocol != fleet.ProtocolVersion || r.Plugin != "onnx-cpu" || r.Model != nil {
+		if r.Protocol != fleet.ProtocolVersion || r.Model != nil {
 			t.Errorf("reported %+v", r)
+		}
+		// plugin auto (the default): what the device can run, as probed at start
+		wantPlugin := "onnx-cpu"
+		if slices.Contains(r.ExecutionProviders, "cuda") {
+			wantPlugin = "onnx-cuda"
+		}
+		if r.Plugin != wantPlugin || !slices.Contains(r.Plugins, wantPlugin) || !slices.Contains(r.ExecutionProviders, "cpu") ||
+			r.CPUs < 1 || r.GPU {
+			t.Errorf("reported capability: plugin %q, plugins %v, providers %v, cpus %d, gpu %v",
+				r.Plugin, r.Plugins, r.ExecutionProviders, r.CPUs, r.GPU)
 		}
 		var e httpapi.ErrorResponse
 		a.do(t, "POST", "/v1/predict", "image/jpeg", ant, http.StatusServiceUnavailable, &e)
@@ -74,8 +85,9 @@ func TestFleet(t *testing.T) {
 	t.Run("deploy v1", func(t *testing.T) {
 		cp.deploy("d1", p.v1ID, 1, p.v1, "t-v1")
 		r := applied(t, cp, "d1", load)
-		if r.Model == nil || r.Model.ID != p.v1ID || r.Model.SHA256 != sum(p.v1) || r.ExecutionProvider != "cpu" {
-			t.Errorf("reported after v1: model %+v, provider %q", r.Model, r.ExecutionProvider)
+		if r.Model == nil || r.Model.ID != p.v1ID || r.Model.SHA256 != sum(p.v1) || r.ExecutionProvider == "" ||
+			r.GPU != (r.ExecutionProvider == "cuda") || (!slices.Contains(r.ExecutionProviders, "cuda") && r.ExecutionProvider != "cpu") {
+			t.Errorf("reported after v1: model %+v, provider %q, gpu %v, providers %v", r.Model, r.ExecutionProvider, r.GPU, r.ExecutionProviders)
 		}
 		cp.waitEvent(time.Second, "d1", fleet.EventAck)
 		got := predictModel(t, a, ant)

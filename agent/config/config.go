@@ -22,6 +22,11 @@ import (
 // minAPIKey is the shortest API key accepted; a short key is guessable.
 const minAPIKey = 8
 
+// PluginAuto is the plugin setting that lets the agent pick: onnx-cuda
+// when the onnxruntime library carries the CUDA provider (it runs on the
+// GPU when one works, else on cpu), otherwise onnx-cpu.
+const PluginAuto = "auto"
+
 // ErrInvalid means a setting has a value the agent cannot use.
 var ErrInvalid = errors.New("invalid setting")
 
@@ -31,7 +36,7 @@ type Serve struct {
 	Package        string        // model package (tar.gz) to serve
 	Listen         string        // HTTP address, HOST:PORT
 	TrustKey       string        // PEM ed25519 public key; "" = signing.pub beside Package
-	Plugin         string        // onnx-cpu or onnx-cuda
+	Plugin         string        // auto, onnx-cpu or onnx-cuda
 	PluginBinary   string        // "" = autocv-plugin-onnx beside the agent
 	ONNXRuntimeLib string        // passed to the plugin as ONNXRUNTIME_LIB
 	LogLevel       string        // debug, info, warn, error
@@ -45,11 +50,14 @@ type Serve struct {
 	ShutdownGrace  time.Duration // how long requests may finish on shutdown
 }
 
+// PluginUsage describes the plugin setting.
+const PluginUsage = "inference plugin `NAME`: auto (onnx-cuda when the onnxruntime library carries CUDA, else onnx-cpu), onnx-cpu or onnx-cuda"
+
 // Defaults returns the settings used when nothing else says otherwise.
 func Defaults() Serve {
 	return Serve{
 		Listen:         DefaultListen,
-		Plugin:         inference.NameONNXCPU,
+		Plugin:         PluginAuto,
 		LogLevel:       "info",
 		LogFormat:      "console",
 		MaxImageBytes:  8 << 20,
@@ -88,7 +96,7 @@ var settings = func() []setting {
 	s, g = str(func(c *Serve) *string { return &c.TrustKey })
 	add("trust_key", "AUTOCV_TRUST_KEY", "PEM ed25519 public key `FILE` the package must be signed with (default: signing.pub beside the package)", s, g)
 	s, g = str(func(c *Serve) *string { return &c.Plugin })
-	add("plugin", "AUTOCV_PLUGIN", "inference plugin `NAME`: onnx-cpu or onnx-cuda", s, g)
+	add("plugin", "AUTOCV_PLUGIN", PluginUsage, s, g)
 	s, g = str(func(c *Serve) *string { return &c.PluginBinary })
 	add("plugin_binary", "AUTOCV_PLUGIN_BINARY", "plugin executable `PATH` (default: autocv-plugin-onnx beside autocv-agent)", s, g)
 	s, g = str(func(c *Serve) *string { return &c.ONNXRuntimeLib })
@@ -198,8 +206,8 @@ func (c *Serve) Validate() error {
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("%w: shutdown_grace must not be negative, got %s", ErrInvalid, c.ShutdownGrace)
 	}
-	if _, ok := inference.ProviderFor(c.Plugin); !ok {
-		return fmt.Errorf("%w: plugin %q: want %s or %s", ErrInvalid, c.Plugin, inference.NameONNXCPU, inference.NameONNXCUDA)
+	if _, ok := inference.ProviderFor(c.Plugin); !ok && c.Plugin != PluginAuto {
+		return fmt.Errorf("%w: plugin %q: want %s, %s or %s", ErrInvalid, c.Plugin, PluginAuto, inference.NameONNXCPU, inference.NameONNXCUDA)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -80,7 +80,7 @@ func TestLoad(t *testing.T) {
 		{name: "bad env value", args: []string{"--package", "m"}, env: map[string]string{"AUTOCV_MAX_IMAGE_BYTES": "8MB"},
 			wantErr: []string{"AUTOCV_MAX_IMAGE_BYTES", "8MB"}},
 		{name: "no package", wantErr: []string{"--package FILE", "AUTOCV_PACKAGE"}},
-		{name: "bad plugin", args: []string{"--package", "m", "--plugin", "tensorrt"}, wantErr: []string{`"tensorrt"`, "onnx-cpu", "onnx-cuda"}},
+		{name: "bad plugin", args: []string{"--package", "m", "--plugin", "tensorrt"}, wantErr: []string{`"tensorrt"`, "auto", "onnx-cpu", "onnx-cuda"}},
 		{name: "bad log level", args: []string{"--package", "m", "--log-level", "loud"}, wantErr: []string{"log_level"}},
 		{name: "zero max files", args: []string{"--package", "m", "--max-files", "0"}, wantErr: []string{"max_files"}},
 		{name: "max concurrent", args: []string{"--package", "m"}, env: map[string]string{"AUTOCV_MAX_CONCURRENT": "3"},

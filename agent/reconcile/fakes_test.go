@@ -69,7 +69,8 @@ type fakeServer struct {
 	mu       sync.Mutex
 	calls    []string // "start <file>" / "swap <file>"
 	fail     map[string]error
-	unhealth bool // Health fails
+	unhealth bool           // Health fails
+	status   *runner.Status // what Status says; nil: it fails
 }
 
 func (f *fakeServer) do(op string, pkg runner.Package) error {
@@ -94,6 +95,11 @@ func (f *fakeServer) Health(context.Context) (runner.Status, error) {
 }
 
 func (f *fakeServer) Status() (runner.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.status != nil {
+		return *f.status, nil
+	}
 	return runner.Status{}, errors.New("fake: no status")
 }
 

@@ -74,7 +74,11 @@ type Config struct {
 	TrustKey ed25519.PublicKey // packages must be signed with it
 	TrustPEM []byte            // the same key, PEM, for the plugin
 	// Plugin is the inference plugin the agent runs (reported).
-	Plugin       string
+	Plugin string
+	// Providers are the execution providers the onnxruntime library
+	// carries, learnt at start (runner.Choice); reported until a running
+	// plugin says so itself. nil: not known.
+	Providers    []string
 	AgentVersion string
 	Meter        *Meter // counts the HTTP API for telemetry; nil = none
 	Logger       *zap.Logger

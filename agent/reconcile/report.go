@@ -11,8 +11,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/autocv/autocv/agent/runner"
 	"github.com/autocv/autocv/agent/transfer"
 	"github.com/autocv/autocv/protocol/fleet"
+	"github.com/autocv/autocv/protocol/inference"
 )
 
 // Reported returns what the agent says about itself now, in state st.
@@ -25,6 +27,7 @@ func Reported(agentVersion, plugin string, st fleet.State) *fleet.Reported {
 		OS:           runtime.GOOS,
 		Arch:         runtime.GOARCH,
 		Plugin:       plugin,
+		CPUs:         runtime.NumCPU(),
 		State:        st,
 	}
 }
@@ -34,9 +37,16 @@ func (r *Reconciler) reported(st fleet.State) *fleet.Reported {
 	rep := Reported(r.cfg.AgentVersion, r.cfg.Plugin, st)
 	rep.ID = r.nextID("r")
 	rep.Time = time.Now().UTC()
+	providers := r.cfg.Providers
 	if st, err := r.cfg.Server.Status(); err == nil {
 		rep.ExecutionProvider = st.Model.ExecutionProvider
+		rep.GPU = st.Model.ExecutionProvider == inference.ProviderCUDA
+		if len(st.Plugin.ExecutionProviders) > 0 {
+			providers = st.Plugin.ExecutionProviders
+		}
 	}
+	rep.ExecutionProviders = providers
+	rep.Plugins = runner.Available(providers)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep.Model, rep.PreviousModel = r.dep.Current, r.dep.Previous

@@ -43,6 +43,10 @@ type Config struct {
 	// Start starts one plugin process (tests and other runtimes).
 	Start  func(ctx context.Context) (Proc, error)
 	Logger *zap.Logger
+	// ExecutionProvider is asked of every Load, the first and those after
+	// a restart or swap alike: "" for the plugin's own provider, or
+	// inference.ProviderAuto (see Choice).
+	ExecutionProvider string
 
 	MinBackoff   time.Duration // first restart delay; default 500ms
 	MaxBackoff   time.Duration // restart delay cap; default 30s
@@ -190,7 +194,8 @@ func (r *Runner) launch(ctx context.Context, pkg Package) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	model, err := proc.API().Load(ctx, inference.LoadRequest{PackagePath: pkg.Path, TrustedKeys: pkg.TrustedKeys})
+	model, err := proc.API().Load(ctx, inference.LoadRequest{PackagePath: pkg.Path, TrustedKeys: pkg.TrustedKeys,
+		ExecutionProvider: r.cfg.ExecutionProvider})
 	if err != nil {
 		proc.Kill()
 		return nil, fmt.Errorf("load model package %s: %w", pkg.Path, err)
@@ -198,6 +203,10 @@ func (r *Runner) launch(ctx context.Context, pkg Package) (*instance, error) {
 	r.log.Info("model loaded", zap.String("model", model.ID), zap.Int("version", model.Version),
 		zap.Int("labels", len(model.Labels)), zap.String("provider", model.ExecutionProvider),
 		zap.Int("pid", proc.Pid()), zap.Duration("load_time", model.LoadTime))
+	if r.cfg.ExecutionProvider == inference.ProviderAuto && model.ExecutionProvider != inference.ProviderCUDA {
+		r.log.Info("no usable GPU: the onnxruntime library carries CUDA but no cuda session works here; the model runs on cpu",
+			zap.String("plugin", proc.Info().Kind), zap.String("provider", model.ExecutionProvider))
+	}
 	return newInstance(proc, model, pkg), nil
 }
 

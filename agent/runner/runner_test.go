@@ -22,6 +22,8 @@ type fakeProc struct {
 	exited atomic.Bool
 	killed atomic.Bool
 	api    *fakePlugin
+	// loadProvider is the ExecutionProvider its Load was asked for.
+	loadProvider string
 }
 
 func (p *fakeProc) API() inference.Plugin { return p.api }
@@ -53,7 +55,8 @@ func (f *fakePlugin) Load(_ context.Context, req inference.LoadRequest) (inferen
 	if strings.Contains(req.PackagePath, "bad") {
 		return inference.Model{}, fmt.Errorf("%w: signature does not verify", inference.ErrBadPackage)
 	}
-	return inference.Model{ID: filepath.Base(req.PackagePath), Version: 1, Labels: []string{"a", "b"}}, nil
+	f.proc.loadProvider = req.ExecutionProvider
+	return inference.Model{ID: filepath.Base(req.PackagePath), Version: 1, Labels: []string{"a", "b"}, ExecutionProvider: "cpu"}, nil
 }
 
 func (f *fakePlugin) Predict(context.Context, inference.PredictRequest) (inference.PredictResult, error) {

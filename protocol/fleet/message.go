@@ -85,6 +85,23 @@ type Reported struct {
 	// Time is the agent's clock when it wrote this; receivers order by
 	// their own clock, not by this.
 	Time time.Time `json:"time,omitzero"`
+
+	// The device's capability, so the control plane can pick a package
+	// and plugin kind for it. All optional: agents before 2026-12 leave
+	// them out.
+
+	// Plugins are the inference plugin names this device can run, e.g.
+	// ["onnx-cpu"] or ["onnx-cpu", "onnx-cuda"].
+	Plugins []string `json:"plugins,omitempty"`
+	// ExecutionProviders are the providers the device's onnxruntime
+	// library carries, e.g. ["cpu", "cuda"]; a listed "cuda" does not
+	// prove a GPU works (GPU does).
+	ExecutionProviders []string `json:"execution_providers,omitempty"`
+	// CPUs is the number of logical CPUs; 0 when not reported.
+	CPUs int `json:"cpus,omitempty"`
+	// GPU is true when a CUDA session actually works: the model being
+	// served runs on cuda.
+	GPU bool `json:"gpu,omitempty"`
 }
 
 // ModelRef names one model package.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +20,8 @@ const (
 	MaxURLLen     = 2048 // target URLs
 	MaxTextLen    = 4096 // bytes of Event.Message, Reported.LastError
 	MaxWindow     = 64   // chunks per TransferRequest
+	MaxNames      = 16   // entries of Reported.Plugins, Reported.ExecutionProviders
+	MaxCPUs       = 1 << 16
 	MaxChunkSize  = 512 << 10
 	MaxPercent    = 100
 	sha256HexSize = 2 * sha256.Size
@@ -222,6 +225,32 @@ func (r *Reported) Validate() error {
 	}
 	if err := checkTime(r.Time); err != nil {
 		return invalid("reported", "time", "%v", err)
+	}
+	if err := checkNames(r.Plugins); err != nil {
+		return invalid("reported", "plugins", "%v", err)
+	}
+	if err := checkNames(r.ExecutionProviders); err != nil {
+		return invalid("reported", "execution_providers", "%v", err)
+	}
+	if r.CPUs < 0 || r.CPUs > MaxCPUs {
+		return invalid("reported", "cpus", "must be in [0, %d], got %d", MaxCPUs, r.CPUs)
+	}
+	return nil
+}
+
+// checkNames checks a short list of distinct tokens (plugin names,
+// execution providers). The error reads after the field name.
+func checkNames(names []string) error {
+	if len(names) > MaxNames {
+		return fmt.Errorf("has %d entries, at most %d allowed", len(names), MaxNames)
+	}
+	for i, n := range names {
+		if err := checkToken(n, MaxNameLen); err != nil {
+			return fmt.Errorf("entry %d %v", i, err)
+		}
+		if slices.Contains(names[:i], n) {
+			return fmt.Errorf("lists %q twice", n)
+		}
 	}
 	return nil
 }

@@ -75,6 +75,26 @@ var wireCases = []wireCase{
 		json: `{"schema":1,"id":"r-42","protocol":1,"agent_version":"v1.4.0","os":"windows","arch":"amd64","model":{"id":"m-ants","version":3,"sha256":"` + sumPkg + `"},"previous_model":{"id":"m-ants","version":2,"sha256":"` + sumAgent + `"},"plugin":"onnx-cuda","execution_provider":"cpu","state":"serving","last_error":"cuda: no device <0>, fell back to cpu & kept serving","applied_desired_id":"d-0001","time":"2026-11-25T10:30:00Z"}`,
 	},
 	{
+		name: "reported capability, gpu working",
+		kind: KindReported,
+		msg: &Reported{
+			Header: Header{Schema: 1, ID: "r-43"}, Protocol: 2, AgentVersion: "1.5.0", OS: "linux", Arch: "amd64",
+			Model:  &ModelRef{ID: "m-ants", Version: 3, SHA256: sumPkg},
+			Plugin: "onnx-cuda", ExecutionProvider: "cuda", State: StateServing,
+			Plugins: []string{"onnx-cpu", "onnx-cuda"}, ExecutionProviders: []string{"cpu", "cuda"}, CPUs: 16, GPU: true,
+		},
+		json: `{"schema":1,"id":"r-43","protocol":2,"agent_version":"1.5.0","os":"linux","arch":"amd64","model":{"id":"m-ants","version":3,"sha256":"` + sumPkg + `"},"plugin":"onnx-cuda","execution_provider":"cuda","state":"serving","plugins":["onnx-cpu","onnx-cuda"],"execution_providers":["cpu","cuda"],"cpus":16,"gpu":true}`,
+	},
+	{
+		name: "reported capability, cpu only",
+		kind: KindReported,
+		msg: &Reported{
+			Header: Header{Schema: 1, ID: "r-44"}, Protocol: 2, AgentVersion: "1.5.0", OS: "windows", Arch: "arm64",
+			Plugin: "onnx-cpu", State: StateIdle, Plugins: []string{"onnx-cpu"}, ExecutionProviders: []string{"cpu"}, CPUs: 4,
+		},
+		json: `{"schema":1,"id":"r-44","protocol":2,"agent_version":"1.5.0","os":"windows","arch":"arm64","plugin":"onnx-cpu","state":"idle","plugins":["onnx-cpu"],"execution_providers":["cpu"],"cpus":4}`,
+	},
+	{
 		name: "reported offline last will",
 		kind: KindReported,
 		msg:  &Reported{Header: Header{Schema: 1, ID: "will-1"}, Protocol: 1, AgentVersion: "0.1.0", OS: "linux", Arch: "arm64", State: StateOffline},
@@ -84,7 +104,7 @@ var wireCases = []wireCase{
 		name:       "reported from a newer agent",
 		kind:       KindReported,
 		msg:        &Reported{Header: Header{Schema: 1, ID: "r-1"}, Protocol: 7, AgentVersion: "9.0.0", OS: "linux", Arch: "amd64", State: StateIdle},
-		json:       `{"schema":1,"id":"r-1","protocol":7,"agent_version":"9.0.0","os":"linux","arch":"amd64","state":"idle","gpu":{"name":"H100"},"labels":["a"]}`,
+		json:       `{"schema":1,"id":"r-1","protocol":7,"agent_version":"9.0.0","os":"linux","arch":"amd64","state":"idle","accelerators":[{"name":"H100"}],"labels":["a"]}`,
 		decodeOnly: true,
 	},
 	{

@@ -99,8 +99,9 @@ func (m *managed) run(ctx context.Context, cancel context.CancelFunc) error {
 	if cfg.ONNXRuntimeLib != "" {
 		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
 	}
+	choice, hc := choosePlugin(ctx, cfg.Plugin, host.Config{Binary: cfg.PluginBinary, Env: env, Logger: log.Named("plugin")}, true, log)
 	run := runner.New(runner.Config{
-		Host:   host.Config{Binary: cfg.PluginBinary, Name: cfg.Plugin, Env: env, Logger: log.Named("plugin")},
+		Host: hc, ExecutionProvider: choice.ExecutionProvider,
 		Logger: log.Named("runner"),
 	})
 	stopSignals := handleSignals(cancel, log, run.KillNow)
@@ -133,7 +134,7 @@ func (m *managed) run(ctx context.Context, cancel context.CancelFunc) error {
 
 	sess, err := session.Open(session.Config{
 		DeviceID: m.id.DeviceID, Broker: m.id.MQTT, Logger: log.Named("mqtt"),
-		Will: reconcile.Reported(agentVersion(), cfg.Plugin, fleet.StateOffline),
+		Will: reconcile.Reported(agentVersion(), choice.Plugin, fleet.StateOffline),
 	})
 	if err != nil {
 		return err
@@ -153,7 +154,7 @@ func (m *managed) run(ctx context.Context, cancel context.CancelFunc) error {
 	}
 	rec := reconcile.New(reconcile.Config{
 		State: m.sd, Store: m.pkgs, Session: sess, Fetcher: fetcher, Server: run,
-		TrustKey: m.key, TrustPEM: m.keyPEM, Plugin: cfg.Plugin, AgentVersion: agentVersion(),
+		TrustKey: m.key, TrustPEM: m.keyPEM, Plugin: choice.Plugin, Providers: choice.Providers, AgentVersion: agentVersion(),
 		Meter: meter, Logger: log.Named("reconcile"),
 		TelemetryInterval: cfg.TelemetryInterval, HealthGrace: cfg.HealthGrace,
 		UpdateAgent: m.upd.update, LastAgentUpdate: lastAgentUpdate(log), Trial: selfupdate.OnTrial(),

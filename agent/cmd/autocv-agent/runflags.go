@@ -56,7 +56,7 @@ func loadRunConfig(args []string, getenv func(string) string, usage io.Writer) (
 	}
 	str(&c.StateDir, "state-dir", "AUTOCV_STATE_DIR", "state `DIR` written by autocv-agent enroll")
 	str(&c.Listen, "listen", "AUTOCV_LISTEN", "HTTP address `HOST:PORT`")
-	str(&c.Plugin, "plugin", "AUTOCV_PLUGIN", "inference plugin `NAME`: onnx-cpu or onnx-cuda")
+	str(&c.Plugin, "plugin", "AUTOCV_PLUGIN", config.PluginUsage)
 	str(&c.PluginBinary, "plugin-binary", "AUTOCV_PLUGIN_BINARY", "plugin executable `PATH` (default: autocv-plugin-onnx beside autocv-agent)")
 	str(&c.ONNXRuntimeLib, "onnxruntime-lib", "ONNXRUNTIME_LIB", "onnxruntime library `PATH` for the plugin")
 	str(&c.LogLevel, "log-level", "AUTOCV_LOG_LEVEL", "log `LEVEL`: debug, info, warn or error")

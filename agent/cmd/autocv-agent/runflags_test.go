@@ -18,7 +18,7 @@ func TestLoadRunConfig(t *testing.T) {
 		wantErr string
 	}{
 		{name: "defaults", check: func(t *testing.T, c runConfig) {
-			if c.StateDir == "" || c.TransferWindow != 8 || c.TransferTimeout != 10*time.Second || c.MaxStoreBytes != 0 || c.Plugin != "onnx-cpu" ||
+			if c.StateDir == "" || c.TransferWindow != 8 || c.TransferTimeout != 10*time.Second || c.MaxStoreBytes != 0 || c.Plugin != "auto" ||
 				c.AgentUpdateTimeout != 2*time.Minute {
 				t.Errorf("got %+v", c)
 			}

@@ -75,10 +75,11 @@ func serveModel(ctx context.Context, cancel context.CancelFunc, cfg config.Serve
 	if cfg.ONNXRuntimeLib != "" {
 		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
 	}
+	choice, hc := choosePlugin(ctx, cfg.Plugin, host.Config{Binary: cfg.PluginBinary, Env: env, Logger: log.Named("plugin")}, false, log)
 	run := runner.New(runner.Config{
 		Package: runner.Package{Path: cfg.Package, TrustedKeys: [][]byte{key.PEM}},
-		Host:    host.Config{Binary: cfg.PluginBinary, Name: cfg.Plugin, Env: env, Logger: log.Named("plugin")},
-		Logger:  log.Named("runner"),
+		Host:    hc, ExecutionProvider: choice.ExecutionProvider,
+		Logger: log.Named("runner"),
 	})
 	stopSignals := handleSignals(cancel, log, run.KillNow)
 	defer stopSignals()
@@ -108,7 +109,7 @@ func serveModel(ctx context.Context, cancel context.CancelFunc, cfg config.Serve
 
 	addr := ln.Addr().String()
 	log.Info("listening", zap.String("addr", addr), zap.String("package", cfg.Package),
-		zap.String("trust_key", key.Path), zap.String("key_id", key.ID), zap.String("plugin", cfg.Plugin),
+		zap.String("trust_key", key.Path), zap.String("key_id", key.ID), zap.String("plugin", choice.Plugin),
 		zap.Bool("api_key", cfg.APIKey != ""))
 	fmt.Printf("autocv-agent listening on %s\n", addr)
 	svc.Status("loading the model package " + cfg.Package)
@@ -120,7 +121,8 @@ func serveModel(ctx context.Context, cancel context.CancelFunc, cfg config.Serve
 		return startError(cfg, key, err)
 	}
 	st, _ := run.Status()
-	log.Info("serving", zap.String("addr", addr), zap.String("model", st.Model.ID), zap.Int("version", st.Model.Version))
+	log.Info("serving", zap.String("addr", addr), zap.String("model", st.Model.ID), zap.Int("version", st.Model.Version),
+		zap.String("plugin", st.Plugin.Kind), zap.String("provider", st.Model.ExecutionProvider))
 	fmt.Printf("autocv-agent ready: model %s v%d — 打开 / open %s\n", st.Model.ID, st.Model.Version, pageURL(ln.Addr()))
 	svc.Ready(fmt.Sprintf("serving model %s v%d on %s", st.Model.ID, st.Model.Version, addr))
 	if err := selfupdate.MarkReady(buildinfo.String()); err != nil {
