@@ -125,6 +125,16 @@ func decodeInto(m Message, payload []byte) error {
 	if t := timeOf(m); t != nil {
 		*t = t.UTC()
 	}
+	if r, ok := m.(*Reported); ok {
+		// "plugins": [] and an absent list mean the same; keep one form so
+		// a decoded message re-encodes to an equal one
+		if len(r.Plugins) == 0 {
+			r.Plugins = nil
+		}
+		if len(r.ExecutionProviders) == 0 {
+			r.ExecutionProviders = nil
+		}
+	}
 	return m.Validate()
 }
 
