@@ -3,6 +3,8 @@ package trainer
 import (
 	"fmt"
 
+	"github.com/autocv/autocv/plugins/onnx/engine"
+
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/features"
@@ -57,4 +59,21 @@ func RecipeFor(appTypeOrRecipe string) (Recipe, error) {
 			appTypeOrRecipe, jobs.CloudGeneral, jobs.CloudHighAccuracy, jobs.OfflineGeneral, jobs.OfflineHighPerformance)
 	}
 	return r, nil
+}
+
+// Preflight checks that every recipe can run here: the backbones open (and
+// match their pinned hashes), their feature models can be cut, and
+// onnxruntime loads. A worker calls it before leasing its first job, so a
+// misconfigured machine stops with the reason instead of failing every job
+// in the queue.
+func Preflight(o Options) error {
+	if err := engine.Init(""); err != nil {
+		return err
+	}
+	for _, name := range []string{jobs.RecipeGeneral, jobs.RecipeHighAccuracy, jobs.RecipeHighPerformance} {
+		if _, err := newFeaturizer(recipes[name], o); err != nil {
+			return fmt.Errorf("recipe %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -105,8 +105,9 @@ func trainerOptions(t *testing.T) trainer.Options {
 func testConfig(t *testing.T, cp *controlPlane) (worker.Config, *observer.ObservedLogs) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), core))
+	// every worker passes its preflight (backbones, onnxruntime) first
 	return worker.Config{Server: cp.URL(), Token: cp.token, WorkerID: "test-worker",
-		Poll: 50 * time.Millisecond, WorkDir: t.TempDir(), Logger: log}, logs
+		Poll: 50 * time.Millisecond, WorkDir: t.TempDir(), Logger: log, Trainer: trainerOptions(t)}, logs
 }
 
 // startWorker runs worker.Run until the returned stop is called (or the

@@ -42,6 +42,9 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	log := cfg.Logger.With(zap.String("worker", cfg.WorkerID))
+	if err := trainer.Preflight(cfg.Trainer); err != nil {
+		return fmt.Errorf("this machine cannot train yet, so no job was leased: %w", err)
+	}
 	log.Info("worker started", zap.String("server", cfg.Server))
 	backoff := cfg.Poll
 	for ctx.Err() == nil {

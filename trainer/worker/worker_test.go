@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
+	"github.com/autocv/autocv/trainer/worker"
 )
 
 // A job goes lease → download → train → upload → complete, with heartbeats
@@ -269,4 +271,18 @@ func TestWorkerFailsAnInvalidJob(t *testing.T) {
 		t.Errorf("fail %+v, want the unknown app_type named", cp.fail)
 	}
 	assertEmpty(t, cfg.WorkDir)
+}
+
+// A worker that cannot train (here: no backbones) stops before leasing,
+// instead of failing every job in the queue.
+func TestWorkerPreflight(t *testing.T) {
+	job, images := hymenopteraJob(t)
+	cp := newControlPlane(t, job, images)
+	cfg, _ := testConfig(t, cp)
+	cfg.Trainer.BackbonesDir = t.TempDir()
+	err := worker.Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "no job was leased") {
+		t.Fatalf("Run = %v, want a preflight error", err)
+	}
+	t.Log(err)
 }

@@ -27,6 +27,9 @@ func workerCmd(ctx context.Context, args []string) error {
 	}
 	defer log.Sync()
 	cfg.Poll = *poll
+	if opts.BackbonesDir == "" {
+		opts.BackbonesDir = defaultBackbones()
+	}
 	cfg.Trainer = *opts
 	cfg.Logger = log
 	return worker.Run(ctx, cfg)
