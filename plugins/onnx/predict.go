@@ -143,16 +143,40 @@ func (m *model) decodeAll(ctx context.Context, images [][]byte, batch []float32,
 }
 
 // topK returns the k most probable labels, highest first; ties keep label
-// order so answers are stable.
+// order so answers are stable. Small k (the usual 5 of 1000 labels) keeps a
+// sorted window instead of sorting every label.
 func (m *model) topK(probs []float32, k int) []inference.Label {
-	idx := make([]int, len(probs))
-	for i := range idx {
-		idx[i] = i
+	if k*8 >= len(probs) {
+		idx := make([]int, len(probs))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+		return m.labels(probs, idx[:k])
 	}
-	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
-	out := make([]inference.Label, k)
-	for i := range k {
-		out[i] = inference.Label{Label: m.manifest.Labels[idx[i]], Confidence: probs[idx[i]]}
+	top := make([]int, 0, k+1)
+	for i, p := range probs {
+		if len(top) == k && p <= probs[top[k-1]] {
+			continue // ties keep the earlier label
+		}
+		j := len(top)
+		for j > 0 && probs[top[j-1]] < p {
+			j--
+		}
+		top = append(top, 0)
+		copy(top[j+1:], top[j:])
+		top[j] = i
+		if len(top) > k {
+			top = top[:k]
+		}
+	}
+	return m.labels(probs, top)
+}
+
+func (m *model) labels(probs []float32, idx []int) []inference.Label {
+	out := make([]inference.Label, len(idx))
+	for i, c := range idx {
+		out[i] = inference.Label{Label: m.manifest.Labels[c], Confidence: probs[c]}
 	}
 	return out
 }
