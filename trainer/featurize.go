@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/features"
@@ -68,7 +71,30 @@ func newFeaturizer(r Recipe, o Options) (*featurizer, error) {
 		f.models = append(f.models, m)
 		f.dim += m.Dim
 	}
+	if err := f.settleProvider(o.Logger); err != nil {
+		return nil, err
+	}
 	return f, nil
+}
+
+// settleProvider decides cuda, auto or cpu once, by opening a session:
+// with a warm feature cache no session would open otherwise, and "cuda"
+// would seem to work on a machine without a GPU.
+func (f *featurizer) settleProvider(log *zap.Logger) error {
+	if f.provider == engine.CPU || len(f.models) == 0 {
+		return nil
+	}
+	s, err := engine.NewSession(f.models[0].Path, engine.Options{Provider: f.provider,
+		Input: f.models[0].Input, Output: f.models[0].Output})
+	if err != nil {
+		return fmt.Errorf("--device %s: %w (use --device cpu or auto)", f.provider, err)
+	}
+	defer s.Close()
+	if f.provider == engine.Auto && log != nil {
+		log.Info("device auto", zap.String("using", s.Provider()))
+	}
+	f.provider = s.Provider()
+	return nil
 }
 
 // featureModel writes (once) the backbone cut at its pooled feature into

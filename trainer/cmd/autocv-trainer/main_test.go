@@ -262,6 +262,9 @@ func TestTrainRefusesBadInput(t *testing.T) {
 		{"no such folder", []string{"--data", filepath.Join(t.TempDir(), "nope"), "--out", filepath.Join(t.TempDir(), "o")}, []string{"nope"}},
 		{"backbone not a model", []string{"--data", good, "--out", filepath.Join(t.TempDir(), "o"), "--type", "high-performance", "--backbones", badBackbones}, []string{"mobilenetv2-12-int8.onnx"}},
 		{"unknown type", []string{"--data", good, "--out", filepath.Join(t.TempDir(), "o"), "--type", "fast"}, []string{"fast"}},
+		// the npm onnxruntime build is CPU-only: cuda must fail even when
+		// every feature is already cached
+		{"cuda without cuda", []string{"--data", good, "--out", filepath.Join(t.TempDir(), "o"), "--type", "high-performance", "--device", "cuda"}, []string{"--device cuda", "CUDA"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
