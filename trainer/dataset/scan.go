@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -39,6 +40,12 @@ type Dataset struct {
 // ErrTooManyLabels or ErrTooFewImages the scanned Dataset is returned
 // with the error, so a caller can still show what was skipped.
 func Scan(dir string) (*Dataset, error) {
+	return ScanContext(context.Background(), dir)
+}
+
+// ScanContext is Scan that stops (returning ctx's error) when ctx is done:
+// checking a big folder decodes every photo and can take a while.
+func ScanContext(ctx context.Context, dir string) (*Dataset, error) {
 	ds := &Dataset{Dir: dir}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -68,7 +75,10 @@ func Scan(dir string) (*Dataset, error) {
 		listLabel(ds, &files, p, name, name, 0)
 	}
 	slices.Sort(ds.Labels)
-	checked := checkAll(files)
+	checked, err := checkAll(ctx, files)
+	if err != nil {
+		return nil, err
+	}
 	ds.dedupe(checked)
 	slices.SortFunc(ds.Skipped, func(a, b Skip) int { return strings.Compare(a.ID, b.ID) })
 	return ds, ds.Check()
@@ -119,7 +129,7 @@ type checked struct {
 
 // checkAll reads and checks the files on GOMAXPROCS goroutines; the
 // result is in the order of files.
-func checkAll(files []Image) []checked {
+func checkAll(ctx context.Context, files []Image) ([]checked, error) {
 	out := make([]checked, len(files))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -131,11 +141,14 @@ func checkAll(files []Image) []checked {
 		})
 	}
 	for i := range files {
+		if ctx.Err() != nil {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return out
+	return out, ctx.Err()
 }
 
 // checkFile reads one file (at most imagerules.MaxFileSize+1 bytes),

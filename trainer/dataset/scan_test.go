@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -178,5 +179,17 @@ func TestScanRules(t *testing.T) {
 	}
 	if _, err := Scan(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, ErrNoFolder) {
 		t.Errorf("missing folder: %v", err)
+	}
+}
+
+func TestScanContextCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	start := time.Now()
+	if _, err := ScanContext(ctx, testenv.Data(t, "datasets", "flowers5")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ScanContext on a cancelled context: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("took %s to notice the cancel", d)
 	}
 }

@@ -53,7 +53,7 @@ func trainCmd(ctx context.Context, args []string) error {
 		return err
 	}
 
-	in, err := input(*data, *testData, *seed)
+	in, err := input(ctx, *data, *testData, *seed)
 	if err != nil {
 		return err
 	}
@@ -80,14 +80,14 @@ func trainCmd(ctx context.Context, args []string) error {
 }
 
 // input scans the folders and splits them.
-func input(data, testData string, seed uint64) (*trainer.Input, error) {
-	ds, err := dataset.Scan(data)
+func input(ctx context.Context, data, testData string, seed uint64) (*trainer.Input, error) {
+	ds, err := dataset.ScanContext(ctx, data)
 	if err != nil {
 		return nil, scanError(data, ds, err)
 	}
 	var sp dataset.Splits
 	if testData != "" {
-		ts, err := dataset.Scan(testData)
+		ts, err := dataset.ScanContext(ctx, testData)
 		if err != nil {
 			return nil, scanError(testData, ts, err)
 		}
