@@ -1,0 +1,139 @@
+package importer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Reasons an entry is skipped besides imagerules' own codes (too_large,
+// unsupported_format, corrupt, too_long_side, too_short_side,
+// bad_aspect_ratio). They are stable codes: never change one, only append.
+const (
+	ReasonZipSlip             = "zip_slip"              // absolute path, ".." or a drive letter
+	ReasonSymlink             = "symlink"               // a symbolic link entry
+	ReasonZipBomb             = "zip_bomb"              // expands too much, or more than its header says
+	ReasonBadName             = "bad_name"              // the name decodes neither as UTF-8 nor as GBK
+	ReasonOutsideLabelFolder  = "outside_label_folder"  // file not inside a label folder
+	ReasonNestedTooDeep       = "nested_too_deep"       // file in a sub-folder of a label folder
+	ReasonBadLabelName        = "bad_label_name"        // label folder name not Chinese, letters, digits, underscore
+	ReasonNotAnImage          = "not_an_image"          // the name is not an image's
+	ReasonEmpty               = "empty_file"            // 0 bytes
+	ReasonUnreadable          = "unreadable"            // the entry could not be decompressed
+	ReasonDuplicate           = "duplicate"             // same bytes as an earlier image of the label, which is kept
+	ReasonCrossLabelDuplicate = "cross_label_duplicate" // same bytes under two or more labels; every copy left out
+)
+
+// Report is the import report: the import_report of GET /datasets/{id}
+// plus the labels and the accepted images.
+type Report struct {
+	Accepted map[string]int `json:"accepted"`
+	Skipped  []Skip         `json:"skipped"`
+	Labels   []Label        `json:"labels"`
+	// GBK is true when at least one entry name was decoded from GBK.
+	GBK    bool    `json:"gbk"`
+	Images []Image `json:"images"`
+}
+
+// Skip is one entry left out, with a stable reason code and a detail for
+// people.
+type Skip struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Label is one label folder of the zip.
+type Label struct {
+	Name      string `json:"name"`
+	Count     int    `json:"count"`
+	Trainable bool   `json:"trainable"`
+	Warning   string `json:"warning,omitempty"`
+}
+
+// Image is one accepted, stored image.
+type Image struct {
+	Label  string `json:"label"`
+	SHA256 string `json:"sha256"`
+	Path   string `json:"path"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+}
+
+// image is an entry that passed the checks, before it is stored.
+type image struct {
+	entry
+	sha           string
+	width, height int
+}
+
+func newReport(p *planned) *Report {
+	r := &Report{Accepted: map[string]int{}, Skipped: []Skip{}, Images: []Image{}, GBK: p.gbk}
+	r.Skipped = append(r.Skipped, p.skipped...)
+	for _, l := range p.labels {
+		r.Labels = append(r.Labels, Label{Name: l})
+	}
+	return r
+}
+
+func (r *Report) skip(path, reason, detail string) {
+	r.Skipped = append(r.Skipped, Skip{Path: path, Reason: reason, Detail: detail})
+}
+
+func (r *Report) accept(im image) {
+	r.Accepted[im.label]++
+	r.Images = append(r.Images, Image{Label: im.label, SHA256: im.sha, Path: im.path, Width: im.width, Height: im.height})
+}
+
+func (r *Report) finish(opts Options) {
+	for i := range r.Labels {
+		l := &r.Labels[i]
+		l.Count = r.Accepted[l.Name]
+		l.Trainable = l.Count >= opts.MinImages
+		switch {
+		case !l.Trainable:
+			l.Warning = fmt.Sprintf("only %d images: a label needs at least %d to be trained", l.Count, opts.MinImages)
+		case l.Count < opts.WarnImages:
+			l.Warning = fmt.Sprintf("only %d images: %d or more give better results", l.Count, opts.WarnImages)
+		}
+	}
+}
+
+// dedupe keeps the first copy of an image within a label, and leaves out
+// every copy of an image found under more than one label.
+func dedupe(all []image, rep *Report) []image {
+	labelsOf := map[string][]string{}
+	for _, im := range all {
+		ls := labelsOf[im.sha]
+		if !contains(ls, im.label) {
+			labelsOf[im.sha] = append(ls, im.label)
+		}
+	}
+	first := map[[2]string]string{} // (label, sha) → path kept
+	var kept []image
+	for _, im := range all {
+		if ls := labelsOf[im.sha]; len(ls) > 1 {
+			sorted := append([]string(nil), ls...)
+			sort.Strings(sorted)
+			rep.skip(im.path, ReasonCrossLabelDuplicate, "the same image is under labels "+strings.Join(sorted, ", "))
+			continue
+		}
+		key := [2]string{im.label, im.sha}
+		if p, ok := first[key]; ok {
+			rep.skip(im.path, ReasonDuplicate, "same image as "+p)
+			continue
+		}
+		first[key] = im.path
+		kept = append(kept, im)
+	}
+	return kept
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
