@@ -20,7 +20,7 @@ STATICCHECK_MOD    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GENERATED := protocol/inference/inferencepb trainer/onnxpb
 
 # What builds without cgo (checked for windows and arm64 by `make check`).
-CGO_FREE := ./protocol/... ./plugins/host/... ./agent/...
+CGO_FREE := ./protocol/... ./plugins/host/... ./agent/... ./controlplane/...
 
 TEST_TIMEOUT ?= 20m
 FUZZ_TIME    ?= 10s
