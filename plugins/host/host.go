@@ -128,6 +128,9 @@ func Start(ctx context.Context, cfg Config) (*Plugin, error) {
 			ErrStart, cfg.Binary, info.APIVersion, inference.MinAPIVersion)
 	}
 	p.info = info
+	if err := bindToHost(p.pid); err != nil {
+		log.Warn("plugin will not be stopped automatically if this process crashes", zap.Int("pid", p.pid), zap.Error(err))
+	}
 	log.Info("plugin started", zap.Int("pid", p.pid), zap.String("version", info.Version),
 		zap.Strings("providers", info.ExecutionProviders), zap.String("runtime", info.RuntimeVersion))
 	return p, nil
