@@ -26,6 +26,69 @@ import (
 // worker (it expired, or the job was stopped or deleted).
 var ErrLeaseLost = errors.New("job lease lost")
 
+// Transient-error retries for image downloads and artifact uploads: this
+// many tries in all, waiting retryDelay before the second and twice as long
+// before each one after.
+const (
+	retryTries = 3
+	retryDelay = 500 * time.Millisecond
+)
+
+// transientError marks an error that may go away if the call is tried again
+// later: a network error, a timeout, or an HTTP 5xx or 429 reply.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+func transient(err error) error {
+	if err == nil || IsTransient(err) {
+		return err
+	}
+	return &transientError{err}
+}
+
+// IsTransient reports whether err is a network error, a timeout or an HTTP
+// 5xx or 429 reply: the job itself is not at fault, and failing it would be
+// wrong. Any other error (another 4xx, a sha256 mismatch, a training error)
+// is permanent.
+func IsTransient(err error) bool {
+	var t *transientError
+	return errors.As(err, &t)
+}
+
+// retry calls f until it succeeds, returns a permanent error, ctx ends, or
+// retryTries tries have failed, waiting longer after each failure.
+func retry(ctx context.Context, f func() error) error {
+	delay := retryDelay
+	for try := 1; ; try++ {
+		err := f()
+		if err == nil || !IsTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		if try >= retryTries {
+			return fmt.Errorf("%w (gave up after %d tries)", err, try)
+		}
+		sleep(ctx, delay)
+		if ctx.Err() != nil {
+			return err
+		}
+		delay *= 2
+	}
+}
+
+// transientReader marks errors reading a reply body (a dropped connection,
+// a body cut short) as transient.
+type transientReader struct{ r io.Reader }
+
+func (t transientReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = transient(err)
+	}
+	return n, err
+}
+
 // Client calls the job API.
 type Client struct {
 	base  *url.URL
@@ -68,15 +131,20 @@ func (c *Client) Heartbeat(ctx context.Context, jobID string, hb jobs.Heartbeat)
 	return r, err
 }
 
-// Image downloads one image of the job into path and checks its sha256.
+// Image downloads one image of the job into path and checks its sha256,
+// trying again after a transient error.
 func (c *Client) Image(ctx context.Context, jobID, leaseID string, im jobs.Image, path string) error {
+	return retry(ctx, func() error { return c.image(ctx, jobID, leaseID, im, path) })
+}
+
+func (c *Client) image(ctx context.Context, jobID, leaseID string, im jobs.Image, path string) error {
 	req, err := c.request(ctx, http.MethodGet, jobs.JobPath(url.PathEscape(jobID), "images", url.PathEscape(im.ID)), leaseID, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return fmt.Errorf("image %s: %w", im.ID, transient(err))
 	}
 	defer resp.Body.Close()
 	if err := statusError(resp); err != nil {
@@ -87,7 +155,7 @@ func (c *Client) Image(ctx context.Context, jobID, leaseID string, im jobs.Image
 		return err
 	}
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, 64<<20))
+	_, err = io.Copy(io.MultiWriter(f, h), io.LimitReader(transientReader{resp.Body}, 64<<20))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -100,7 +168,7 @@ func (c *Client) Image(ctx context.Context, jobID, leaseID string, im jobs.Image
 	return nil
 }
 
-// Upload sends an artifact file.
+// Upload sends an artifact file, trying again after a transient error.
 func (c *Client) Upload(ctx context.Context, jobID, leaseID, name, path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -108,18 +176,23 @@ func (c *Client) Upload(ctx context.Context, jobID, leaseID, name, path string) 
 	}
 	sum := sha256.Sum256(data)
 	hexSum := hex.EncodeToString(sum[:])
+	err = retry(ctx, func() error { return c.upload(ctx, jobID, leaseID, name, hexSum, data) })
+	return hexSum, err
+}
+
+func (c *Client) upload(ctx context.Context, jobID, leaseID, name, hexSum string, data []byte) error {
 	req, err := c.request(ctx, http.MethodPut, jobs.JobPath(url.PathEscape(jobID), "artifacts", name), leaseID, bytes.NewReader(data))
 	if err != nil {
-		return "", err
+		return err
 	}
 	req.Header.Set(jobs.SHA256Header, hexSum)
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("artifact %s: %w", name, transient(err))
 	}
 	defer resp.Body.Close()
-	return hexSum, statusError(resp)
+	return statusError(resp)
 }
 
 // Complete ends the job with its results.
@@ -158,7 +231,7 @@ func (c *Client) do(ctx context.Context, method, path, leaseID string, in, out a
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, transient(err)
 	}
 	defer resp.Body.Close()
 	if err := statusError(resp); err != nil {
@@ -172,7 +245,8 @@ func (c *Client) do(ctx context.Context, method, path, leaseID string, in, out a
 	return resp.StatusCode, nil
 }
 
-// statusError turns a non-2xx reply into an error with the server's words.
+// statusError turns a non-2xx reply into an error with the server's words:
+// ErrLeaseLost for 409 and 410, transient for 5xx and 429.
 func statusError(resp *http.Response) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
@@ -187,6 +261,9 @@ func statusError(resp *http.Response) error {
 	err := fmt.Errorf("%s %s: %s: %s", resp.Request.Method, resp.Request.URL.Path, resp.Status, strings.TrimSpace(string(msg)))
 	if resp.StatusCode == http.StatusGone || resp.StatusCode == http.StatusConflict {
 		return fmt.Errorf("%w: %v", ErrLeaseLost, err)
+	}
+	if resp.StatusCode/100 == 5 || resp.StatusCode == http.StatusTooManyRequests {
+		return transient(err)
 	}
 	return err
 }

@@ -35,6 +35,7 @@ type controlPlane struct {
 	holdImage   string                            // this image's GET waits until the worker hangs up
 	holdReport  func(beats []jobs.Progress) bool  // report.json's PUT waits until this holds
 	hangUpload  bool                              // heartbeats in the upload stage renew the lease, then are never answered
+	imageStatus func(id string, n int) int        // n counts this image's GETs from 1; a non-zero status is answered instead of the image
 
 	mu           sync.Mutex
 	queue        []jobs.Job
@@ -44,6 +45,7 @@ type controlPlane struct {
 	empty        int // 204 answers
 	beats        []jobs.Progress
 	beatStatus   []int
+	imageGets    map[string]int
 	artifacts    map[string][]byte
 	complete     *jobs.Complete
 	fail         *jobs.Fail
@@ -53,7 +55,7 @@ type controlPlane struct {
 
 func newControlPlane(t *testing.T, job jobs.Job, images map[string][]byte) *controlPlane {
 	cp := &controlPlane{t: t, token: "trainer-token-1", ttl: 3 * time.Second, beatS: 1,
-		images: images, queue: []jobs.Job{job}, artifacts: map[string][]byte{}}
+		images: images, queue: []jobs.Job{job}, artifacts: map[string][]byte{}, imageGets: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+jobs.PathLease, cp.lease)
 	mux.HandleFunc("POST "+jobs.JobPath("{id}", "heartbeat"), cp.heartbeat)
@@ -195,9 +197,19 @@ func (cp *controlPlane) image(w http.ResponseWriter, r *http.Request) {
 	cp.mu.Lock()
 	l := cp.holder(w, r, r.Header.Get(jobs.LeaseHeader))
 	data, ok := cp.images[id]
+	status := 0
+	if l != nil {
+		cp.imageGets[id]++
+		if cp.imageStatus != nil {
+			status = cp.imageStatus(id, cp.imageGets[id])
+		}
+	}
 	cp.mu.Unlock()
 	switch {
 	case l == nil:
+		return
+	case status != 0:
+		httpError(w, status, "image %s: the test answers %d", id, status)
 		return
 	case !ok:
 		httpError(w, http.StatusNotFound, "image %s is not in job %s", id, l.Job.ID)

@@ -67,8 +67,11 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// RunJob trains one leased job and reports the outcome. Errors are reported
-// to the control plane, not returned: the worker goes on with the next job.
+// RunJob trains one leased job and reports the outcome. Permanent errors are
+// reported to the control plane with Fail, not returned; after a transient
+// error (see IsTransient) that outlived its retries the job is dropped
+// unreported, so its lease expires and it is leased again. Either way the
+// worker goes on with the next job.
 func RunJob(ctx context.Context, c *Client, cfg Config, lease *jobs.Lease, log *zap.Logger) {
 	job := lease.Job
 	log = log.With(zap.String("job", job.ID), zap.String("model", job.ModelID), zap.Int("version", job.Version))
@@ -96,6 +99,10 @@ func RunJob(ctx context.Context, c *Client, cfg Config, lease *jobs.Lease, log *
 		log.Warn("lease lost; dropping the job", zap.Error(err))
 	case ctx.Err() != nil:
 		log.Info("worker stopping; the job goes back to the queue when its lease expires")
+	case IsTransient(err):
+		// Not the job's fault: failing it would end it for good. Heartbeats
+		// have stopped, so the lease expires and the job is leased again.
+		log.Warn("transient error; dropping the job, to be retried when its lease expires", zap.Error(err))
 	case err != nil:
 		log.Error("job failed", zap.Error(err))
 		if ferr := c.Fail(ctx, job.ID, jobs.Fail{LeaseID: lease.LeaseID, Error: err.Error()}); ferr != nil {

@@ -286,3 +286,104 @@ func TestWorkerPreflight(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// An image answered 503 once is fetched again after a short wait, and the
+// job completes.
+func TestWorkerRetriesATransientImageError(t *testing.T) {
+	opts := trainerOptions(t)
+	job, images := hymenopteraJob(t)
+	flaky := job.Images[5].ID
+	cp := newControlPlane(t, job, images)
+	cp.imageStatus = func(id string, n int) int {
+		if id == flaky && n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	cfg, _ := testConfig(t, cp)
+	cfg.Trainer = opts
+	stop := startWorker(t, cfg)
+	cp.waitFor("complete or fail", 60*time.Second, func() bool { return cp.complete != nil || cp.fail != nil })
+	stop()
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.fail != nil {
+		t.Fatalf("job failed after one 503: %s", cp.fail.Error)
+	}
+	if n := cp.imageGets[flaky]; n != 2 {
+		t.Errorf("image %s fetched %d times, want 2", flaky, n)
+	}
+	assertEmpty(t, cfg.WorkDir)
+}
+
+// An image answered 503 every time: after its retries the worker drops the
+// job without failing it, stops heartbeating (the lease is left to expire,
+// so the job is retried later) and asks for the next job.
+func TestWorkerDropsAJobOnAPersistentTransientError(t *testing.T) {
+	job, images := hymenopteraJob(t)
+	flaky := job.Images[5].ID
+	cp := newControlPlane(t, job, images)
+	cp.imageStatus = func(id string, n int) int {
+		if id == flaky {
+			return http.StatusServiceUnavailable
+		}
+		return 0
+	}
+	cfg, logs := testConfig(t, cp)
+	stop := startWorker(t, cfg)
+	const dropped = "transient error; dropping the job, to be retried when its lease expires"
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.FilterMessage(dropped).Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no drop log within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cp.mu.Lock()
+	beats, leases := len(cp.beats), len(cp.leaseCalls)
+	cp.mu.Unlock()
+	cp.waitFor("a lease call after the drop", 5*time.Second, func() bool { return len(cp.leaseCalls) > leases })
+	time.Sleep(1500 * time.Millisecond) // more than a heartbeat period
+	stop()
+
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.fail != nil || cp.complete != nil || len(cp.artifacts) > 0 {
+		t.Errorf("after a transient error the worker sent complete %v, fail %v, %d artifacts", cp.complete, cp.fail, len(cp.artifacts))
+	}
+	if cp.leased == nil {
+		t.Error("the job's lease was ended; want it left to expire")
+	}
+	if len(cp.beats) != beats {
+		t.Errorf("%d heartbeats after the job was dropped", len(cp.beats)-beats)
+	}
+	if n := cp.imageGets[flaky]; n != 3 {
+		t.Errorf("image %s fetched %d times, want 3", flaky, n)
+	}
+	if err := logs.FilterMessage(dropped).All()[0].ContextMap()["error"]; !strings.Contains(err.(string), "503") {
+		t.Errorf("drop logged %q, want the 503", err)
+	}
+	assertEmpty(t, cfg.WorkDir)
+}
+
+// An image the control plane answers 404 for fails the job with the reason,
+// without retries.
+func TestWorkerFailsOnAMissingImage(t *testing.T) {
+	job, images := hymenopteraJob(t)
+	missing := job.Images[5].ID
+	delete(images, missing)
+	cp := newControlPlane(t, job, images)
+	cfg, _ := testConfig(t, cp)
+	stop := startWorker(t, cfg)
+	cp.waitFor("complete or fail", 10*time.Second, func() bool { return cp.complete != nil || cp.fail != nil })
+	stop()
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.fail == nil || !strings.Contains(cp.fail.Error, missing) || !strings.Contains(cp.fail.Error, "404") {
+		t.Fatalf("fail %+v, want the 404 for image %s", cp.fail, missing)
+	}
+	if n := cp.imageGets[missing]; n != 1 {
+		t.Errorf("image %s fetched %d times, want 1 (a 404 is not retried)", missing, n)
+	}
+	assertEmpty(t, cfg.WorkDir)
+}
