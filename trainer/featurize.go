@@ -13,6 +13,7 @@ import (
 
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
+	"github.com/autocv/autocv/protocol/atomicfile"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/features"
 	"github.com/autocv/autocv/trainer/graph"
@@ -115,23 +116,7 @@ func (f *featurizer) featureModel(cacheDir string, b *backbone.Backbone) (featur
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return m, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), key+".*.tmp")
-	if err != nil {
-		return m, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return m, err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return m, err
-	}
-	if err := tmp.Close(); err != nil {
-		return m, err
-	}
-	return m, os.Rename(tmp.Name(), path)
+	return m, atomicfile.Write(path, data, 0o644)
 }
 
 // extractStats sums the extractors' statistics for the report and bench.

@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/autocv/autocv/protocol/atomicfile"
 )
 
 // EnvReady names the file a trial agent writes when it is healthy; Restart
@@ -31,7 +32,7 @@ func MarkReady(version string) error {
 		return nil
 	}
 	data, _ := json.Marshal(readyNote{Pid: os.Getpid(), Version: version})
-	if err := writeAtomic(path, data); err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("telling the updating agent this one is healthy: %w", err)
 	}
 	return nil
@@ -108,30 +109,7 @@ func writeOutcome(exe string, o Outcome) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(OutcomePath(exe), append(data, '\n'))
-}
-
-// writeAtomic writes data to a temp file beside path, syncs it and renames
-// it to path.
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return atomicfile.Write(OutcomePath(exe), append(data, '\n'), 0o644)
 }
 
 func removeIfExists(path string) error {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"sort"
+
+	"github.com/autocv/autocv/protocol/atomicfile"
 )
 
 // Builder writes a model package. Fill in the fields and call Build or
@@ -108,7 +110,7 @@ func (b *Builder) Build(w io.Writer) (*Manifest, error) {
 // synced, then renamed, so path never holds a partial package.
 func (b *Builder) WriteFile(path string) (*Manifest, error) {
 	var m *Manifest
-	err := writeFileAtomic(path, 0o644, func(w io.Writer) error {
+	err := atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error {
 		var err error
 		m, err = b.Build(w)
 		return err

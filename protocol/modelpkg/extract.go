@@ -7,6 +7,8 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+
+	"github.com/autocv/autocv/protocol/atomicfile"
 )
 
 // extract streams the scanner's members into a temp directory beside dir
@@ -51,11 +53,11 @@ func extract(s *scanner, dir string) (err error) {
 	if err := os.Chmod(staging, 0o755); err != nil && runtime.GOOS != "windows" {
 		return fmt.Errorf("extract model package: %w", err)
 	}
-	syncDir(staging)
+	atomicfile.SyncDir(staging)
 	if err := os.Rename(staging, dir); err != nil {
 		return fmt.Errorf("extract model package: %w", err)
 	}
-	syncDir(parent)
+	atomicfile.SyncDir(parent)
 	return nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/autocv/autocv/protocol/atomicfile"
 )
 
 // PEM block types of key files: PKCS #8 and PKIX, as crypto/x509 and
@@ -123,7 +125,7 @@ func WritePrivateKey(path string, priv ed25519.PrivateKey) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write private key: %w", err)
 	}
-	return writeFileAtomic(path, 0o600, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})
@@ -136,7 +138,7 @@ func WritePublicKey(path string, pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, 0o644, func(w io.Writer) error {
+	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/autocv/autocv/protocol/atomicfile"
 )
 
 // Resign copies the package from r to w with manifest.sig added, or
@@ -60,7 +62,7 @@ func ResignFile(path string, priv ed25519.PrivateKey, lim Limits) (*Manifest, er
 	}
 	defer in.Close()
 	var m *Manifest
-	err = writeFileAtomic(path, 0o644, func(w io.Writer) error {
+	err = atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error {
 		var err error
 		m, err = Resign(in, w, priv, lim)
 		in.Close() // before the rename: Windows cannot replace an open file

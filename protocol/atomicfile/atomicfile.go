@@ -1,4 +1,7 @@
-package modelpkg
+// Package atomicfile writes files that other processes read: the whole new
+// content or the old one is seen, never a part, even across a power cut.
+// The model package writer, the trainer and the agent's state all use it.
+package atomicfile
 
 import (
 	"fmt"
@@ -9,10 +12,10 @@ import (
 	"runtime"
 )
 
-// writeFileAtomic writes a file for others to read: to a temp name in the
-// same directory, synced, given perm, then renamed over path. Readers see
-// the old file or the whole new one, never a part.
-func writeFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+// WriteFunc writes a file through write: to a temp name in the same
+// directory, synced, given perm, renamed over path, and the directory
+// synced.
+func WriteFunc(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -43,13 +46,21 @@ func writeFileAtomic(path string, perm fs.FileMode, write func(io.Writer) error)
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	syncDir(dir)
+	SyncDir(dir)
 	return nil
 }
 
-// syncDir makes a rename in dir durable where the platform allows it
+// Write writes data to path as WriteFunc does.
+func Write(path string, data []byte, perm fs.FileMode) error {
+	return WriteFunc(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// SyncDir makes a rename in dir durable where the platform allows it
 // (best effort: Windows cannot open directories for sync).
-func syncDir(dir string) {
+func SyncDir(dir string) {
 	if runtime.GOOS == "windows" {
 		return
 	}
