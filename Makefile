@@ -40,8 +40,18 @@ deps: $(ORT_LIB) ## fetch onnxruntime (npm onnxruntime-node, hash-checked) into 
 $(ORT_LIB):
 	installers/onnxruntime/fetch.sh $(ORT_CACHE)
 
+CONSOLE_WEB  := controlplane/console/web
+CONSOLE_DIST := controlplane/console/dist/app/index.html
+
+.PHONY: console
+console: $(CONSOLE_DIST) ## build the web console (Vite) that autocv-server embeds
+
+$(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.js $(wildcard $(CONSOLE_WEB)/src/*)
+	npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund
+	npm run --prefix $(CONSOLE_WEB) build
+
 .PHONY: build
-build: $(ORT_LIB) ## build every binary into bin/ with onnxruntime beside them
+build: $(ORT_LIB) $(CONSOLE_DIST) ## build every binary into bin/ with onnxruntime beside them
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/onnx/cmd/... $(wildcard ./agent/cmd/*) $(wildcard ./controlplane/cmd/*) $(wildcard ./trainer/cmd/*)
 	cp -f $(ORT_LIB) $(BIN)/libonnxruntime.so.1
@@ -51,7 +61,7 @@ run: build ## build and start the system on its embedded defaults
 	installers/run.sh
 
 .PHONY: test
-test: $(ORT_LIB) ## run all tests (race detector, real processes) and short fuzz runs
+test: $(ORT_LIB) $(CONSOLE_DIST) ## run all tests (race detector, real processes) and short fuzz runs
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -104,4 +114,4 @@ proto-check: proto ## fail when the committed generated code differs from `make 
 
 .PHONY: clean
 clean: ## remove build output (keeps the onnxruntime cache)
-	rm -rf $(BIN)
+	rm -rf $(BIN) controlplane/console/dist/app

@@ -1,0 +1,309 @@
+package e2e_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autocv/autocv/controlplane/store/pgtest"
+	"github.com/autocv/autocv/protocol/report"
+	"github.com/autocv/autocv/protocol/testenv"
+)
+
+// The whole cloud user's flow on the embedded defaults (SQLite, a blob
+// folder, the embedded broker) with one real trainer worker process.
+func TestFlowSQLite(t *testing.T) {
+	s := startServer(t, serverOpts{trainers: 1})
+	flow(t, s)
+	devices(t, s)
+}
+
+// The same flow with PostgreSQL as the metadata store.
+func TestFlowPostgres(t *testing.T) {
+	s := startServer(t, serverOpts{trainers: 1, dsn: pgtest.DSN(t)})
+	flow(t, s)
+}
+
+type version struct {
+	Version  int    `json:"version"`
+	AppType  string `json:"app_type"`
+	Status   string `json:"status"`
+	Error    string `json:"error"`
+	Progress struct {
+		Stage   string  `json:"stage"`
+		Percent float64 `json:"percent"`
+	} `json:"progress"`
+	Publications []map[string]any `json:"publications"`
+}
+
+func (c *client) waitVersion(modelID string, v int, d time.Duration) version {
+	c.t.Helper()
+	var out version
+	waitFor(c.t, d, fmt.Sprintf("model %s version %d", modelID, v), func() (bool, string) {
+		out = version{}
+		c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", modelID, v), nil, &out)
+		return out.Status != "queued" && out.Status != "training", fmt.Sprintf("%s %s %.0f%%", out.Status, out.Progress.Stage, out.Progress.Percent)
+	})
+	return out
+}
+
+func flow(t *testing.T, s *server) {
+	c := s.admin(t)
+
+	// 数据中心: the hymenoptera training photos as a zip.
+	train := testenv.Data(t, "datasets", "hymenoptera", "train")
+	d := c.createDataset("蚂蚁和蜜蜂", zipDir(t, train, "hymenoptera"))
+	if d.Status != "ready" {
+		t.Fatalf("dataset %s: %s", d.Status, d.Error)
+	}
+	if d.ImportReport.Accepted["ants"] < 100 || d.ImportReport.Accepted["bees"] < 100 {
+		t.Fatalf("accepted %v", d.ImportReport.Accepted)
+	}
+	gif := false
+	for _, sk := range d.ImportReport.Skipped {
+		if strings.HasSuffix(sk.Path, "imageNotFound.gif") {
+			gif = true
+			if sk.Reason != "unsupported_format" {
+				t.Errorf("imageNotFound.gif skipped for %q (%s), want unsupported_format", sk.Reason, sk.Detail)
+			}
+		}
+	}
+	if !gif {
+		t.Errorf("imageNotFound.gif is not in the skipped list: %+v", d.ImportReport.Skipped)
+	}
+	if len(d.Labels) != 2 || !d.Labels[0].Trainable {
+		t.Errorf("labels %+v", d.Labels)
+	}
+
+	// 模型列表: a model, two application types trained at once.
+	var m struct{ ID string }
+	if st := c.call("POST", "/api/v1/models", map[string]string{"name": "hymenoptera", "contact": "qa@example.com", "description": "ants vs bees"}, &m); st != 201 {
+		t.Fatalf("create model: %d", st)
+	}
+	var vs []version
+	st := c.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{
+		"app_types": []string{"cloud-general", "offline-high-performance"}, "metric": "f1",
+		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs)
+	if st != http.StatusAccepted || len(vs) != 2 {
+		t.Fatalf("start training: %d %+v", st, vs)
+	}
+	for _, v := range vs {
+		got := c.waitVersion(m.ID, v.Version, 5*time.Minute)
+		if got.Status != "succeeded" {
+			t.Fatalf("version %d (%s): %s: %s", v.Version, v.AppType, got.Status, got.Error)
+		}
+		st, raw := c.raw("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/report", m.ID, v.Version), "", nil)
+		if st != 200 {
+			t.Fatalf("report: %d %s", st, raw)
+		}
+		rep, err := report.Parse(raw)
+		if err != nil {
+			t.Fatalf("report of version %d does not parse: %v", v.Version, err)
+		}
+		if rep.Metrics.Accuracy < 0.85 {
+			t.Errorf("version %d (%s) test accuracy %.3f, want ≥ 0.85", v.Version, v.AppType, rep.Metrics.Accuracy)
+		}
+		if rep.Verdict.ZH == "" || rep.Verdict.EN == "" {
+			t.Errorf("version %d: report has no verdict", v.Version)
+		}
+		t.Logf("version %d %s: accuracy %.3f, f1 %.3f", v.Version, v.AppType, rep.Metrics.Accuracy, rep.Metrics.F1)
+	}
+	cloudV := vs[0].Version
+
+	// 校验: load the cloud version, classify 3 validation photos.
+	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d/validation", m.ID, cloudV)
+	if st := c.call("POST", vpath, nil, nil); st != http.StatusAccepted {
+		t.Fatalf("start validation: %d", st)
+	}
+	start := time.Now()
+	waitFor(t, time.Minute, "validation service", func() (bool, string) {
+		var v struct{ Status, Error string }
+		c.call("GET", vpath, nil, &v)
+		return v.Status == "ready", v.Status + " " + v.Error
+	})
+	t.Logf("validation service ready in %s", time.Since(start).Round(time.Millisecond))
+	val := testenv.Data(t, "datasets", "hymenoptera", "val")
+	photos := map[string][]byte{}
+	want := map[string]string{}
+	for _, p := range []string{"ants/10308379_1b6c72e180.jpg", "ants/1053149811_f62a3410d3.jpg", "bees/1032546534_06907fe3b3.jpg"} {
+		b, err := os.ReadFile(filepath.Join(val, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		photos[filepath.Base(p)] = b
+		want[filepath.Base(p)] = strings.Split(p, "/")[0]
+	}
+	st, raw := c.multipart(vpath+"/predict", nil, photos)
+	if st != 200 {
+		t.Fatalf("validation predict: %d %s", st, raw)
+	}
+	var res struct {
+		Results []struct {
+			File        string
+			Predictions []struct {
+				Label      string
+				Confidence float64
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &res); err != nil || len(res.Results) != 3 {
+		t.Fatalf("validation answer %s: %v", raw, err)
+	}
+	right := 0
+	for _, r := range res.Results {
+		if len(r.Predictions) != 2 || r.Predictions[0].Confidence < r.Predictions[1].Confidence {
+			t.Errorf("%s: predictions %+v, want both labels sorted", r.File, r.Predictions)
+			continue
+		}
+		if r.Predictions[0].Label == want[r.File] {
+			right++
+		}
+	}
+	if right < 2 {
+		t.Errorf("validation got %d of 3 photos right: %s", right, raw)
+	}
+
+	// 发布: a cloud API called with an API key, refused without one.
+	var key struct{ Key string }
+	if st := c.call("POST", "/api/v1/apikeys", map[string]string{"name": "e2e"}, &key); st != 201 || key.Key == "" {
+		t.Fatalf("create api key: %d", st)
+	}
+	var svc struct {
+		ID, Path, URL string
+		Online        bool
+	}
+	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "蚂蚁识别", "path": "insects/ants", "model_id": m.ID, "version": cloudV}, &svc); st != 201 || !svc.Online {
+		t.Fatalf("publish: %d %+v", st, svc)
+	}
+	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "dup", "path": "insects/ants", "model_id": m.ID, "version": cloudV}, nil); st != http.StatusConflict {
+		t.Errorf("second service on the same path: %d, want 409", st)
+	}
+	offline := vs[1].Version
+	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "offline", "path": "offline", "model_id": m.ID, "version": offline}, nil); st != http.StatusBadRequest {
+		t.Errorf("publishing an offline version as a cloud API: %d, want 400", st)
+	}
+	api := &client{t: t, base: s.URL, token: key.Key}
+	var one struct {
+		Model struct {
+			ID      string
+			Version int
+		}
+		Predictions []struct {
+			Label      string
+			Confidence float64
+		}
+		LatencyMS float64 `json:"latency_ms"`
+	}
+	if st := api.call("POST", "/api/v1/infer/insects/ants", photos["10308379_1b6c72e180.jpg"], &one); st != 200 {
+		t.Fatalf("infer with the API key: %d", st)
+	}
+	if one.Model.ID != m.ID || one.Model.Version != cloudV || len(one.Predictions) != 2 || one.Predictions[0].Label != "ants" {
+		t.Errorf("infer answer %+v", one)
+	}
+	anon := &client{t: t, base: s.URL}
+	if st, raw := anon.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader(string(photos["10308379_1b6c72e180.jpg"]))); st != http.StatusUnauthorized {
+		t.Errorf("infer without a key: %d %s, want 401", st, raw)
+	}
+	bad := &client{t: t, base: s.URL, token: "acvk_not-a-real-key"}
+	if st := bad.call("POST", "/api/v1/infer/insects/ants", photos["10308379_1b6c72e180.jpg"], nil); st != http.StatusUnauthorized {
+		t.Errorf("infer with a wrong key: %d, want 401", st)
+	}
+	// Several files → results in request order.
+	st, raw = api.multipart("/api/v1/infer/insects/ants", nil, photos)
+	if st != 200 || !strings.Contains(string(raw), `"results"`) {
+		t.Errorf("infer with 3 files: %d %s", st, raw)
+	}
+	// The version lists its publication (发布状态).
+	var got version
+	c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, cloudV), nil, &got)
+	if len(got.Publications) == 0 || got.Publications[0]["kind"] != "service" {
+		t.Errorf("publications of the cloud version: %+v", got.Publications)
+	}
+}
+
+// devices enrols two devices and checks, with Debian's mosquitto-clients
+// against the embedded broker, that each reads its own topics and is
+// refused on the other's.
+func devices(t *testing.T, s *server) {
+	sub, err := exec.LookPath("mosquitto_sub")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mosquitto_sub not installed (apt-get install mosquitto-clients)")
+		}
+		t.Skip("mosquitto_sub not installed")
+	}
+	c := s.admin(t)
+	var tok struct{ Token string }
+	if st := c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "line-1", "uses": 2, "expires_in": 600}, &tok); st != 201 {
+		t.Fatalf("enrollment token: %d", st)
+	}
+	type creds struct {
+		DeviceID string `json:"device_id"`
+		MQTT     struct{ URL, Username, Password string }
+	}
+	enroll := func(name string) creds {
+		var cr creds
+		anon := &client{t: t, base: s.URL}
+		if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok.Token, "hostname": name, "os": "linux", "arch": "amd64",
+			"capabilities": map[string]any{"plugins": []string{"onnx-cpu"}}}, &cr); st != 200 {
+			t.Fatalf("enroll %s: %d", name, st)
+		}
+		return cr
+	}
+	a, b := enroll("cam-a"), enroll("cam-b")
+	anon := &client{t: t, base: s.URL}
+	if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok.Token, "hostname": "cam-c", "os": "linux", "arch": "amd64"}, nil); st != http.StatusUnauthorized {
+		t.Errorf("third enrolment on a 2-use token: %d, want 401", st)
+	}
+	var list struct {
+		Items []struct {
+			ID, Group string
+		}
+	}
+	c.call("GET", "/api/v1/devices?group=line-1", nil, &list)
+	if len(list.Items) != 2 {
+		t.Errorf("devices in line-1: %+v", list.Items)
+	}
+	host, port, _ := strings.Cut(s.MQTTAddr, ":")
+	mq := func(cr creds, topic string) (string, error) {
+		cmd := exec.Command(sub, "-h", host, "-p", port, "-i", cr.DeviceID, "-u", cr.MQTT.Username, "-P", cr.MQTT.Password,
+			"-t", topic, "-C", "1", "-W", "3", "-q", "1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// A retained message on a's own topic: a's reported from mosquitto_pub.
+	pub := filepath.Join(filepath.Dir(sub), "mosquitto_pub")
+	reported := `{"schema":1,"id":"r1","protocol":2,"agent_version":"1.0.0","os":"linux","arch":"amd64","state":"idle"}`
+	if out, err := exec.Command(pub, "-h", host, "-p", port, "-i", a.DeviceID, "-u", a.MQTT.Username, "-P", a.MQTT.Password,
+		"-t", "autocv/v1/devices/"+a.DeviceID+"/reported", "-r", "-q", "1", "-m", reported).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub reported: %v %s", err, out)
+	}
+	waitFor(t, 10*time.Second, "device a online", func() (bool, string) {
+		var d struct{ Online bool }
+		c.call("GET", "/api/v1/devices/"+a.DeviceID, nil, &d)
+		return d.Online, fmt.Sprint(d.Online)
+	})
+	// Own desired topic: allowed (times out quietly with nothing retained).
+	if out, err := mq(a, "autocv/v1/devices/"+a.DeviceID+"/desired"); strings.Contains(out, "denied") {
+		t.Errorf("device a refused on its own desired topic: %v %s", err, out)
+	}
+	// b's topics: refused.
+	if out, _ := mq(a, "autocv/v1/devices/"+b.DeviceID+"/desired"); !strings.Contains(out, "denied") {
+		t.Errorf("device a subscribing to device b's desired: %q, want a denial", out)
+	}
+	if out, _ := mq(a, "autocv/v1/devices/+/reported"); !strings.Contains(out, "denied") {
+		t.Errorf("device a subscribing to a wildcard: %q, want a denial", out)
+	}
+	// A wrong password is refused.
+	wrong := a
+	wrong.MQTT.Password = "not-it"
+	if out, err := mq(wrong, "autocv/v1/devices/"+a.DeviceID+"/desired"); err == nil || !strings.Contains(out, "not authori") {
+		t.Errorf("wrong password: %v %q", err, out)
+	}
+}

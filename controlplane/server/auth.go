@@ -1,0 +1,442 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/autocv/autocv/controlplane/store"
+)
+
+// Cookies of a console session. The session cookie is HttpOnly; the CSRF
+// cookie is readable by the console, which echoes it in CSRFHeader on every
+// unsafe request (double submit). Bearer-token callers need no CSRF token:
+// browsers never attach Authorization headers on their own.
+const (
+	SessionCookie = "autocv_session"
+	CSRFCookie    = "autocv_csrf"
+	CSRFHeader    = "X-CSRF-Token"
+)
+
+// Secret prefixes make leaked secrets easy to recognise and scan for.
+const (
+	prefixSession = "acvs_"
+	prefixAPIKey  = "acvk_"
+	prefixTrainer = "acvt_"
+)
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newSecret returns prefix + 32 random bytes in lowercase base32.
+func newSecret(prefix string) string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return prefix + strings.ToLower(b32.EncodeToString(b))
+}
+
+// hashSecret is what the store keeps of a token: secrets are 256-bit
+// random, so a plain SHA-256 is enough (no stretching needed).
+func hashSecret(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// principal is who a request is from.
+type principal struct {
+	user   *store.User
+	kind   string // store.TokenSession | TokenAPIKey | TokenTrainer
+	cookie bool
+}
+
+const principalKey = "autocv.principal"
+
+func who(c *gin.Context) *principal {
+	p, _ := c.Get(principalKey)
+	pr, _ := p.(*principal)
+	return pr
+}
+
+// authenticate resolves the caller from a bearer token or the session
+// cookie and refuses everything else. kinds lists the token kinds the route
+// group accepts.
+func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		secret, cookie := "", false
+		if h := c.GetHeader("Authorization"); h != "" {
+			t, ok := strings.CutPrefix(h, "Bearer ")
+			if !ok || t == "" {
+				fail(c, http.StatusUnauthorized, "unauthenticated", "Authorization header must be \"Bearer <token>\"")
+				return
+			}
+			secret = t
+		} else if v, err := c.Cookie(SessionCookie); err == nil && v != "" {
+			secret, cookie = v, true
+		}
+		if secret == "" {
+			fail(c, http.StatusUnauthorized, "unauthenticated", "log in (POST /api/v1/auth/login) or send an API key as \"Authorization: Bearer <key>\"")
+			return
+		}
+		tok, err := s.st.TokenByHash(c, hashSecret(secret))
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) {
+				s.internal(c, err)
+				return
+			}
+			fail(c, http.StatusUnauthorized, "unauthenticated", "token unknown, revoked or expired")
+			return
+		}
+		if cookie && tok.Kind != store.TokenSession {
+			fail(c, http.StatusUnauthorized, "unauthenticated", "session cookie is not a session")
+			return
+		}
+		ok := false
+		for _, k := range kinds {
+			ok = ok || tok.Kind == k
+		}
+		if !ok {
+			fail(c, http.StatusForbidden, "forbidden", "a "+tok.Kind+" token cannot call this endpoint")
+			return
+		}
+		if cookie && !safeMethod(c.Request.Method) {
+			want, err := c.Cookie(CSRFCookie)
+			got := c.GetHeader(CSRFHeader)
+			if err != nil || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+				fail(c, http.StatusForbidden, "csrf", "missing or wrong "+CSRFHeader+" header for a cookie session")
+				return
+			}
+		}
+		u, err := s.st.User(c, tok.UserID)
+		if err != nil {
+			fail(c, http.StatusUnauthorized, "unauthenticated", "the token's user no longer exists")
+			return
+		}
+		c.Set(principalKey, &principal{user: u, kind: tok.Kind, cookie: cookie})
+		c.Next()
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+func requireAdmin(c *gin.Context) {
+	if p := who(c); p == nil || !p.user.Admin {
+		fail(c, http.StatusForbidden, "forbidden", "only an admin may do this")
+		return
+	}
+	c.Next()
+}
+
+// owns reports whether the caller may see a row owned by ownerID; other
+// users' rows answer 404 so their existence does not leak.
+func owns(c *gin.Context, ownerID string) bool {
+	p := who(c)
+	return p != nil && (p.user.Admin || p.user.ID == ownerID)
+}
+
+// ownerFilter is the owner id to list by: "" (everyone) for admins.
+func ownerFilter(c *gin.Context) string {
+	if p := who(c); p.user.Admin {
+		return ""
+	}
+	return who(c).user.ID
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+func (s *Server) login(c *gin.Context) {
+	var req loginRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		fail(c, http.StatusBadRequest, "invalid", "username and password are required")
+		return
+	}
+	ip := c.ClientIP()
+	if wait := s.limiter.blocked(ip, req.Username); wait > 0 {
+		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed logins; try again in "+wait.Round(time.Second).String())
+		return
+	}
+	u, err := s.st.UserByName(c, req.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internal(c, err)
+		return
+	}
+	hash := dummyHash
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	// Compare even for unknown users so timing does not tell them apart.
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil {
+		s.limiter.failed(ip, req.Username)
+		s.log.Info("login failed", zap.String("user", req.Username), zap.String("ip", ip))
+		fail(c, http.StatusUnauthorized, "bad_credentials", "wrong username or password")
+		return
+	}
+	s.limiter.succeeded(ip, req.Username)
+	secret := newSecret(prefixSession)
+	tok := &store.Token{Kind: store.TokenSession, UserID: u.ID, Name: "console", Hash: hashSecret(secret),
+		ExpiresAt: time.Now().Add(s.opt.SessionTTL)}
+	if err := s.st.CreateToken(c, tok); err != nil {
+		s.internal(c, err)
+		return
+	}
+	csrf := newSecret("")
+	secure := c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https"
+	maxAge := int(s.opt.SessionTTL.Seconds())
+	c.SetSameSite(http.SameSiteStrictMode)
+	c.SetCookie(SessionCookie, secret, maxAge, "/", "", secure, true)
+	c.SetCookie(CSRFCookie, csrf, maxAge, "/", "", secure, false)
+	c.JSON(http.StatusOK, gin.H{"token": secret, "csrf_token": csrf, "expires_at": tok.ExpiresAt.UTC(), "user": userJSON(u)})
+}
+
+func (s *Server) logout(c *gin.Context) {
+	p := who(c)
+	secret, _ := c.Cookie(SessionCookie)
+	if h := c.GetHeader("Authorization"); h != "" {
+		secret = strings.TrimPrefix(h, "Bearer ")
+	}
+	if p.kind == store.TokenSession && secret != "" {
+		if tok, err := s.st.TokenByHash(c, hashSecret(secret)); err == nil {
+			_ = s.st.DeleteToken(c, p.user.ID, tok.ID)
+		}
+	}
+	c.SetCookie(SessionCookie, "", -1, "/", "", false, true)
+	c.SetCookie(CSRFCookie, "", -1, "/", "", false, false)
+	c.Status(http.StatusNoContent)
+}
+
+func userJSON(u *store.User) gin.H {
+	return gin.H{"id": u.ID, "username": u.Username, "admin": u.Admin, "created_at": u.CreatedAt.UTC()}
+}
+
+func (s *Server) me(c *gin.Context) { c.JSON(http.StatusOK, userJSON(who(c).user)) }
+
+// dummyHash is compared against when the user does not exist.
+var dummyHash = func() string {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
+	return string(h)
+}()
+
+// Password rules: long enough to matter, short enough for bcrypt (72 bytes).
+func checkPassword(p string) error {
+	switch {
+	case utf8.RuneCountInString(p) < 8:
+		return errors.New("password must have at least 8 characters")
+	case len(p) > 72:
+		return errors.New("password must be at most 72 bytes")
+	}
+	return nil
+}
+
+func hashPassword(p string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(p), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+type createUserRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Admin    bool   `json:"admin"`
+}
+
+func (s *Server) createUser(c *gin.Context) {
+	var req createUserRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if !validName(req.Username, 64) {
+		fail(c, http.StatusBadRequest, "invalid", "username must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
+		return
+	}
+	if err := checkPassword(req.Password); err != nil {
+		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	h, err := hashPassword(req.Password)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	u := &store.User{Username: req.Username, PasswordHash: h, Admin: req.Admin}
+	if err := s.st.CreateUser(c, u); err != nil {
+		s.storeError(c, err, "user "+req.Username)
+		return
+	}
+	c.JSON(http.StatusCreated, userJSON(u))
+}
+
+type passwordRequest struct {
+	Old string `json:"old_password"`
+	New string `json:"new_password"`
+}
+
+func (s *Server) changePassword(c *gin.Context) {
+	var req passwordRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	u := who(c).user
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(req.Old)) != nil {
+		fail(c, http.StatusForbidden, "bad_credentials", "old password is wrong")
+		return
+	}
+	if err := checkPassword(req.New); err != nil {
+		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	h, err := hashPassword(req.New)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	if err := s.st.SetPassword(c, u.ID, h); err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type tokenRequest struct {
+	Name string `json:"name"`
+}
+
+// createToken makes an API key (any user) or a trainer token (admins).
+func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var req tokenRequest
+		if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
+			return
+		}
+		if req.Name == "" {
+			req.Name = kind
+		}
+		if utf8.RuneCountInString(req.Name) > 64 {
+			fail(c, http.StatusBadRequest, "invalid", "name must be at most 64 characters")
+			return
+		}
+		secret := newSecret(prefix)
+		tok := &store.Token{Kind: kind, UserID: who(c).user.ID, Name: req.Name, Hash: hashSecret(secret)}
+		if err := s.st.CreateToken(c, tok); err != nil {
+			s.internal(c, err)
+			return
+		}
+		body := gin.H{"id": tok.ID, "name": tok.Name, "created_at": tok.CreatedAt.UTC()}
+		if kind == store.TokenAPIKey {
+			body["key"] = secret
+		} else {
+			body["token"] = secret
+		}
+		c.JSON(http.StatusCreated, body)
+	}
+}
+
+func (s *Server) listTokens(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ts, err := s.st.Tokens(c, who(c).user.ID, kind)
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		items := make([]gin.H, 0, len(ts))
+		for _, t := range ts {
+			h := gin.H{"id": t.ID, "name": t.Name, "created_at": t.CreatedAt.UTC()}
+			if !t.LastUsed.IsZero() {
+				h["last_used"] = t.LastUsed.UTC()
+			}
+			items = append(items, h)
+		}
+		c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	}
+}
+
+func (s *Server) deleteToken(c *gin.Context) {
+	if err := s.st.DeleteToken(c, who(c).user.ID, c.Param("id")); err != nil {
+		s.storeError(c, err, "key "+c.Param("id"))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// loginLimiter counts failed logins per client address and per username
+// in a sliding window; past the limit, logins from there (or for that
+// user) wait until the oldest failure leaves the window.
+type loginLimiter struct {
+	mu      sync.Mutex
+	window  time.Duration
+	perIP   int
+	perUser int
+	fails   map[string][]time.Time
+}
+
+func newLoginLimiter() *loginLimiter {
+	return &loginLimiter{window: 5 * time.Minute, perIP: 20, perUser: 5, fails: map[string][]time.Time{}}
+}
+
+func (l *loginLimiter) recent(key string, now time.Time) []time.Time {
+	ts := l.fails[key]
+	i := 0
+	for i < len(ts) && now.Sub(ts[i]) > l.window {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) == 0 {
+		delete(l.fails, key)
+	} else {
+		l.fails[key] = ts
+	}
+	return ts
+}
+
+func (l *loginLimiter) blocked(ip, user string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	var wait time.Duration
+	for _, k := range []struct {
+		key string
+		max int
+	}{{"ip:" + ip, l.perIP}, {"user:" + user, l.perUser}} {
+		if ts := l.recent(k.key, now); len(ts) >= k.max {
+			wait = max(wait, l.window-now.Sub(ts[len(ts)-k.max]))
+		}
+	}
+	return wait
+}
+
+func (l *loginLimiter) failed(ip, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if len(l.fails) > 100_000 { // bound memory under a spray of names
+		clear(l.fails)
+	}
+	l.fails["ip:"+ip] = append(l.recent("ip:"+ip, now), now)
+	l.fails["user:"+user] = append(l.recent("user:"+user, now), now)
+}
+
+func (l *loginLimiter) succeeded(_, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.fails, "user:"+user)
+}

@@ -1,0 +1,706 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/controlplane/dataset/importer"
+	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/imagerules"
+)
+
+// Label rules of the product: a label needs MinTrainable images to be
+// trained on and gets a warning under WarnImages.
+const (
+	MinTrainable = 20
+	WarnImages   = 100
+	MaxLabels    = 1000
+)
+
+// datasetJSON is GET /datasets/{id}.
+func (s *Server) datasetJSON(ctx context.Context, d *store.Dataset, withLabels bool) (gin.H, error) {
+	h := gin.H{"id": d.ID, "name": d.Name, "status": d.Status, "revision": d.Revision,
+		"created_at": d.CreatedAt.UTC(), "updated_at": d.UpdatedAt.UTC()}
+	if d.Error != "" {
+		h["error"] = d.Error
+	}
+	ls, err := s.st.Labels(ctx, d.ID)
+	if err != nil {
+		return nil, err
+	}
+	total := 0
+	labels := make([]gin.H, 0, len(ls))
+	for _, l := range ls {
+		total += l.Count
+		lh := gin.H{"name": l.Name, "count": l.Count, "trainable": l.Count >= MinTrainable}
+		switch {
+		case l.Count < MinTrainable:
+			lh["warning"] = fmt.Sprintf("不足 %d 张图片，不能训练 / fewer than %d images: not trainable", MinTrainable, MinTrainable)
+		case l.Count < WarnImages:
+			lh["warning"] = fmt.Sprintf("少于 %d 张图片，建议补充 / fewer than %d images: add more for better results", WarnImages, WarnImages)
+		}
+		labels = append(labels, lh)
+	}
+	h["image_count"], h["label_count"] = total, len(ls)
+	if withLabels {
+		h["labels"] = labels
+		if len(d.Report) > 0 {
+			h["import_report"] = d.Report
+		}
+		if p, ok := s.imports.progress(d.ID); ok {
+			h["progress"] = p
+		}
+	}
+	return h, nil
+}
+
+// dataset loads the path's dataset and checks the caller may see it.
+func (s *Server) dataset(c *gin.Context) *store.Dataset {
+	d, err := s.st.Dataset(c, c.Param("id"))
+	if err == nil && !owns(c, d.OwnerID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.storeError(c, err, "dataset "+c.Param("id"))
+		return nil
+	}
+	return d
+}
+
+func (s *Server) listDatasets(c *gin.Context) {
+	p, page, size, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	ds, total, err := s.st.Datasets(c, ownerFilter(c), p)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(ds))
+	for i := range ds {
+		h, err := s.datasetJSON(c, &ds[i], false)
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		items = append(items, h)
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+}
+
+func (s *Server) getDataset(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	h, err := s.datasetJSON(c, d, true)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, h)
+}
+
+type renameRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) renameDataset(c *gin.Context) {
+	var req renameRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if !validName(req.Name, 64) {
+		fail(c, http.StatusBadRequest, "invalid_name", "dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		return
+	}
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	if err := s.st.RenameDataset(c, d.ID, req.Name); err != nil {
+		s.storeError(c, err, "dataset")
+		return
+	}
+	d.Name = req.Name
+	s.getDataset(c)
+}
+
+func (s *Server) deleteDataset(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	if err := s.st.DeleteDataset(c, d.ID); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			fail(c, http.StatusConflict, "in_use", "dataset "+d.ID+" is used by a queued or running training job; stop it first")
+			return
+		}
+		s.storeError(c, err, "dataset")
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// createDataset streams the multipart body (fields name and file, or
+// upload_id naming a finished resumable upload) to disk, records the
+// dataset and its pending import, and answers 202 before importing.
+func (s *Server) createDataset(c *gin.Context) {
+	up, ok := s.receiveZip(c)
+	if !ok {
+		return
+	}
+	if !validName(up.name, 64) {
+		up.discard()
+		fail(c, http.StatusBadRequest, "invalid_name", "field name: dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		return
+	}
+	ctx := context.WithoutCancel(c)
+	d := &store.Dataset{OwnerID: who(c).user.ID, Name: up.name, Status: store.DatasetProcessing}
+	if err := s.st.CreateDataset(ctx, d); err != nil {
+		up.discard()
+		s.storeError(c, err, "dataset")
+		return
+	}
+	if !s.queueImport(c, d.ID, up) {
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": d.ID, "name": d.Name, "status": d.Status})
+}
+
+// appendZip adds a zip to an existing dataset.
+func (s *Server) appendZip(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	if d.Status == store.DatasetProcessing {
+		fail(c, http.StatusConflict, "busy", "dataset "+d.ID+" is still importing; wait until it is ready")
+		return
+	}
+	up, ok := s.receiveZip(c)
+	if !ok {
+		return
+	}
+	ctx := context.WithoutCancel(c)
+	if err := s.st.SetDatasetStatus(ctx, d.ID, store.DatasetProcessing, "", d.Report); err != nil {
+		up.discard()
+		s.storeError(c, err, "dataset")
+		return
+	}
+	if !s.queueImport(c, d.ID, up) {
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"id": d.ID, "name": d.Name, "status": store.DatasetProcessing})
+}
+
+func (s *Server) queueImport(c *gin.Context, datasetID string, up *upload) bool {
+	ctx := context.WithoutCancel(c)
+	rec := &store.Import{DatasetID: datasetID, Kind: "zip", Path: up.path}
+	if err := s.st.CreateImport(ctx, rec); err != nil {
+		up.discard()
+		_ = s.st.SetDatasetStatus(ctx, datasetID, store.DatasetFailed, "could not record the import: "+err.Error(), nil)
+		s.internal(c, err)
+		return false
+	}
+	s.imports.enqueue(*rec)
+	return true
+}
+
+// upload is a zip received on disk.
+type upload struct {
+	name string
+	path string
+	size int64
+}
+
+func (u *upload) discard() { os.Remove(u.path) }
+
+// receiveZip reads a multipart body: a `name` field, and a `file` part
+// streamed to disk (capped at MaxUploadBytes) or an `upload_id` of a
+// finished resumable upload. Answers the error itself when it returns false.
+func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
+	limit := s.opt.MaxUploadBytes + 1<<20
+	if c.Request.ContentLength > limit {
+		failf(c, http.StatusRequestEntityTooLarge, "too_large", "upload is %d bytes; a zip may be at most %d bytes (use the resumable upload API for large files)", c.Request.ContentLength, s.opt.MaxUploadBytes)
+		return nil, false
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		fail(c, http.StatusBadRequest, "invalid_multipart", "want a multipart/form-data body with fields name and file: "+err.Error())
+		return nil, false
+	}
+	up := &upload{}
+	fail2 := func(status int, code, msg string) (*upload, bool) {
+		if up.path != "" {
+			up.discard()
+		}
+		fail(c, status, code, msg)
+		return nil, false
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail2(http.StatusBadRequest, "invalid_multipart", "reading the upload: "+err.Error())
+		}
+		switch part.FormName() {
+		case "name":
+			b, err := io.ReadAll(io.LimitReader(part, 1024))
+			if err != nil {
+				return fail2(http.StatusBadRequest, "invalid_multipart", "field name: "+err.Error())
+			}
+			up.name = strings.TrimSpace(string(b))
+		case "file":
+			if up.path != "" {
+				return fail2(http.StatusBadRequest, "invalid_multipart", "more than one file part; send one zip per request")
+			}
+			p, n, err := s.saveUpload(part, s.opt.MaxUploadBytes)
+			if err != nil {
+				var mb *http.MaxBytesError
+				if errors.As(err, &mb) || errors.Is(err, errTooLarge) {
+					return fail2(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the zip is over the %d-byte limit", s.opt.MaxUploadBytes))
+				}
+				return fail2(http.StatusBadRequest, "upload_failed", "receiving the file: "+err.Error())
+			}
+			up.path, up.size = p, n
+		case "upload_id":
+			b, _ := io.ReadAll(io.LimitReader(part, 128))
+			p, n, err := s.finishedUpload(c, strings.TrimSpace(string(b)))
+			if err != nil {
+				return fail2(http.StatusBadRequest, "upload_incomplete", err.Error())
+			}
+			up.path, up.size = p, n
+		default:
+			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+		}
+	}
+	if up.path == "" {
+		return fail2(http.StatusBadRequest, "missing_file", "no file: send the zip as multipart field \"file\" (or \"upload_id\")")
+	}
+	if up.size == 0 {
+		return fail2(http.StatusBadRequest, "empty_file", "the uploaded file is empty (0 bytes)")
+	}
+	return up, true
+}
+
+var errTooLarge = errors.New("too large")
+
+func (s *Server) saveUpload(r io.Reader, limit int64) (string, int64, error) {
+	f, err := os.CreateTemp(filepath.Join(s.opt.DataDir, "uploads"), "zip-*.upload")
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := io.Copy(f, io.LimitReader(r, limit+1))
+	if err == nil && n > limit {
+		err = errTooLarge
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, err
+	}
+	return f.Name(), n, nil
+}
+
+// importer runs pending imports in the background, a few at a time. Imports
+// are recorded in the store first, so a crash or restart resumes them.
+type importQueue struct {
+	s     *Server
+	queue chan store.Import
+	mu    sync.Mutex
+	prog  map[string]gin.H
+	busy  map[string]bool
+}
+
+func newImporter(s *Server) *importQueue {
+	return &importQueue{s: s, queue: make(chan store.Import, 1024), prog: map[string]gin.H{}, busy: map[string]bool{}}
+}
+
+func (im *importQueue) start(workers int) {
+	s := im.s
+	for range workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for {
+				select {
+				case <-s.ctx.Done():
+					return
+				case rec := <-im.queue:
+					im.run(rec)
+				}
+			}
+		}()
+	}
+	// Resume what a previous run left.
+	recs, err := s.st.Imports(s.ctx)
+	if err != nil {
+		s.log.Error("listing pending imports", zap.Error(err))
+		return
+	}
+	for _, r := range recs {
+		if _, err := os.Stat(r.Path); err != nil {
+			// Another replica's upload, or lost: only fail it when it is
+			// ours to fail (the path is under our data dir).
+			if strings.HasPrefix(r.Path, s.opt.DataDir) {
+				s.log.Warn("pending import lost its upload", zap.String("dataset", r.DatasetID), zap.String("path", r.Path))
+				_ = s.st.SetDatasetStatus(s.ctx, r.DatasetID, store.DatasetFailed, "the uploaded zip was lost (server data folder changed?); upload it again", nil)
+				_ = s.st.DeleteImport(s.ctx, r.ID)
+			}
+			continue
+		}
+		s.log.Info("resuming import", zap.String("dataset", r.DatasetID))
+		im.enqueue(r)
+	}
+}
+
+func (im *importQueue) enqueue(r store.Import) {
+	im.mu.Lock()
+	im.prog[r.DatasetID] = gin.H{"stage": "queued", "done": 0, "total": 0}
+	im.mu.Unlock()
+	select {
+	case im.queue <- r:
+	default:
+		// The queue is full; the record stays in the store and is picked
+		// up at the next start.
+		im.s.log.Warn("import queue full; import resumes at the next start", zap.String("dataset", r.DatasetID))
+	}
+}
+
+func (im *importQueue) progress(datasetID string) (gin.H, bool) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	p, ok := im.prog[datasetID]
+	return p, ok
+}
+
+func (im *importQueue) setProgress(datasetID string, h gin.H) {
+	im.mu.Lock()
+	if h == nil {
+		delete(im.prog, datasetID)
+	} else {
+		im.prog[datasetID] = h
+	}
+	im.mu.Unlock()
+}
+
+// importReport is the stored import_report.
+type importReport struct {
+	Accepted map[string]int   `json:"accepted"`
+	Skipped  []importer.Skip  `json:"skipped"`
+	Labels   []importer.Label `json:"labels,omitempty"`
+	GBK      bool             `json:"gbk,omitempty"`
+	Added    int              `json:"added"`
+	Seconds  float64          `json:"seconds"`
+}
+
+func (im *importQueue) run(rec store.Import) {
+	s := im.s
+	ctx := s.ctx
+	log := s.log.With(zap.String("dataset", rec.DatasetID))
+	start := time.Now()
+	defer im.setProgress(rec.DatasetID, nil)
+	d, err := s.st.Dataset(ctx, rec.DatasetID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+			_ = s.st.DeleteImport(ctx, rec.ID)
+			os.Remove(rec.Path)
+		}
+		return
+	}
+	existing, err := s.st.Labels(ctx, d.ID)
+	if err != nil {
+		log.Error("import", zap.Error(err))
+		return
+	}
+	opts := importer.DefaultOptions()
+	opts.MaxZipBytes = s.opt.MaxUploadBytes
+	opts.Progress = func(done, total int) {
+		im.setProgress(d.ID, gin.H{"stage": "importing", "done": done, "total": total})
+	}
+	rep, err := importer.Import(ctx, rec.Path, opts, func(sha string, data []byte) error {
+		return s.blobs.PutKnown(ctx, sha, bytes.NewReader(data))
+	})
+	if ctx.Err() != nil {
+		log.Info("import interrupted; resumes at the next start")
+		return
+	}
+	finish := func(status, msg string, r *importReport) {
+		var raw json.RawMessage
+		if r != nil {
+			r.Seconds = time.Since(start).Seconds()
+			raw, _ = json.Marshal(r)
+		} else {
+			raw = d.Report
+		}
+		if status == store.DatasetFailed && d.Revision > 0 {
+			status = store.DatasetReady // an append failed; what was there stays usable
+		}
+		if err := s.st.SetDatasetStatus(ctx, d.ID, status, msg, raw); err != nil {
+			log.Error("import: storing the status", zap.Error(err))
+			return
+		}
+		_ = s.st.DeleteImport(ctx, rec.ID)
+		os.Remove(rec.Path)
+	}
+	if err != nil {
+		log.Info("import failed", zap.Error(err))
+		finish(store.DatasetFailed, err.Error(), nil)
+		return
+	}
+	out := &importReport{Accepted: rep.Accepted, Skipped: rep.Skipped, Labels: rep.Labels, GBK: rep.GBK}
+	if out.Skipped == nil {
+		out.Skipped = []importer.Skip{}
+	}
+	labels := map[string]bool{}
+	for _, l := range existing {
+		labels[l.Name] = true
+	}
+	for _, l := range rep.Labels {
+		labels[l.Name] = true
+	}
+	if len(labels) > MaxLabels {
+		finish(store.DatasetFailed, fmt.Sprintf("the dataset would have %d labels; at most %d are allowed", len(labels), MaxLabels), out)
+		return
+	}
+	ims := make([]store.Image, 0, len(rep.Images))
+	for _, x := range rep.Images {
+		ims = append(ims, store.Image{Label: x.Label, SHA256: x.SHA256, Width: x.Width, Height: x.Height, Source: x.Path})
+	}
+	im.setProgress(d.ID, gin.H{"stage": "recording", "done": len(ims), "total": len(ims)})
+	added, err := s.st.AddImages(ctx, d.ID, ims)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("import: recording images", zap.Error(err))
+		finish(store.DatasetFailed, "recording the images failed: "+err.Error(), out)
+		return
+	}
+	out.Added = len(added)
+	importedImages.add(`outcome="accepted"`, float64(len(added)))
+	importedImages.add(`outcome="skipped"`, float64(len(rep.Skipped)))
+	log.Info("import done", zap.Int("added", len(added)), zap.Int("skipped", len(rep.Skipped)), zap.Duration("took", time.Since(start)))
+	finish(store.DatasetReady, "", out)
+}
+
+// addImages adds single images (multipart file parts) to a label.
+func (s *Server) addImages(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	label := c.Param("label")
+	if !importer.ValidLabel(label) {
+		fail(c, http.StatusBadRequest, "bad_label", "label "+label+" must be Chinese characters, letters, digits or '_'")
+		return
+	}
+	if d.Status == store.DatasetProcessing {
+		fail(c, http.StatusConflict, "busy", "dataset "+d.ID+" is still importing; wait until it is ready")
+		return
+	}
+	files, ok := readImageParts(c, 100)
+	if !ok {
+		return
+	}
+	ls, err := s.st.Labels(c, d.ID)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	known := len(ls) < MaxLabels
+	for _, l := range ls {
+		known = known || l.Name == label
+	}
+	if !known {
+		failf(c, http.StatusBadRequest, "too_many_labels", "the dataset already has %d labels; at most %d are allowed", len(ls), MaxLabels)
+		return
+	}
+	var ims []store.Image
+	skipped := []gin.H{}
+	for _, f := range files {
+		res := imagerules.CheckBytes(f.data)
+		if res.Reason != imagerules.OK {
+			skipped = append(skipped, gin.H{"file": f.name, "reason": string(res.Reason), "detail": res.Message("zh-CN") + " / " + res.Message("en")})
+			continue
+		}
+		sha, n, err := s.blobs.Put(c, bytes.NewReader(f.data))
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		ims = append(ims, store.Image{Label: label, SHA256: sha, Size: n, Width: res.Width, Height: res.Height, Source: f.name})
+	}
+	added := []store.Image{}
+	if len(ims) > 0 {
+		if added, err = s.st.AddImages(c, d.ID, ims); err != nil {
+			s.storeError(c, err, "dataset")
+			return
+		}
+	}
+	items := make([]gin.H, 0, len(added))
+	for i := range added {
+		items = append(items, imageJSON(&added[i]))
+	}
+	if dup := len(ims) - len(added); dup > 0 {
+		skipped = append(skipped, gin.H{"reason": importer.ReasonDuplicate, "detail": fmt.Sprintf("%d already in label %s", dup, label)})
+	}
+	c.JSON(http.StatusCreated, gin.H{"added": items, "skipped": skipped})
+}
+
+type partFile struct {
+	name string
+	data []byte
+}
+
+// readImageParts reads up to max `file` parts, each at most
+// imagerules.MaxFileSize+1 bytes (the rule check names the oversize ones).
+func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		fail(c, http.StatusBadRequest, "invalid_multipart", "want multipart/form-data with one or more \"file\" parts: "+err.Error())
+		return nil, false
+	}
+	var files []partFile
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, failPart(c, err)
+		}
+		if part.FormName() != "file" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+			continue
+		}
+		if len(files) == max {
+			failf(c, http.StatusBadRequest, "too_many_files", "at most %d files per request", max)
+			return nil, false
+		}
+		b, err := io.ReadAll(io.LimitReader(part, imagerules.MaxFileSize+1))
+		if err != nil {
+			return nil, failPart(c, err)
+		}
+		_, _ = io.Copy(io.Discard, part) // the rest of an oversize file
+		files = append(files, partFile{name: partName(part, len(files)), data: b})
+	}
+	if len(files) == 0 {
+		fail(c, http.StatusBadRequest, "missing_file", "no \"file\" part in the request")
+		return nil, false
+	}
+	return files, true
+}
+
+func failPart(c *gin.Context, err error) bool {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		failf(c, http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mb.Limit)
+		return false
+	}
+	fail(c, http.StatusBadRequest, "invalid_multipart", "reading the request: "+err.Error())
+	return false
+}
+
+func partName(p *multipart.Part, i int) string {
+	if n := p.FileName(); n != "" {
+		return filepath.Base(n)
+	}
+	return fmt.Sprintf("file-%d", i+1)
+}
+
+func imageJSON(im *store.Image) gin.H {
+	return gin.H{"id": im.ID, "label": im.Label, "sha256": im.SHA256, "size": im.Size, "width": im.Width,
+		"height": im.Height, "source": im.Source, "created_at": im.CreatedAt.UTC(),
+		"url": "/api/v1/images/" + im.ID, "thumbnail_url": "/api/v1/images/" + im.ID + "/thumbnail"}
+}
+
+func (s *Server) listImages(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	p, page, size, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	ims, total, err := s.st.Images(c, d.ID, c.Param("label"), p)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(ims))
+	for i := range ims {
+		items = append(items, imageJSON(&ims[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+}
+
+func (s *Server) deleteImage(c *gin.Context) {
+	d := s.dataset(c)
+	if d == nil {
+		return
+	}
+	if err := s.st.DeleteImage(c, d.ID, c.Param("image")); err != nil {
+		s.storeError(c, err, "image "+c.Param("image"))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// image loads the path's image if the caller owns its dataset.
+func (s *Server) image(c *gin.Context) *store.Image {
+	im, err := s.st.Image(c, c.Param("id"))
+	if err == nil {
+		var d *store.Dataset
+		if d, err = s.st.Dataset(c, im.DatasetID); err == nil && !owns(c, d.OwnerID) {
+			err = store.ErrNotFound
+		}
+	}
+	if err != nil {
+		s.storeError(c, err, "image "+c.Param("id"))
+		return nil
+	}
+	return im
+}
+
+func (s *Server) getImage(c *gin.Context) {
+	im := s.image(c)
+	if im == nil {
+		return
+	}
+	rc, n, err := s.blobs.Get(c, im.SHA256)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	defer rc.Close()
+	head := make([]byte, 16)
+	k, _ := io.ReadFull(rc, head)
+	c.Header("Cache-Control", "private, max-age=86400, immutable")
+	c.DataFromReader(http.StatusOK, n, "image/"+imagerules.Sniff(head[:k]), io.MultiReader(bytes.NewReader(head[:k]), rc), nil)
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/controlplane/store"
+)
+
+// Errors are JSON {"error": "...", "code": "..."}: error is for people,
+// code is stable for scripts.
+func fail(c *gin.Context, status int, code, msg string) {
+	c.AbortWithStatusJSON(status, gin.H{"error": msg, "code": code})
+}
+
+func failf(c *gin.Context, status int, code, format string, args ...any) {
+	fail(c, status, code, fmt.Sprintf(format, args...))
+}
+
+// internal logs err with the request id and answers 500 without details.
+func (s *Server) internal(c *gin.Context, err error) {
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		c.Abort() // the client went away
+		return
+	}
+	s.log.Error("request failed", zap.String("request_id", c.GetString(requestIDKey)),
+		zap.String("path", c.FullPath()), zap.Error(err))
+	fail(c, http.StatusInternalServerError, "internal", "internal error (request id "+c.GetString(requestIDKey)+")")
+}
+
+// storeError maps the store's sentinel errors to statuses.
+func (s *Server) storeError(c *gin.Context, err error, what string) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		fail(c, http.StatusNotFound, "not_found", what+" not found")
+	case errors.Is(err, store.ErrConflict):
+		fail(c, http.StatusConflict, "conflict", err.Error())
+	default:
+		s.internal(c, err)
+	}
+}
+
+// maxJSONBody bounds JSON request bodies.
+const maxJSONBody = 1 << 20
+
+// bindJSON decodes a JSON body strictly (unknown fields are an error, as
+// are trailing bytes) and answers 400 naming the problem.
+func bindJSON(c *gin.Context, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(c.Request.Body, maxJSONBody+1))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		if errors.Is(err, io.EOF) {
+			msg = "empty body; a JSON object is required"
+		}
+		fail(c, http.StatusBadRequest, "invalid_json", "request body: "+msg)
+		return false
+	}
+	if dec.More() {
+		fail(c, http.StatusBadRequest, "invalid_json", "request body: more than one JSON value")
+		return false
+	}
+	return true
+}
+
+// validName accepts 1..max runes of letters (any script, so Chinese),
+// digits, '_', '-', '.', and inner spaces.
+func validName(s string, max int) bool {
+	n := utf8.RuneCountInString(s)
+	if n == 0 || n > max || !utf8.ValidString(s) || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' && r != '.' && r != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+// pageParams reads page (from 1) and page_size (1..200, default 50).
+func pageParams(c *gin.Context) (store.Page, int, int, bool) {
+	page, size := 1, 50
+	if v := c.Query("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			fail(c, http.StatusBadRequest, "invalid", "page must be a number ≥ 1")
+			return store.Page{}, 0, 0, false
+		}
+		page = n
+	}
+	if v := c.Query("page_size"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			fail(c, http.StatusBadRequest, "invalid", "page_size must be 1–200")
+			return store.Page{}, 0, 0, false
+		}
+		size = n
+	}
+	return store.Page{Offset: (page - 1) * size, Limit: size}, page, size, true
+}
+
+const requestIDKey = "autocv.request_id"
+
+// requestID tags each request with an id (the caller's X-Request-ID when it
+// is sane), echoes it and logs the request when it ends.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if len(id) == 0 || len(id) > 64 || !printableASCII(id) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-ID", id)
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	lvl := zap.DebugLevel
+	if status >= 500 {
+		lvl = zap.WarnLevel
+	} else if c.Request.Method != http.MethodGet {
+		lvl = zap.InfoLevel
+	}
+	if ce := s.log.Check(lvl, "http"); ce != nil {
+		ce.Write(zap.String("request_id", id), zap.String("method", c.Request.Method),
+			zap.String("path", c.Request.URL.Path), zap.Int("status", status),
+			zap.Duration("took", time.Since(start)))
+	}
+	httpRequests.inc(c.FullPath(), status)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// limitBody caps a request body; handlers that stream uploads set their
+// own bigger cap.
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			failf(c, http.StatusRequestEntityTooLarge, "too_large", "request body is %d bytes, at most %d allowed", c.Request.ContentLength, n)
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+// timeout bounds a handler's context.
+func timeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
+}

@@ -1,0 +1,243 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/controlplane/blob"
+	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/jobs"
+	"github.com/autocv/autocv/protocol/modelpkg"
+	"github.com/autocv/autocv/protocol/report"
+)
+
+var zeroTime time.Time
+
+// The job API (protocol/jobs) for trainer workers: the queue lives in the
+// store, so any replica answers any call.
+
+func (s *Server) leaseJob(c *gin.Context) {
+	var req jobs.LeaseRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Version < 1 || req.Version > jobs.Version {
+		failf(c, http.StatusBadRequest, "unsupported_version", "worker speaks job API %d; this server speaks 1–%d: upgrade the trainer", req.Version, jobs.Version)
+		return
+	}
+	if req.WorkerID == "" || len(req.WorkerID) > 128 || !printableASCII(req.WorkerID) {
+		fail(c, http.StatusBadRequest, "invalid", "worker_id must be 1–128 printable ASCII characters")
+		return
+	}
+	j, err := s.st.Lease(c, req.WorkerID, s.opt.LeaseTTL, s.opt.MaxAttempts)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	if j == nil {
+		c.Status(http.StatusNoContent)
+		return
+	}
+	spec := j.Spec
+	spec.ID, spec.ModelID, spec.Version = j.ID, j.ModelID, j.Version
+	s.log.Info("job leased", zap.String("job", j.ID), zap.String("worker", req.WorkerID), zap.Int("attempt", j.Attempts))
+	c.JSON(http.StatusOK, jobs.Lease{LeaseID: j.LeaseID, ExpiresAt: j.LeaseExpires.UTC(),
+		HeartbeatSeconds: max(1, int(s.opt.LeaseTTL.Seconds()/4)), Job: spec})
+}
+
+// leaseLost answers 410 for a lease that no longer holds its job.
+func (s *Server) leaseError(c *gin.Context, err error) {
+	if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
+		fail(c, http.StatusGone, "lease_lost", "job "+c.Param("id")+": "+err.Error())
+		return
+	}
+	s.internal(c, err)
+}
+
+func (s *Server) heartbeat(c *gin.Context) {
+	var hb jobs.Heartbeat
+	if !bindJSON(c, &hb) {
+		return
+	}
+	p := hb.Progress
+	if p.Percent < 0 || p.Percent > 100 || p.ETASeconds < 0 || len(p.Stage) > 64 || len(p.Message) > 1024 {
+		fail(c, http.StatusBadRequest, "invalid", "progress: percent 0–100, eta_seconds ≥ 0, stage ≤ 64 and message ≤ 1024 bytes")
+		return
+	}
+	exp, cancel, err := s.st.Heartbeat(c, c.Param("id"), hb.LeaseID, p, s.opt.LeaseTTL)
+	if err != nil {
+		s.leaseError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, jobs.HeartbeatReply{ExpiresAt: exp.UTC(), Cancel: cancel})
+}
+
+// leased checks the lease header against the path's job.
+func (s *Server) leased(c *gin.Context) *store.Job {
+	j, err := s.st.CheckLease(c, c.Param("id"), c.GetHeader(jobs.LeaseHeader))
+	if err != nil {
+		s.leaseError(c, err)
+		return nil
+	}
+	return j
+}
+
+func (s *Server) jobImage(c *gin.Context) {
+	j := s.leased(c)
+	if j == nil {
+		return
+	}
+	id := c.Param("image")
+	for _, im := range j.Spec.Images {
+		if im.ID == id {
+			rc, n, err := s.blobs.Get(c, im.SHA256)
+			if err != nil {
+				s.internal(c, err)
+				return
+			}
+			defer rc.Close()
+			c.DataFromReader(http.StatusOK, n, "application/octet-stream", rc, nil)
+			return
+		}
+	}
+	fail(c, http.StatusNotFound, "not_found", "image "+id+" is not part of job "+j.ID)
+}
+
+// putArtifact stores an upload in the blob store under the sha256 the
+// worker declared; a body that does not hash to it is refused.
+func (s *Server) putArtifact(c *gin.Context) {
+	j := s.leased(c)
+	if j == nil {
+		return
+	}
+	name := c.Param("name")
+	if name != jobs.ArtifactPackage && name != jobs.ArtifactReport {
+		failf(c, http.StatusBadRequest, "invalid", "artifact %q: want %s or %s", name, jobs.ArtifactPackage, jobs.ArtifactReport)
+		return
+	}
+	sum := c.GetHeader(jobs.SHA256Header)
+	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 || hex.EncodeToString(b) != sum {
+		fail(c, http.StatusBadRequest, "invalid", jobs.SHA256Header+" must be 64 lowercase hex digits")
+		return
+	}
+	var body io.Reader = c.Request.Body
+	if name == jobs.ArtifactReport {
+		b, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<20))
+		if err != nil {
+			fail(c, http.StatusBadRequest, "upload_failed", err.Error())
+			return
+		}
+		if _, err := report.Parse(b); err != nil {
+			fail(c, http.StatusBadRequest, "invalid_report", "report.json: "+err.Error())
+			return
+		}
+		body = bytes.NewReader(b)
+	}
+	if err := s.blobs.PutKnown(c, sum, body); err != nil {
+		if errors.Is(err, blob.ErrHashMismatch) {
+			fail(c, http.StatusBadRequest, "sha256_mismatch", "the body does not hash to "+sum)
+			return
+		}
+		s.internal(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// completeJob signs the uploaded package with the control plane's key,
+// checks its report is the one uploaded, and ends the job.
+func (s *Server) completeJob(c *gin.Context) {
+	var req jobs.Complete
+	if !bindJSON(c, &req) {
+		return
+	}
+	c.Request.Header.Set(jobs.LeaseHeader, req.LeaseID)
+	j := s.leased(c)
+	if j == nil {
+		return
+	}
+	signed, reportSHA, err := s.signPackage(c, j, req.PackageSHA256)
+	if err != nil {
+		msg := "package: " + err.Error()
+		s.log.Warn("refusing a job's package", zap.String("job", j.ID), zap.Error(err))
+		if ferr := s.st.FailJob(c, j.ID, req.LeaseID, msg); ferr != nil {
+			s.leaseError(c, ferr)
+			return
+		}
+		fail(c, http.StatusUnprocessableEntity, "invalid_package", msg)
+		return
+	}
+	if err := s.st.CompleteJob(c, j.ID, req.LeaseID, signed, reportSHA, req.Metrics); err != nil {
+		s.leaseError(c, err)
+		return
+	}
+	s.log.Info("job complete", zap.String("job", j.ID), zap.String("model", j.ModelID), zap.Int("version", j.Version))
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) signPackage(ctx context.Context, j *store.Job, sha string) (signed, reportSHA string, err error) {
+	rc, _, err := s.blobs.Get(ctx, sha)
+	if err != nil {
+		return "", "", fmt.Errorf("%s was not uploaded: %w", sha, err)
+	}
+	defer rc.Close()
+	tmp, err := os.CreateTemp(filepath.Join(s.opt.DataDir, "uploads"), "signed-*.tar.gz")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	m, err := modelpkg.Resign(rc, tmp, s.key, modelpkg.Limits{})
+	if err != nil {
+		return "", "", err
+	}
+	if m.ModelID != j.ModelID || m.Version != j.Version {
+		return "", "", fmt.Errorf("it is model %s version %d, the job is %s version %d", m.ModelID, m.Version, j.ModelID, j.Version)
+	}
+	for _, mem := range m.Members {
+		if mem.Name == "report.json" {
+			reportSHA = mem.SHA256
+		}
+	}
+	if reportSHA == "" {
+		return "", "", errors.New("it has no report.json")
+	}
+	if _, err := s.blobs.Stat(ctx, reportSHA); err != nil {
+		return "", "", errors.New("its report.json was not uploaded as the job's report artifact")
+	}
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return "", "", err
+	}
+	signed, _, err = s.blobs.Put(ctx, tmp)
+	return signed, reportSHA, err
+}
+
+func (s *Server) failJob(c *gin.Context) {
+	var req jobs.Fail
+	if !bindJSON(c, &req) {
+		return
+	}
+	msg := req.Error
+	if msg == "" {
+		msg = "the trainer failed without saying why"
+	}
+	if len(msg) > 4096 {
+		msg = msg[:4096]
+	}
+	if err := s.st.FailJob(c, c.Param("id"), req.LeaseID, msg); err != nil {
+		s.leaseError(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

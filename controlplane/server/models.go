@@ -1,0 +1,555 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/jobs"
+)
+
+type createModelRequest struct {
+	Name        string `json:"name"`
+	Contact     string `json:"contact"`
+	Description string `json:"description"`
+}
+
+func (s *Server) createModel(c *gin.Context) {
+	var req createModelRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	switch {
+	case !validName(req.Name, 64):
+		fail(c, http.StatusBadRequest, "invalid_name", "model name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		return
+	case utf8.RuneCountInString(req.Contact) > 128 || !utf8.ValidString(req.Contact):
+		fail(c, http.StatusBadRequest, "invalid", "contact must be at most 128 characters")
+		return
+	case utf8.RuneCountInString(req.Description) > 2000 || !utf8.ValidString(req.Description):
+		fail(c, http.StatusBadRequest, "invalid", "description must be at most 2000 characters")
+		return
+	}
+	m := &store.Model{OwnerID: who(c).user.ID, Name: req.Name, Contact: req.Contact, Description: req.Description}
+	if err := s.st.CreateModel(c, m); err != nil {
+		s.storeError(c, err, "model")
+		return
+	}
+	c.JSON(http.StatusCreated, modelJSON(m, nil, false))
+}
+
+func modelJSON(m *store.Model, vs []store.Version, full bool) gin.H {
+	h := gin.H{"id": m.ID, "name": m.Name, "contact": m.Contact, "description": m.Description, "created_at": m.CreatedAt.UTC()}
+	items := make([]gin.H, 0, len(vs))
+	for i := range vs {
+		if full {
+			items = append(items, versionJSON(&vs[i], nil))
+		} else {
+			items = append(items, gin.H{"version": vs[i].Number, "app_type": vs[i].AppType, "status": vs[i].Status})
+		}
+	}
+	h["versions"] = items
+	return h
+}
+
+func (s *Server) model(c *gin.Context) *store.Model {
+	m, err := s.st.Model(c, c.Param("id"))
+	if err == nil && !owns(c, m.OwnerID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.storeError(c, err, "model "+c.Param("id"))
+		return nil
+	}
+	return m
+}
+
+func (s *Server) listModels(c *gin.Context) {
+	p, page, size, ok := pageParams(c)
+	if !ok {
+		return
+	}
+	ms, total, err := s.st.Models(c, ownerFilter(c), p)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(ms))
+	for i := range ms {
+		vs, err := s.st.Versions(c, ms[i].ID)
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		items = append(items, modelJSON(&ms[i], vs, false))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+}
+
+func (s *Server) getModel(c *gin.Context) {
+	m := s.model(c)
+	if m == nil {
+		return
+	}
+	vs, err := s.st.Versions(c, m.ID)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	h := modelJSON(m, nil, true)
+	items := make([]gin.H, 0, len(vs))
+	for i := range vs {
+		pubs, err := s.publications(c, &vs[i])
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		items = append(items, versionJSON(&vs[i], pubs))
+	}
+	h["versions"] = items
+	c.JSON(http.StatusOK, h)
+}
+
+func (s *Server) deleteModel(c *gin.Context) {
+	m := s.model(c)
+	if m == nil {
+		return
+	}
+	svcs, err := s.st.Services(c, "")
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	for _, sv := range svcs {
+		if sv.ModelID == m.ID {
+			fail(c, http.StatusConflict, "in_use", "model "+m.ID+" is published as service "+sv.Path+"; delete the service first")
+			return
+		}
+	}
+	if err := s.st.DeleteModel(c, m.ID); err != nil {
+		s.storeError(c, err, "model")
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+type versionData struct {
+	DatasetID string   `json:"dataset_id"`
+	Labels    []string `json:"labels"`
+}
+
+type createVersionsRequest struct {
+	AppTypes []string      `json:"app_types"`
+	Metric   string        `json:"metric"`
+	Data     []versionData `json:"data"`
+}
+
+// createVersions freezes the chosen images, splits them and queues one
+// job per application type.
+func (s *Server) createVersions(c *gin.Context) {
+	var req createVersionsRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	m := s.model(c)
+	if m == nil {
+		return
+	}
+	if len(req.AppTypes) == 0 {
+		fail(c, http.StatusBadRequest, "invalid", "app_types: choose at least one of cloud-general, cloud-high-accuracy, offline-general, offline-high-performance")
+		return
+	}
+	seenType := map[string]bool{}
+	for _, t := range req.AppTypes {
+		if _, ok := jobs.RecipeFor(t); !ok || seenType[t] {
+			failf(c, http.StatusBadRequest, "invalid_app_type", "app_types: %q is unknown or repeated; want cloud-general, cloud-high-accuracy, offline-general or offline-high-performance", t)
+			return
+		}
+		seenType[t] = true
+	}
+	if req.Metric == "" {
+		req.Metric = "f1"
+	}
+	if !contains(jobs.Metrics, req.Metric) {
+		failf(c, http.StatusBadRequest, "invalid_metric", "metric %q is unknown; want one of %s", req.Metric, strings.Join(jobs.Metrics, ", "))
+		return
+	}
+	images, labels, ok := s.freeze(c, req.Data)
+	if !ok {
+		return
+	}
+	vs := make([]store.Version, len(req.AppTypes))
+	js := make([]jobs.Job, len(req.AppTypes))
+	for i, t := range req.AppTypes {
+		seed := seedFor(m.ID, t)
+		vs[i] = store.Version{AppType: t, Metric: req.Metric, Status: store.VersionQueued, Labels: labels}
+		js[i] = jobs.Job{AppType: t, Metric: req.Metric, Seed: seed, Labels: labels, Images: split(images, seed)}
+	}
+	out, err := s.st.CreateVersions(c, m.ID, vs, js)
+	if err != nil {
+		s.storeError(c, err, "model")
+		return
+	}
+	res := make([]gin.H, 0, len(out))
+	for _, v := range out {
+		res = append(res, gin.H{"version": v.Number, "app_type": v.AppType, "status": v.Status})
+	}
+	c.JSON(http.StatusAccepted, res)
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// frozenImage is one image chosen for training, before splitting.
+type frozenImage struct {
+	id, sha, label, source string
+}
+
+// freeze collects the live images of the chosen labels of the chosen
+// datasets. Identical photos (same sha256) under one label are kept once;
+// under two labels every copy is left out (the label is unknowable). It
+// checks the product rules: ≥ 2 labels, each with ≥ MinTrainable images.
+func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []string, bool) {
+	if len(data) == 0 {
+		fail(c, http.StatusBadRequest, "invalid", "data: choose at least one dataset and its labels")
+		return nil, nil, false
+	}
+	type entry struct {
+		im     frozenImage
+		labels map[string]bool
+	}
+	bySHA := map[string]*entry{}
+	var order []string
+	chosen := map[string]bool{}
+	seenDS := map[string]bool{}
+	for _, d := range data {
+		if seenDS[d.DatasetID] {
+			failf(c, http.StatusBadRequest, "invalid", "data: dataset %s is listed twice", d.DatasetID)
+			return nil, nil, false
+		}
+		seenDS[d.DatasetID] = true
+		ds, err := s.st.Dataset(c, d.DatasetID)
+		if err == nil && !owns(c, ds.OwnerID) {
+			err = store.ErrNotFound
+		}
+		if err != nil {
+			s.storeError(c, err, "dataset "+d.DatasetID)
+			return nil, nil, false
+		}
+		if ds.Status != store.DatasetReady {
+			failf(c, http.StatusConflict, "dataset_not_ready", "dataset %s is %s, not ready", ds.Name, ds.Status)
+			return nil, nil, false
+		}
+		if len(d.Labels) == 0 {
+			failf(c, http.StatusBadRequest, "invalid", "data: choose labels of dataset %s", ds.Name)
+			return nil, nil, false
+		}
+		have, err := s.st.Labels(c, ds.ID)
+		if err != nil {
+			s.internal(c, err)
+			return nil, nil, false
+		}
+		for _, l := range d.Labels {
+			found := false
+			for _, h := range have {
+				found = found || h.Name == l
+			}
+			if !found {
+				failf(c, http.StatusBadRequest, "unknown_label", "dataset %s has no label %q", ds.Name, l)
+				return nil, nil, false
+			}
+			chosen[l] = true
+			for p := 0; ; p++ {
+				ims, _, err := s.st.Images(c, ds.ID, l, store.Page{Offset: p * 1000, Limit: 1000})
+				if err != nil {
+					s.internal(c, err)
+					return nil, nil, false
+				}
+				for _, im := range ims {
+					e := bySHA[im.SHA256]
+					if e == nil {
+						e = &entry{im: frozenImage{id: im.ID, sha: im.SHA256, label: l, source: ds.Name + "/" + im.Source}, labels: map[string]bool{}}
+						bySHA[im.SHA256] = e
+						order = append(order, im.SHA256)
+					}
+					e.labels[l] = true
+				}
+				if len(ims) < 1000 {
+					break
+				}
+			}
+		}
+	}
+	counts := map[string]int{}
+	var out []frozenImage
+	for _, sha := range order {
+		e := bySHA[sha]
+		if len(e.labels) > 1 {
+			continue
+		}
+		counts[e.im.label]++
+		out = append(out, e.im)
+	}
+	labels := make([]string, 0, len(chosen))
+	var short []string
+	for l := range chosen {
+		labels = append(labels, l)
+		if counts[l] < MinTrainable {
+			short = append(short, fmt.Sprintf("%s (%d)", l, counts[l]))
+		}
+	}
+	sort.Strings(labels)
+	sort.Strings(short)
+	if len(labels) < 2 {
+		fail(c, http.StatusBadRequest, "too_few_labels", "choose at least 2 labels to train a classifier")
+		return nil, nil, false
+	}
+	if short != nil {
+		failf(c, http.StatusBadRequest, "too_few_images", "every label needs at least %d images; short: %s", MinTrainable, strings.Join(short, ", "))
+		return nil, nil, false
+	}
+	return out, labels, true
+}
+
+// seedFor makes a version's split seed from its model and type, so
+// retraining the same data splits it the same way.
+func seedFor(modelID, appType string) uint64 {
+	h := sha256.Sum256([]byte(modelID + "\x00" + appType))
+	return binary.LittleEndian.Uint64(h[:8])
+}
+
+// split assigns each label's images to train / validation / test: 70 /
+// 15 / 15 in an order fixed by (seed, sha256), at least one image each in
+// validation and test. Adding photos later moves few existing ones.
+func split(ims []frozenImage, seed uint64) []jobs.Image {
+	byLabel := map[string][]frozenImage{}
+	for _, im := range ims {
+		byLabel[im.label] = append(byLabel[im.label], im)
+	}
+	key := func(sha string) string {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], seed)
+		h := sha256.Sum256(append(b[:], sha...))
+		return string(h[:])
+	}
+	out := make([]jobs.Image, 0, len(ims))
+	labels := make([]string, 0, len(byLabel))
+	for l := range byLabel {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for _, l := range labels {
+		xs := byLabel[l]
+		sort.Slice(xs, func(i, j int) bool { return key(xs[i].sha) < key(xs[j].sha) })
+		n := len(xs)
+		nTest := max(1, (n*15+50)/100)
+		nVal := max(1, (n*15+50)/100)
+		for i, im := range xs {
+			sp := jobs.SplitTrain
+			switch {
+			case i < nTest:
+				sp = jobs.SplitTest
+			case i < nTest+nVal:
+				sp = jobs.SplitValidation
+			}
+			out = append(out, jobs.Image{ID: im.id, SHA256: im.sha, Label: im.label, Split: sp, Source: im.source})
+		}
+	}
+	return out
+}
+
+func versionJSON(v *store.Version, pubs []gin.H) gin.H {
+	h := gin.H{"version": v.Number, "model_id": v.ModelID, "app_type": v.AppType, "target": targetOf(v.AppType),
+		"metric": v.Metric, "status": v.Status, "labels": v.Labels,
+		"progress":   gin.H{"stage": v.Progress.Stage, "percent": v.Progress.Percent, "eta_seconds": v.Progress.ETASeconds, "message": v.Progress.Message},
+		"created_at": v.CreatedAt.UTC(), "updated_at": v.UpdatedAt.UTC()}
+	if v.Error != "" {
+		h["error"] = v.Error
+	}
+	if v.Metrics != nil {
+		h["metrics"] = v.Metrics
+	}
+	if v.PackageSHA256 != "" {
+		h["package_sha256"] = v.PackageSHA256
+	}
+	if pubs == nil {
+		pubs = []gin.H{}
+	}
+	h["publications"] = pubs
+	return h
+}
+
+// targetOf is where a version may be published: "cloud" or "offline".
+func targetOf(appType string) string {
+	if strings.HasPrefix(appType, "cloud-") {
+		return "cloud"
+	}
+	return "offline"
+}
+
+// version loads the path's model version.
+func (s *Server) version(c *gin.Context) (*store.Model, *store.Version) {
+	m := s.model(c)
+	if m == nil {
+		return nil, nil
+	}
+	n, err := strconv.Atoi(c.Param("v"))
+	if err != nil || n < 1 {
+		fail(c, http.StatusBadRequest, "invalid", "version must be a number ≥ 1")
+		return nil, nil
+	}
+	v, err := s.st.Version(c, m.ID, n)
+	if err != nil {
+		s.storeError(c, err, fmt.Sprintf("version %d of model %s", n, m.ID))
+		return nil, nil
+	}
+	return m, v
+}
+
+func (s *Server) listVersions(c *gin.Context) {
+	m := s.model(c)
+	if m == nil {
+		return
+	}
+	vs, err := s.st.Versions(c, m.ID)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(vs))
+	for i := range vs {
+		items = append(items, versionJSON(&vs[i], nil))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+}
+
+func (s *Server) getVersion(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil {
+		return
+	}
+	pubs, err := s.publications(c, v)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, versionJSON(v, pubs))
+}
+
+// publications lists where a version is published (发布状态): cloud
+// services, SDK builds and devices told to run it.
+func (s *Server) publications(ctx context.Context, v *store.Version) ([]gin.H, error) {
+	out := []gin.H{}
+	svcs, err := s.st.Services(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, sv := range svcs {
+		if sv.ModelID == v.ModelID && sv.Version == v.Number {
+			out = append(out, gin.H{"kind": "service", "id": sv.ID, "name": sv.Name, "path": sv.Path, "online": sv.Online})
+		}
+	}
+	sdks, err := s.st.SDKs(ctx, v.ModelID, v.Number)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range sdks {
+		out = append(out, gin.H{"kind": "sdk", "platform": r.Platform, "status": r.Status})
+	}
+	devs, err := s.st.Devices(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, d := range devs {
+		if d.DesiredModelID == v.ModelID && d.DesiredVersion == v.Number {
+			n++
+		}
+	}
+	if n > 0 {
+		out = append(out, gin.H{"kind": "device", "devices": n})
+	}
+	return out, nil
+}
+
+func (s *Server) stopVersion(c *gin.Context) {
+	m, v := s.version(c)
+	if v == nil {
+		return
+	}
+	if v.Status != store.VersionQueued && v.Status != store.VersionTraining {
+		failf(c, http.StatusConflict, "not_training", "version %d is %s; only queued or training versions can be stopped", v.Number, v.Status)
+		return
+	}
+	if err := s.st.StopVersion(c, m.ID, v.Number); err != nil {
+		s.storeError(c, err, "version")
+		return
+	}
+	v, err := s.st.Version(c, m.ID, v.Number)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, versionJSON(v, nil))
+}
+
+func (s *Server) succeeded(c *gin.Context, v *store.Version) bool {
+	if v.Status != store.VersionSucceeded {
+		failf(c, http.StatusConflict, "not_trained", "version %d is %s; it has no report or package until it succeeds", v.Number, v.Status)
+		return false
+	}
+	return true
+}
+
+func (s *Server) getReport(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil || !s.succeeded(c, v) {
+		return
+	}
+	s.sendBlob(c, v.ReportSHA256, "application/json", "")
+}
+
+func (s *Server) getPackage(c *gin.Context) {
+	m, v := s.version(c)
+	if v == nil || !s.succeeded(c, v) {
+		return
+	}
+	s.sendBlob(c, v.PackageSHA256, "application/gzip", fmt.Sprintf("%s-v%d.tar.gz", m.ID, v.Number))
+}
+
+// sendBlob streams a blob, with Range support when the store gives a
+// seekable file.
+func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
+	rc, n, err := s.blobs.Get(c, sha)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	defer rc.Close()
+	c.Header("ETag", `"`+sha+`"`)
+	if filename != "" {
+		c.Header("Content-Disposition", `attachment; filename="`+filename+`"`)
+	}
+	if rs, ok := rc.(io.ReadSeeker); ok {
+		c.Header("Content-Type", ctype)
+		http.ServeContent(c.Writer, c.Request, "", zeroTime, rs)
+		return
+	}
+	c.DataFromReader(http.StatusOK, n, ctype, rc, nil)
+}

@@ -1,0 +1,178 @@
+// Package server is autocv-server's HTTP side: the REST API under /api/v1
+// (accounts, datasets, models and training, reports, validation, cloud
+// inference, SDK requests, devices), the job API trainer workers speak
+// (protocol/jobs), the device enrolment call, and the embedded console.
+//
+// The server holds no state of its own beyond caches: metadata is in the
+// store (SQLite or PostgreSQL), bytes are in the blob store (a folder or
+// S3), so several replicas can run behind a load balancer. Background work
+// that must survive a restart (imports, training jobs) is recorded in the
+// store before the call that asked for it returns.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/controlplane/blob"
+	"github.com/autocv/autocv/controlplane/bus"
+	"github.com/autocv/autocv/controlplane/infer"
+	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/modelpkg"
+)
+
+// Options are the server's settings that are not its dependencies.
+type Options struct {
+	// DataDir holds uploads in progress, the signing key and caches.
+	DataDir string
+	// PublicURL is how devices and workers reach this server (enrolment
+	// answers, package URLs); default http://<http-addr>.
+	PublicURL string
+	// MQTTURL is the broker address handed to enrolling devices.
+	MQTTURL string
+	// MaxUploadBytes caps a dataset zip (default 5 GiB).
+	MaxUploadBytes int64
+	// LeaseTTL is how long a job lease lasts without a heartbeat (default 60s).
+	LeaseTTL time.Duration
+	// MaxAttempts a job gets before it fails (default 3).
+	MaxAttempts int
+	// SessionTTL is how long a console login lasts (default 24h).
+	SessionTTL time.Duration
+	// ImportWorkers run imports at once (default 2).
+	ImportWorkers int
+	// RequestTimeout bounds ordinary API calls (uploads and inference are
+	// bounded separately); default 30s.
+	RequestTimeout time.Duration
+	// SDKDir holds per-platform runtime files for offline SDK zips
+	// (<SDKDir>/<platform>/…); default <DataDir>/../sdk beside the binary.
+	SDKDir string
+}
+
+func (o *Options) defaults() {
+	if o.MaxUploadBytes <= 0 {
+		o.MaxUploadBytes = 5 << 30
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 60 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 3
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 24 * time.Hour
+	}
+	if o.ImportWorkers <= 0 {
+		o.ImportWorkers = 2
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+}
+
+// Deps are the parts the server is built on; main wires them.
+type Deps struct {
+	Store store.Store
+	Blobs blob.Store
+	Infer *infer.Pool
+	// Bus publishes desired state; nil when MQTT is off (tests of the REST
+	// side alone).
+	Bus *bus.Bus
+	Log *zap.Logger
+	Key ed25519.PrivateKey
+}
+
+// Server is the HTTP side of the control plane.
+type Server struct {
+	opt   Options
+	st    store.Store
+	blobs blob.Store
+	pool  *infer.Pool
+	log   *zap.Logger
+	key   ed25519.PrivateKey
+	pub   []byte // PEM of key's public half
+
+	busMu sync.RWMutex
+	bus   *bus.Bus
+
+	limiter *loginLimiter
+	imports *importQueue
+	svcs    *services
+	valid   *validations
+	engine  *gin.Engine
+
+	ctx    context.Context // ends when Close is called
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New builds the server and starts its background work (pending imports).
+func New(opt Options, d Deps) (*Server, error) {
+	opt.defaults()
+	if opt.DataDir == "" {
+		return nil, errors.New("server: no data dir")
+	}
+	for _, sub := range []string{"uploads", "cache"} {
+		if err := os.MkdirAll(filepath.Join(opt.DataDir, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	pub, err := modelpkg.MarshalPublicKey(d.Key.Public().(ed25519.PublicKey))
+	if err != nil {
+		return nil, fmt.Errorf("server: signing key: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{opt: opt, st: d.Store, blobs: d.Blobs, pool: d.Infer, log: d.Log, key: d.Key, pub: pub,
+		bus: d.Bus, limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
+	s.imports = newImporter(s)
+	s.svcs = newServices(s)
+	s.valid = newValidations(s)
+	s.engine = s.routes()
+	s.imports.start(opt.ImportWorkers)
+	return s, nil
+}
+
+// SetBus attaches the MQTT side once it is connected (the bus needs the
+// server for device logins and transfers, so it comes up second).
+func (s *Server) SetBus(b *bus.Bus) {
+	s.busMu.Lock()
+	s.bus = b
+	s.busMu.Unlock()
+}
+
+func (s *Server) getBus() *bus.Bus {
+	s.busMu.RLock()
+	defer s.busMu.RUnlock()
+	return s.bus
+}
+
+// Handler is the whole HTTP API and console.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Start brings up what must be loaded before the server takes traffic:
+// online cloud services are loaded into plugins.
+func (s *Server) Start(ctx context.Context) error {
+	return s.svcs.loadAll(ctx)
+}
+
+// Close stops background work; imports in progress stay recorded and
+// resume at the next start.
+func (s *Server) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// PublicKeyPEM is the package-signing public key (PEM).
+func (s *Server) PublicKeyPEM() []byte { return s.pub }

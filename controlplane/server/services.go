@@ -1,0 +1,561 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/controlplane/infer"
+	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/atomicfile"
+)
+
+// packageFile returns a local path of a package blob, copying it out of the
+// blob store into the cache on first use (plugins read files).
+func (s *Server) packageFile(ctx context.Context, sha string) (string, error) {
+	path := filepath.Join(s.opt.DataDir, "cache", "packages", sha+".tar.gz")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	rc, _, err := s.blobs.Get(ctx, sha)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	err = atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
+		_, err := io.Copy(w, rc)
+		return err
+	})
+	return path, err
+}
+
+// keyOf is the inference pool key of a trained version.
+func keyOf(v *store.Version) infer.Key {
+	return infer.Key{ModelID: v.ModelID, Version: v.Number, SHA256: v.PackageSHA256}
+}
+
+// services keeps per-service call statistics; the service rows themselves
+// are read from the store on every call, so every replica agrees on what
+// is online and which version is behind a path.
+type services struct {
+	s     *Server
+	mu    sync.Mutex
+	stats map[string]*infer.Stats // by service id
+}
+
+func newServices(s *Server) *services {
+	return &services{s: s, stats: map[string]*infer.Stats{}}
+}
+
+func (sv *services) statsFor(id string) *infer.Stats {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	st := sv.stats[id]
+	if st == nil {
+		st = &infer.Stats{}
+		sv.stats[id] = st
+	}
+	return st
+}
+
+type svcLatency struct {
+	path     string
+	p50, p99 float64
+}
+
+func (sv *services) snapshot() []svcLatency {
+	list, err := sv.s.st.Services(sv.s.ctx, "")
+	if err != nil {
+		return nil
+	}
+	var out []svcLatency
+	for _, x := range list {
+		snap := sv.statsFor(x.ID).Snapshot()
+		out = append(out, svcLatency{x.Path, snap.P50.Seconds(), snap.P99.Seconds()})
+	}
+	return out
+}
+
+// loadAll loads every online service (at start).
+func (sv *services) loadAll(ctx context.Context) error {
+	list, err := sv.s.st.Services(ctx, "")
+	if err != nil {
+		return err
+	}
+	for _, x := range list {
+		if !x.Online {
+			continue
+		}
+		if err := sv.s.loadVersion(ctx, x.ModelID, x.Version, false); err != nil {
+			sv.s.log.Error("loading a published service", zap.String("path", x.Path), zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// loadVersion loads a trained version into the pool and waits for it.
+func (s *Server) loadVersion(ctx context.Context, modelID string, number int, unloadable bool) error {
+	v, err := s.st.Version(ctx, modelID, number)
+	if err != nil {
+		return err
+	}
+	path, err := s.packageFile(ctx, v.PackageSHA256)
+	if err != nil {
+		return err
+	}
+	return s.pool.Load(ctx, keyOf(v), path, infer.LoadOptions{Unloadable: unloadable})
+}
+
+var servicePathRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62}){0,3}$`)
+
+type createServiceRequest struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	ModelID string `json:"model_id"`
+	Version int    `json:"version"`
+}
+
+// cloudVersion loads a version the caller owns that may be published to
+// the cloud.
+func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store.Version {
+	m, err := s.st.Model(c, modelID)
+	if err == nil && !owns(c, m.OwnerID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.storeError(c, err, "model "+modelID)
+		return nil
+	}
+	v, err := s.st.Version(c, modelID, number)
+	if err != nil {
+		s.storeError(c, err, fmt.Sprintf("version %d of model %s", number, modelID))
+		return nil
+	}
+	if !s.succeeded(c, v) {
+		return nil
+	}
+	if targetOf(v.AppType) != "cloud" {
+		failf(c, http.StatusBadRequest, "wrong_target", "version %d is %s: offline versions are published as an SDK, not a cloud API", v.Number, v.AppType)
+		return nil
+	}
+	return v
+}
+
+func (s *Server) createService(c *gin.Context) {
+	var req createServiceRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if !validName(req.Name, 64) {
+		fail(c, http.StatusBadRequest, "invalid_name", "service name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		return
+	}
+	if !servicePathRE.MatchString(req.Path) {
+		fail(c, http.StatusBadRequest, "invalid_path", "path must be 1–4 segments of lowercase letters, digits, '_' or '-' (e.g. \"factory/defects\")")
+		return
+	}
+	v := s.cloudVersion(c, req.ModelID, req.Version)
+	if v == nil {
+		return
+	}
+	if _, err := s.st.ServiceByPath(c, req.Path); err == nil {
+		fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
+		return
+	}
+	if err := s.loadVersion(c, v.ModelID, v.Number, false); err != nil {
+		failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", v.Number, err)
+		return
+	}
+	sv := &store.Service{OwnerID: who(c).user.ID, Name: req.Name, Path: req.Path, ModelID: v.ModelID, Version: v.Number, Online: true}
+	if err := s.st.CreateService(c, sv); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
+			return
+		}
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, s.serviceJSON(c, sv))
+}
+
+func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) gin.H {
+	url := strings.TrimRight(s.opt.PublicURL, "/") + "/api/v1/infer/" + sv.Path
+	snap := s.svcs.statsFor(sv.ID).Snapshot()
+	state := "offline"
+	if sv.Online {
+		state = "loading"
+		if v, err := s.st.Version(c, sv.ModelID, sv.Version); err == nil {
+			if st, _ := s.pool.State(keyOf(v)); st == infer.StateReady {
+				state = "online"
+			}
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return gin.H{"id": sv.ID, "name": sv.Name, "path": sv.Path, "model_id": sv.ModelID, "version": sv.Version,
+		"online": sv.Online, "state": state, "url": url, "created_at": sv.CreatedAt.UTC(), "updated_at": sv.UpdatedAt.UTC(),
+		"stats": gin.H{"calls": snap.Calls, "errors": snap.Errors, "p50_ms": ms(snap.P50), "p90_ms": ms(snap.P90), "p99_ms": ms(snap.P99), "window": snap.Window},
+		"example": gin.H{
+			"curl":          "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" --data-binary @photo.jpg " + url,
+			"curl_multiple": "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" -F file=@a.jpg -F file=@b.jpg " + url,
+			"request":       "POST " + url + "?top_k=5 — body: one image (jpg, png or bmp; raw bytes or one multipart \"file\"), or several \"file\" parts",
+			"response":      gin.H{"model": gin.H{"id": sv.ModelID, "version": sv.Version}, "predictions": []gin.H{{"label": "…", "confidence": 0.97}}, "latency_ms": 12.3},
+		}}
+}
+
+// service loads the path's service if the caller owns it.
+func (s *Server) service(c *gin.Context) *store.Service {
+	sv, err := s.st.Service(c, c.Param("id"))
+	if err == nil && !owns(c, sv.OwnerID) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.storeError(c, err, "service "+c.Param("id"))
+		return nil
+	}
+	return sv
+}
+
+func (s *Server) listServices(c *gin.Context) {
+	list, err := s.st.Services(c, ownerFilter(c))
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(list))
+	for i := range list {
+		items = append(items, s.serviceJSON(c, &list[i]))
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+}
+
+func (s *Server) getService(c *gin.Context) {
+	if sv := s.service(c); sv != nil {
+		c.JSON(http.StatusOK, s.serviceJSON(c, sv))
+	}
+}
+
+type updateServiceRequest struct {
+	Online  *bool `json:"online"`
+	Version *int  `json:"version"`
+}
+
+// updateService switches a service on or off, or moves its path to
+// another version: the new version is loaded first, then the row is
+// switched, then the old one is unloaded once no service uses it (the pool
+// lets calls in flight on it finish), so no call fails.
+func (s *Server) updateService(c *gin.Context) {
+	var req updateServiceRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	sv := s.service(c)
+	if sv == nil {
+		return
+	}
+	old := *sv
+	if req.Version != nil && *req.Version != sv.Version {
+		v := s.cloudVersion(c, sv.ModelID, *req.Version)
+		if v == nil {
+			return
+		}
+		sv.Version = v.Number
+	}
+	if req.Online != nil {
+		sv.Online = *req.Online
+	}
+	if sv.Online {
+		if err := s.loadVersion(c, sv.ModelID, sv.Version, false); err != nil {
+			failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", sv.Version, err)
+			return
+		}
+	}
+	if err := s.st.UpdateService(c, sv); err != nil {
+		s.storeError(c, err, "service")
+		return
+	}
+	if old.Online && (!sv.Online || old.Version != sv.Version) {
+		s.unloadIfUnused(c, old.ModelID, old.Version)
+	}
+	c.JSON(http.StatusOK, s.serviceJSON(c, sv))
+}
+
+func (s *Server) deleteService(c *gin.Context) {
+	sv := s.service(c)
+	if sv == nil {
+		return
+	}
+	if err := s.st.DeleteService(c, sv.ID); err != nil {
+		s.storeError(c, err, "service")
+		return
+	}
+	s.unloadIfUnused(c, sv.ModelID, sv.Version)
+	c.Status(http.StatusNoContent)
+}
+
+// unloadIfUnused unloads a version no online service serves any more.
+func (s *Server) unloadIfUnused(ctx context.Context, modelID string, number int) {
+	list, err := s.st.Services(ctx, "")
+	if err != nil {
+		return
+	}
+	for _, x := range list {
+		if x.Online && x.ModelID == modelID && x.Version == number {
+			return
+		}
+	}
+	if v, err := s.st.Version(ctx, modelID, number); err == nil {
+		go func() { _ = s.pool.Unload(keyOf(v)) }()
+	}
+}
+
+// infer is POST /api/v1/infer/{path}: one image (raw body or a single
+// multipart file) gets the one-image shape, several files get results in
+// request order.
+func (s *Server) infer(c *gin.Context) {
+	path := strings.TrimPrefix(c.Param("path"), "/")
+	sv, err := s.st.ServiceByPath(c, path)
+	if err != nil {
+		s.storeError(c, err, "service /api/v1/infer/"+path)
+		return
+	}
+	if !owns(c, sv.OwnerID) {
+		fail(c, http.StatusForbidden, "forbidden", "this API key may not call service "+path)
+		return
+	}
+	stats := s.svcs.statsFor(sv.ID)
+	if !sv.Online {
+		inferCalls.add(fmt.Sprintf("path=%q,outcome=\"offline\"", path), 1)
+		fail(c, http.StatusServiceUnavailable, "offline", "service "+path+" is offline")
+		return
+	}
+	topK, ok := topKParam(c)
+	if !ok {
+		return
+	}
+	var files []partFile
+	multi := strings.HasPrefix(c.ContentType(), "multipart/")
+	if multi {
+		if files, ok = readImageParts(c, 32); !ok {
+			return
+		}
+	} else {
+		b, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			failPart(c, err)
+			return
+		}
+		if len(b) == 0 {
+			fail(c, http.StatusBadRequest, "missing_image", "send one image as the body, or multipart \"file\" parts")
+			return
+		}
+		files = []partFile{{name: "body", data: b}}
+	}
+	v, err := s.st.Version(c, sv.ModelID, sv.Version)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	key := keyOf(v)
+	start := time.Now()
+	preds, _, err := s.predict(c, key, files, topK)
+	took := time.Since(start)
+	stats.Observe(took, err)
+	if err != nil {
+		inferCalls.add(fmt.Sprintf("path=%q,outcome=\"error\"", path), 1)
+		s.predictError(c, err)
+		return
+	}
+	inferCalls.add(fmt.Sprintf("path=%q,outcome=\"ok\"", path), 1)
+	s.answerPredictions(c, v, files, preds, took, multi && len(files) > 1)
+}
+
+func topKParam(c *gin.Context) (int, bool) {
+	topK := 5
+	if q := c.Query("top_k"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 1000 {
+			fail(c, http.StatusBadRequest, "invalid", "top_k must be 1–1000")
+			return 0, false
+		}
+		topK = n
+	}
+	return topK, true
+}
+
+// predict runs one batch, loading the version on this replica first if
+// another replica published it.
+func (s *Server) predict(ctx context.Context, key infer.Key, files []partFile, topK int) ([]infer.Prediction, time.Duration, error) {
+	imgs := make([][]byte, len(files))
+	for i, f := range files {
+		imgs[i] = f.data
+	}
+	preds, d, err := s.pool.Predict(ctx, key, imgs, topK)
+	if errors.Is(err, infer.ErrNotLoaded) {
+		if lerr := s.loadVersion(ctx, key.ModelID, key.Version, false); lerr != nil {
+			return nil, 0, lerr
+		}
+		preds, d, err = s.pool.Predict(ctx, key, imgs, topK)
+	}
+	return preds, d, err
+}
+
+func (s *Server) predictError(c *gin.Context, err error) {
+	var ie *infer.ImageError
+	switch {
+	case errors.As(err, &ie):
+		fail(c, http.StatusBadRequest, ie.Reason, ie.Message)
+	case errors.Is(err, infer.ErrInvalid):
+		fail(c, http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		fail(c, http.StatusGatewayTimeout, "timeout", "inference took too long")
+	case errors.Is(err, infer.ErrPluginFailed), errors.Is(err, infer.ErrLoadFailed), errors.Is(err, infer.ErrNotLoaded):
+		fail(c, http.StatusServiceUnavailable, "unavailable", err.Error())
+	default:
+		s.internal(c, err)
+	}
+}
+
+func predictionsJSON(p infer.Prediction) []gin.H {
+	out := make([]gin.H, 0, len(p.Labels))
+	for _, l := range p.Labels {
+		out = append(out, gin.H{"label": l.Label, "confidence": l.Confidence})
+	}
+	return out
+}
+
+// answerPredictions writes the prediction JSON: the one-image shape, or
+// results in request order (an image that could not be used carries its
+// error instead of predictions).
+func (s *Server) answerPredictions(c *gin.Context, v *store.Version, files []partFile, preds []infer.Prediction, took time.Duration, many bool) {
+	model := gin.H{"id": v.ModelID, "version": v.Number}
+	ms := float64(took.Microseconds()) / 1000
+	if !many {
+		p := preds[0]
+		if p.Err != nil {
+			s.predictError(c, p.Err)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"model": model, "predictions": predictionsJSON(p), "latency_ms": ms})
+		return
+	}
+	results := make([]gin.H, 0, len(files))
+	for i, f := range files {
+		r := gin.H{"file": f.name}
+		if err := preds[i].Err; err != nil {
+			var ie *infer.ImageError
+			code := "bad_image"
+			if errors.As(err, &ie) {
+				code = ie.Reason
+			}
+			r["error"], r["code"] = err.Error(), code
+		} else {
+			r["predictions"] = predictionsJSON(preds[i])
+		}
+		results = append(results, r)
+	}
+	c.JSON(http.StatusOK, gin.H{"model": model, "results": results, "latency_ms": ms})
+}
+
+// validations are the 校验 services: a version loaded on demand, unloaded
+// by the pool when idle.
+type validations struct{ s *Server }
+
+func newValidations(s *Server) *validations { return &validations{s: s} }
+
+func (s *Server) startValidation(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil || !s.succeeded(c, v) {
+		return
+	}
+	path, err := s.packageFile(c, v.PackageSHA256)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	if err := s.pool.Start(keyOf(v), path, infer.LoadOptions{Unloadable: true}); err != nil {
+		fail(c, http.StatusServiceUnavailable, "unavailable", err.Error())
+		return
+	}
+	s.validationState(c, v, http.StatusAccepted)
+}
+
+func (s *Server) getValidation(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil {
+		return
+	}
+	s.validationState(c, v, http.StatusOK)
+}
+
+func (s *Server) validationState(c *gin.Context, v *store.Version, status int) {
+	st, err := "stopped", error(nil)
+	if v.PackageSHA256 != "" {
+		if x, e := s.pool.State(keyOf(v)); x != "" {
+			st, err = x, e
+		}
+	}
+	h := gin.H{"status": st, "model_id": v.ModelID, "version": v.Number}
+	if err != nil {
+		h["error"] = err.Error()
+	}
+	if info, ok := s.pool.Info(keyOf(v)); ok && len(info.Model.Labels) > 0 {
+		labels := append([]string(nil), info.Model.Labels...)
+		sort.Strings(labels)
+		h["labels"] = labels
+	}
+	c.JSON(status, h)
+}
+
+func (s *Server) predictValidation(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil || !s.succeeded(c, v) {
+		return
+	}
+	key := keyOf(v)
+	if st, _ := s.pool.State(key); st != infer.StateReady {
+		if st == "" {
+			st = "stopped"
+		}
+		failf(c, http.StatusConflict, "not_ready", "the validation service is %s; POST …/validation first and wait for status ready", st)
+		return
+	}
+	files, ok := readImageParts(c, 10)
+	if !ok {
+		return
+	}
+	topK, ok := topKParam(c)
+	if !ok {
+		return
+	}
+	start := time.Now()
+	preds, _, err := s.pool.Predict(c, key, imagesOf(files), topK)
+	if err != nil {
+		s.predictError(c, err)
+		return
+	}
+	s.answerPredictions(c, v, files, preds, time.Since(start), true)
+}
+
+func imagesOf(files []partFile) [][]byte {
+	out := make([][]byte, len(files))
+	for i, f := range files {
+		out[i] = f.data
+	}
+	return out
+}

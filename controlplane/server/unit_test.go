@@ -1,0 +1,105 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/autocv/autocv/protocol/jobs"
+)
+
+func TestSplitStratifiedAndStable(t *testing.T) {
+	var ims []frozenImage
+	for i := range 100 {
+		ims = append(ims, frozenImage{id: fmt.Sprintf("a%d", i), sha: fmt.Sprintf("%064x", i), label: "a"})
+	}
+	for i := range 21 {
+		ims = append(ims, frozenImage{id: fmt.Sprintf("b%d", i), sha: fmt.Sprintf("%064x", 1000+i), label: "b"})
+	}
+	count := func(out []jobs.Image) map[string]map[string]int {
+		m := map[string]map[string]int{}
+		for _, im := range out {
+			if m[im.Label] == nil {
+				m[im.Label] = map[string]int{}
+			}
+			m[im.Label][im.Split]++
+		}
+		return m
+	}
+	out := split(ims, 42)
+	c := count(out)
+	if c["a"][jobs.SplitTest] != 15 || c["a"][jobs.SplitValidation] != 15 || c["a"][jobs.SplitTrain] != 70 {
+		t.Errorf("label a split %v, want 70/15/15", c["a"])
+	}
+	if c["b"][jobs.SplitTest] != 3 || c["b"][jobs.SplitValidation] != 3 || c["b"][jobs.SplitTrain] != 15 {
+		t.Errorf("label b split %v, want 15/3/3", c["b"])
+	}
+	// Same seed → same split; adding photos moves few of the old ones.
+	before := map[string]string{}
+	for _, im := range out {
+		before[im.ID] = im.Split
+	}
+	more := append(ims[:len(ims):len(ims)], frozenImage{id: "a-new", sha: fmt.Sprintf("%064x", 5000), label: "a"})
+	moved := 0
+	for _, im := range split(more, 42) {
+		if s, ok := before[im.ID]; ok && s != im.Split {
+			moved++
+		}
+	}
+	if moved > 2 {
+		t.Errorf("adding one photo moved %d others between splits", moved)
+	}
+	// Another seed splits differently.
+	diff := 0
+	for _, im := range split(ims, 43) {
+		if before[im.ID] != im.Split {
+			diff++
+		}
+	}
+	if diff == 0 {
+		t.Error("seed does not change the split")
+	}
+}
+
+func TestLoginLimiter(t *testing.T) {
+	l := newLoginLimiter()
+	for i := range l.perUser {
+		if w := l.blocked("1.2.3.4", "alice"); w != 0 {
+			t.Fatalf("blocked after %d failures", i)
+		}
+		l.failed("1.2.3.4", "alice")
+	}
+	if w := l.blocked("5.6.7.8", "alice"); w <= 0 || w > l.window {
+		t.Errorf("alice after %d failures: wait %s, want (0, %s]", l.perUser, w, l.window)
+	}
+	if w := l.blocked("1.2.3.4", "bob"); w != 0 {
+		t.Errorf("bob from the same address blocked (%s) before the per-address limit", w)
+	}
+	l.succeeded("1.2.3.4", "alice")
+	if w := l.blocked("5.6.7.8", "alice"); w != 0 {
+		t.Errorf("alice still blocked after a success: %s", w)
+	}
+	// Old failures leave the window.
+	l2 := newLoginLimiter()
+	l2.window = 10 * time.Millisecond
+	for range l2.perUser {
+		l2.failed("ip", "u")
+	}
+	time.Sleep(20 * time.Millisecond)
+	if w := l2.blocked("ip", "u"); w != 0 {
+		t.Errorf("blocked after the window passed: %s", w)
+	}
+}
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"蚂蚁和蜜蜂", "ants_v2", "Line 3", "a.b-c"} {
+		if !validName(ok, 64) {
+			t.Errorf("%q refused", ok)
+		}
+	}
+	for _, bad := range []string{"", " lead", "trail ", "a/b", "a\x00b", "<script>", string(make([]byte, 65))} {
+		if validName(bad, 64) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
