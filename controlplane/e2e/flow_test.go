@@ -4,12 +4,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
 	"github.com/autocv/autocv/protocol/report"
@@ -20,14 +24,28 @@ import (
 // folder, the embedded broker) with one real trainer worker process.
 func TestFlowSQLite(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 1})
-	flow(t, s)
+	modelID, versions := flow(t, s)
 	devices(t, s)
+	deploy(t, s, modelID, versions[1])
 }
 
-// The same flow with PostgreSQL as the metadata store.
+// The same flow scaled out: PostgreSQL for metadata and an S3-compatible
+// store (gofakes3 over real HTTP on loopback) for blobs.
 func TestFlowPostgres(t *testing.T) {
-	s := startServer(t, serverOpts{trainers: 1, dsn: pgtest.DSN(t)})
+	backend := s3mem.New()
+	if err := backend.CreateBucket("autocv"); err != nil {
+		t.Fatal(err)
+	}
+	s3 := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3.Close)
+	s := startServer(t, serverOpts{trainers: 1, dsn: pgtest.DSN(t), extra: []string{
+		"--blobs", "s3://autocv/blobs/", "--s3-endpoint", strings.TrimPrefix(s3.URL, "http://"),
+		"--s3-insecure", "--s3-access-key", "e2e", "--s3-secret-key", "e2e-secret"}})
 	flow(t, s)
+	// Nothing went to the local blob folder.
+	if _, err := os.Stat(filepath.Join(s.DataDir, "blobs")); err == nil {
+		t.Error("blobs were written to the data dir although the store is S3")
+	}
 }
 
 type version struct {
@@ -53,7 +71,9 @@ func (c *client) waitVersion(modelID string, v int, d time.Duration) version {
 	return out
 }
 
-func flow(t *testing.T, s *server) {
+// flow walks 数据中心 → 训练 → 评估报告 → 校验 → 发布 and returns the model and
+// its version numbers (cloud-general, offline-high-performance).
+func flow(t *testing.T, s *server) (string, []int) {
 	c := s.admin(t)
 
 	// 数据中心: the hymenoptera training photos as a zip.
@@ -225,6 +245,100 @@ func flow(t *testing.T, s *server) {
 	if len(got.Publications) == 0 || got.Publications[0]["kind"] != "service" {
 		t.Errorf("publications of the cloud version: %+v", got.Publications)
 	}
+	return m.ID, []int{vs[0].Version, vs[1].Version}
+}
+
+// deploy enrols a real autocv-agent, sets its desired model and waits until
+// the agent serves it on its own HTTP API.
+func deploy(t *testing.T, s *server, modelID string, version int) {
+	bin := binaries(t)
+	agentBin := filepath.Join(bin, "autocv-agent")
+	if _, err := os.Stat(agentBin); err != nil {
+		cmd := exec.Command("go", "build", "-o", bin, "./agent/cmd/autocv-agent")
+		cmd.Dir = testenv.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("building the agent: %v\n%s", err, out)
+		}
+	}
+	c := s.admin(t)
+	var tok struct{ Token string }
+	if st := c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "edge"}, &tok); st != 201 {
+		t.Fatalf("enrollment token: %d", st)
+	}
+	state := filepath.Join(t.TempDir(), "agent")
+	enroll := exec.Command(agentBin, "enroll", "--server", s.URL, "--state-dir", state, "--name", "e2e-edge")
+	enroll.Env = append(os.Environ(), "AUTOCV_ENROLL_TOKEN="+tok.Token)
+	if out, err := enroll.CombinedOutput(); err != nil {
+		t.Fatalf("autocv-agent enroll: %v\n%s", err, out)
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	agentOut := &lockedBuffer{}
+	run := exec.Command(agentBin, "run", "--state-dir", state, "--listen", listen)
+	run.Stdout, run.Stderr = agentOut, agentOut
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = run.Process.Kill()
+		_ = run.Wait()
+		if t.Failed() {
+			t.Logf("agent output:\n%s", tail(agentOut.String(), 4000))
+		}
+	})
+	var list struct {
+		Items []struct{ ID, Name string }
+	}
+	c.call("GET", "/api/v1/devices?group=edge", nil, &list)
+	if len(list.Items) != 1 {
+		t.Fatalf("devices in group edge: %+v", list.Items)
+	}
+	dev := list.Items[0].ID
+	if st, raw := c.raw("PUT", "/api/v1/devices/"+dev+"/desired", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"model_id":%q,"version":%d}`, modelID, version))); st != 200 {
+		t.Fatalf("set desired: %d %s", st, raw)
+	}
+	agent := &client{t: t, base: "http://" + listen}
+	var model struct {
+		Model struct {
+			ID      string
+			Version int
+		}
+	}
+	waitFor(t, 90*time.Second, "agent serving the deployed version", func() (bool, string) {
+		model.Model.ID = ""
+		resp, err := http.Get(agent.base + "/v1/model")
+		if err != nil {
+			return false, err.Error() // not listening yet
+		}
+		defer resp.Body.Close()
+		_ = json.NewDecoder(resp.Body).Decode(&model)
+		return resp.StatusCode == 200 && model.Model.ID == modelID && model.Model.Version == version, fmt.Sprint(resp.StatusCode, " ", model.Model)
+	})
+	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "ants", "10308379_1b6c72e180.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pred struct {
+		Predictions []struct{ Label string }
+	}
+	if st := agent.call("POST", "/v1/predict", photo, &pred); st != 200 || len(pred.Predictions) == 0 || pred.Predictions[0].Label != "ants" {
+		t.Errorf("agent predict: %d %+v", st, pred)
+	}
+	// The control plane sees the device serving it.
+	waitFor(t, 20*time.Second, "reported state", func() (bool, string) {
+		var d struct {
+			Online   bool
+			Reported struct {
+				State string
+				Model struct {
+					ID      string
+					Version int
+				}
+			}
+		}
+		c.call("GET", "/api/v1/devices/"+dev, nil, &d)
+		return d.Online && d.Reported.State == "serving" && d.Reported.Model.Version == version, fmt.Sprintf("%+v", d)
+	})
 }
 
 // devices enrols two devices and checks, with Debian's mosquitto-clients
