@@ -114,7 +114,8 @@ func load(args []string, getenv func(string) string, usage io.Writer) (config, e
 	pre.SetOutput(io.Discard)
 	cfgPath := pre.String("config", getenv("AUTOCV_CONFIG"), "")
 	for _, s := range ss {
-		pre.Var(&discard{}, s.flagName(), "")
+		_, isBool := s.val.(*boolValue)
+		pre.Var(&discard{isBool}, s.flagName(), "")
 	}
 	_ = pre.Parse(args)
 	if *cfgPath != "" {
@@ -229,7 +230,9 @@ func (v *durValue) Set(s string) error {
 }
 func (v *durValue) String() string { return time.Duration(*v).String() }
 
-type discard struct{}
+// discard swallows flags in the pass that only looks for --config.
+type discard struct{ isBool bool }
 
-func (*discard) Set(string) error { return nil }
-func (*discard) String() string   { return "" }
+func (*discard) Set(string) error   { return nil }
+func (*discard) String() string     { return "" }
+func (d *discard) IsBoolFlag() bool { return d.isBool }
