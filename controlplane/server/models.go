@@ -216,7 +216,8 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// frozenImage is one image chosen for training, before splitting.
+// frozenImage is one image chosen for training, before splitting; source
+// is the dataset it came from (the report lists sources per label).
 type frozenImage struct {
 	id, sha, label, source string
 }
@@ -284,7 +285,7 @@ func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []st
 				for _, im := range ims {
 					e := bySHA[im.SHA256]
 					if e == nil {
-						e = &entry{im: frozenImage{id: im.ID, sha: im.SHA256, label: l, source: ds.Name + "/" + im.Source}, labels: map[string]bool{}}
+						e = &entry{im: frozenImage{id: im.ID, sha: im.SHA256, label: l, source: ds.Name}, labels: map[string]bool{}}
 						bySHA[im.SHA256] = e
 						order = append(order, im.SHA256)
 					}
