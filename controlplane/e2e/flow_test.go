@@ -1,7 +1,10 @@
 package e2e_test
 
 import (
+	"archive/zip"
+	"bytes"
 	"encoding/json"
+	"io"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +30,7 @@ func TestFlowSQLite(t *testing.T) {
 	modelID, versions := flow(t, s)
 	devices(t, s)
 	deploy(t, s, modelID, versions[1])
+	sdk(t, s, modelID, versions[1])
 }
 
 // The same flow scaled out: PostgreSQL for metadata and an S3-compatible
@@ -420,4 +424,86 @@ func devices(t *testing.T, s *server) {
 	if out, err := mq(wrong, "autocv/v1/devices/"+a.DeviceID+"/desired"); err == nil || !strings.Contains(out, "not authori") {
 		t.Errorf("wrong password: %v %q", err, out)
 	}
+}
+
+// sdk requests the offline SDK of an offline version for this platform,
+// downloads the zip and runs the agent from it the way start.sh does.
+func sdk(t *testing.T, s *server, modelID string, version int) {
+	c := s.admin(t)
+	base := fmt.Sprintf("/api/v1/models/%s/versions/%d/sdk", modelID, version)
+	if st, raw := c.raw("POST", base, "application/json", strings.NewReader(`{"platform":"linux-amd64"}`)); st != http.StatusAccepted {
+		t.Fatalf("request SDK: %d %s", st, raw)
+	}
+	waitFor(t, time.Minute, "SDK build", func() (bool, string) {
+		var r struct{ Status, Error string }
+		c.call("GET", base+"/linux-amd64", nil, &r)
+		if r.Status == "failed" {
+			t.Fatalf("SDK build failed: %s", r.Error)
+		}
+		return r.Status == "ready", r.Status
+	})
+	st, raw := c.raw("GET", base+"/linux-amd64/download", "", nil)
+	if st != 200 {
+		t.Fatalf("SDK download: %d", st)
+	}
+	dir := t.TempDir()
+	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatalf("SDK is not a zip: %v", err)
+	}
+	root := ""
+	for _, f := range zr.File {
+		root, _, _ = strings.Cut(f.Name, "/")
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(f.Name))
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, b, f.Mode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdkDir := filepath.Join(dir, root)
+	for _, want := range []string{"autocv-agent", "autocv-plugin-onnx", "libonnxruntime.so.1", "package.tar.gz", "signing.pub", "start.sh", "README.txt"} {
+		if _, err := os.Stat(filepath.Join(sdkDir, want)); err != nil {
+			t.Errorf("SDK lacks %s", want)
+		}
+	}
+	// An offline version only: a cloud version is refused.
+	if st := c.call("POST", fmt.Sprintf("/api/v1/models/%s/versions/1/sdk", modelID), map[string]string{"platform": "linux-amd64"}, nil); st != http.StatusBadRequest {
+		t.Errorf("SDK of a cloud version: %d, want 400", st)
+	}
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	cmd := exec.Command("./autocv-agent", "serve", "--package", "package.tar.gz", "--trust-key", "signing.pub", "--listen", listen)
+	cmd.Dir = sdkDir
+	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB=")
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "bees", "1032546534_06907fe3b3.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the SDK's agent answering", func() (bool, string) {
+		resp, err := http.Post("http://"+listen+"/v1/predict", "image/jpeg", bytes.NewReader(photo))
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var p struct {
+			Model       struct{ ID string }
+			Predictions []struct{ Label string }
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode == 200 && p.Model.ID == modelID && len(p.Predictions) == 2, fmt.Sprint(resp.StatusCode, " ", out.String())
+	})
 }
