@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +46,8 @@ func TestFlowPostgres(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 1, dsn: pgtest.DSN(t), extra: []string{
 		"--blobs", "s3://autocv/blobs/", "--s3-endpoint", strings.TrimPrefix(s3.URL, "http://"),
 		"--s3-insecure", "--s3-access-key", "e2e", "--s3-secret-key", "e2e-secret"}})
-	flow(t, s)
+	modelID, _ := flow(t, s)
+	switchUnderLoad(t, s, modelID)
 	// Nothing went to the local blob folder.
 	if _, err := os.Stat(filepath.Join(s.DataDir, "blobs")); err == nil {
 		t.Error("blobs were written to the data dir although the store is S3")
@@ -506,4 +508,85 @@ func sdk(t *testing.T, s *server, modelID string, version int) {
 		_ = json.NewDecoder(resp.Body).Decode(&p)
 		return resp.StatusCode == 200 && p.Model.ID == modelID && len(p.Predictions) == 2, fmt.Sprint(resp.StatusCode, " ", out.String())
 	})
+}
+
+// switchUnderLoad trains another cloud version and moves the published
+// path to it while clients keep calling: no call may fail, and calls after
+// the switch answer from the new version.
+func switchUnderLoad(t *testing.T, s *server, modelID string) {
+	c := s.admin(t)
+	var ds struct{ Items []struct{ ID string } }
+	c.call("GET", "/api/v1/datasets", nil, &ds)
+	var vs []version
+	if st := c.call("POST", "/api/v1/models/"+modelID+"/versions", map[string]any{"app_types": []string{"cloud-general"},
+		"data": []map[string]any{{"dataset_id": ds.Items[0].ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted {
+		t.Fatalf("train another version: %d", st)
+	}
+	if v := c.waitVersion(modelID, vs[0].Version, 3*time.Minute); v.Status != "succeeded" {
+		t.Fatalf("version %d: %s %s", vs[0].Version, v.Status, v.Error)
+	}
+	var svcs struct{ Items []struct{ ID, Path string } }
+	c.call("GET", "/api/v1/services", nil, &svcs)
+	var key struct{ Key string }
+	c.call("POST", "/api/v1/apikeys", map[string]string{"name": "load"}, &key)
+	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "bees", "1032546534_06907fe3b3.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		status  int
+		version int
+		at      time.Time
+	}
+	stop := make(chan struct{})
+	results := make(chan result, 10000)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", s.URL+"/api/v1/infer/"+svcs.Items[0].Path, bytes.NewReader(photo))
+				req.Header.Set("Authorization", "Bearer "+key.Key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					results <- result{status: -1, at: time.Now()}
+					continue
+				}
+				var out struct{ Model struct{ Version int } }
+				_ = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				results <- result{status: resp.StatusCode, version: out.Model.Version, at: time.Now()}
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	if st, raw := c.raw("PATCH", "/api/v1/services/"+svcs.Items[0].ID, "application/json",
+		strings.NewReader(fmt.Sprintf(`{"version":%d}`, vs[0].Version))); st != 200 {
+		t.Fatalf("switch version: %d %s", st, raw)
+	}
+	switched := time.Now()
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	close(results)
+	n, failed, stale := 0, 0, 0
+	for r := range results {
+		n++
+		if r.status != 200 {
+			failed++
+		}
+		if r.at.After(switched.Add(200*time.Millisecond)) && r.version != vs[0].Version {
+			stale++
+		}
+	}
+	t.Logf("switch under load: %d calls, %d failed, %d answered by the old version after the switch", n, failed, stale)
+	if failed > 0 || stale > 0 || n < 20 {
+		t.Errorf("switch under load: %d calls, %d failed, %d stale", n, failed, stale)
+	}
 }
