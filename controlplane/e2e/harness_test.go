@@ -213,11 +213,6 @@ func (s *server) kill9() {
 	s.cmd = nil
 }
 
-func (s *server) restart() {
-	s.stop()
-	s.start()
-}
-
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -418,14 +413,6 @@ func (c *client) waitDataset(id string) dataset {
 		return d.Status != "processing", d.Status
 	})
 	return d
-}
-
-func errorOf(raw []byte) string {
-	var e struct {
-		Error, Code string
-	}
-	_ = json.Unmarshal(raw, &e)
-	return e.Code + ": " + e.Error
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

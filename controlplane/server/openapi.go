@@ -49,7 +49,7 @@ func openAPI(tbl []route) []byte {
 		case "trainer":
 			op["security"] = []any{map[string]any{"trainerToken": []string{}}}
 		case "device":
-			op["security"] = []any{map[string]any{"deviceBasic": []string{}}}
+			op["security"] = []any{map[string]any{"deviceURL": []string{}}}
 		default:
 			op["security"] = []any{map[string]any{"bearer": []string{}}, map[string]any{"session": []string{}}}
 		}
@@ -68,7 +68,7 @@ func openAPI(tbl []route) []byte {
 				"bearer":       map[string]any{"type": "http", "scheme": "bearer", "description": "a session token or an API key"},
 				"session":      map[string]any{"type": "apiKey", "in": "cookie", "name": SessionCookie, "description": "console session; unsafe methods also need the " + CSRFHeader + " header"},
 				"trainerToken": map[string]any{"type": "http", "scheme": "bearer", "description": "a trainer token (job API only)"},
-				"deviceBasic":  map[string]any{"type": "http", "scheme": "basic", "description": "device id and MQTT password"},
+				"deviceURL":    map[string]any{"type": "apiKey", "in": "query", "name": "sig", "description": "HMAC of device id and package sha256 made by the server; the URL comes in the device's desired state"},
 			},
 			"schemas": map[string]any{
 				"Error": map[string]any{"type": "object", "required": []string{"error", "code"}, "properties": map[string]any{

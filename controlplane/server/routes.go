@@ -98,7 +98,7 @@ func (s *Server) table() []route {
 		r("GET", "/devices/:id", "devices", "One device (admin)", "admin", "", user, requireAdmin, std, s.getDevice),
 		r("PUT", "/devices/:id/desired", "devices", "Set a device's desired model {model_id, version}; published retained over MQTT (admin)", "admin", "json", small, user, requireAdmin, std, s.setDesired),
 		r("DELETE", "/devices/:id", "devices", "Remove a device (admin)", "admin", "", user, requireAdmin, std, s.deleteDevice),
-		r("GET", "/device-packages/:sha", "devices", "A package a device was told to install (device credentials: Basic device_id:mqtt_password)", "device", "", s.devicePackage),
+		r("GET", "/device-packages/:sha", "devices", "A package a device was told to install, from the signed URL in its desired state (?device=&sig=)", "device", "", s.devicePackage),
 
 		r("POST", strings.TrimPrefix(jobs.PathLease, "/api/v1"), "jobs", "Lease a training job (trainer token)", "trainer", "json", small, trainer, std, s.leaseJob),
 		r("POST", "/jobs/:id/heartbeat", "jobs", "Renew a lease and report progress", "trainer", "json", small, trainer, std, s.heartbeat),
