@@ -98,6 +98,15 @@ func (s *Server) enroll(c *gin.Context) {
 	password := newSecret("")
 	d := &store.Device{Name: req.Name, OS: req.OS, Arch: req.Arch, AgentVersion: req.AgentVersion,
 		MQTTPasswordHash: hashSecret(password)}
+	if s.opt.MosquittoPasswordFile != "" {
+		d.ID = "dev_" + newSecret("")[:20]
+		line, err := bus.MosquittoPasswordLine(d.ID, password)
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		d.BrokerCredential = line
+	}
 	if err := s.st.Enroll(c, hashSecret(req.Token), d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(c, http.StatusUnauthorized, "bad_token", "enrolment token unknown, used up or expired")
@@ -107,6 +116,11 @@ func (s *Server) enroll(c *gin.Context) {
 		return
 	}
 	s.log.Info("device enrolled", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("group", d.Group))
+	if err := s.SyncBrokerPasswords(c); err != nil {
+		// The device is recorded; the next rewrite (any enrolment, or a
+		// restart) gives the broker its line.
+		s.log.Error("device enrolled but the broker password file was not updated", zap.String("device", d.ID), zap.Error(err))
+	}
 	resp := fleet.EnrollResponse{DeviceID: d.ID, MQTT: fleet.MQTTCredentials{URL: s.opt.MQTTURL, Username: d.ID, Password: password},
 		SigningPublicKey: string(s.pub), ServerURL: s.opt.PublicURL}
 	if err := resp.Validate(); err != nil {
@@ -172,6 +186,9 @@ func (s *Server) deleteDevice(c *gin.Context) {
 	if err := s.st.DeleteDevice(c, c.Param("id")); err != nil {
 		s.storeError(c, err, "device "+c.Param("id"))
 		return
+	}
+	if err := s.SyncBrokerPasswords(c); err != nil {
+		s.log.Error("device removed but the broker password file was not updated", zap.Error(err))
 	}
 	c.Status(http.StatusNoContent)
 }

@@ -53,6 +53,13 @@ type Options struct {
 	// RequestTimeout bounds ordinary API calls (uploads and inference are
 	// bounded separately); default 30s.
 	RequestTimeout time.Duration
+	// MosquittoPasswordFile, when set, is an external Mosquitto's
+	// password_file that the server keeps (see SyncBrokerPasswords), with
+	// BrokerUsername/BrokerPassword as the control plane's own line and
+	// MosquittoPIDFile to signal it.
+	MosquittoPasswordFile          string
+	MosquittoPIDFile               string
+	BrokerUsername, BrokerPassword string
 	// SDKDir holds per-platform runtime files for offline SDK zips
 	// (<SDKDir>/<platform>/…); default <DataDir>/../sdk beside the binary.
 	SDKDir string
@@ -103,6 +110,9 @@ type Server struct {
 
 	busMu sync.RWMutex
 	bus   *bus.Bus
+
+	brokerMu   sync.Mutex
+	brokerLine string
 
 	limiter *loginLimiter
 	imports *importQueue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/autocv/autocv/protocol/fleet"
@@ -52,6 +53,9 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash string, d *Device) erro
 	if err := checkHash("device MQTT password hash", d.MQTTPasswordHash); err != nil {
 		return err
 	}
+	if strings.ContainsAny(d.BrokerCredential, "\r\n") || len(d.BrokerCredential) > 1024 {
+		return fmt.Errorf("store: device %s: broker credential must be one line of at most 1024 bytes", d.ID)
+	}
 	for what, v := range map[string]string{"name": d.Name, "os": d.OS, "arch": d.Arch, "agent version": d.AgentVersion} {
 		if len(v) > fleet.MaxNameLen*4 {
 			return fmt.Errorf("store: device %s: %s is %d bytes long, at most %d allowed", d.ID, what, len(v), fleet.MaxNameLen*4)
@@ -66,8 +70,8 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash string, d *Device) erro
 		if err := one(err, "enrolment token", "(unknown, used up or expired)"); err != nil {
 			return err
 		}
-		_, err = c.exec(ctx, `INSERT INTO devices (id, name, group_name, os, arch, agent_version, mqtt_password_hash, enrolled_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Name, group, d.OS, d.Arch, d.AgentVersion, d.MQTTPasswordHash, ms(now))
+		_, err = c.exec(ctx, `INSERT INTO devices (id, name, group_name, os, arch, agent_version, mqtt_password_hash, broker_credential, enrolled_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, d.ID, d.Name, group, d.OS, d.Arch, d.AgentVersion, d.MQTTPasswordHash, d.BrokerCredential, ms(now))
 		switch {
 		case isUnique(err):
 			return fmt.Errorf("store: device %s is enrolled already: %w", d.ID, ErrConflict)
@@ -79,14 +83,14 @@ func (s *sqlStore) Enroll(ctx context.Context, tokenHash string, d *Device) erro
 	})
 }
 
-const deviceCols = `id, name, group_name, os, arch, agent_version, mqtt_password_hash, enrolled_at, online, last_seen,
+const deviceCols = `id, name, group_name, os, arch, agent_version, mqtt_password_hash, broker_credential, enrolled_at, online, last_seen,
 	reported, desired_model_id, desired_version, desired_id, desired`
 
 func scanDevice(sc interface{ Scan(...any) error }) (*Device, error) {
 	var d Device
 	var enrolled, seen int64
 	var reported, desired string
-	if err := sc.Scan(&d.ID, &d.Name, &d.Group, &d.OS, &d.Arch, &d.AgentVersion, &d.MQTTPasswordHash, &enrolled,
+	if err := sc.Scan(&d.ID, &d.Name, &d.Group, &d.OS, &d.Arch, &d.AgentVersion, &d.MQTTPasswordHash, &d.BrokerCredential, &enrolled,
 		&d.Online, &seen, &reported, &d.DesiredModelID, &d.DesiredVersion, &d.DesiredID, &desired); err != nil {
 		return nil, err
 	}

@@ -138,7 +138,8 @@ func TestEnrolment(t *testing.T) {
 		results := make([]error, 5)
 		devs := make([]*store.Device, 5)
 		for i := range devs {
-			devs[i] = &store.Device{Name: fmt.Sprint("till ", i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0", MQTTPasswordHash: sum(fmt.Sprint("pw", i))}
+			devs[i] = &store.Device{Name: fmt.Sprint("till ", i), OS: "linux", Arch: "amd64", AgentVersion: "1.0.0", MQTTPasswordHash: sum(fmt.Sprint("pw", i)),
+				BrokerCredential: fmt.Sprintf("till-%d:$7$101$c2FsdA==$aGFzaA==", i)}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -153,6 +154,9 @@ func TestEnrolment(t *testing.T) {
 				ok++
 				if devs[i].Group != "shop-1" || fleet.ValidateDeviceID(devs[i].ID) != nil || devs[i].EnrolledAt.IsZero() {
 					t.Fatalf("enrolled device %+v", devs[i])
+				}
+				if got, err := s.Device(ctx, devs[i].ID); err != nil || got.BrokerCredential != devs[i].BrokerCredential {
+					t.Fatalf("device %s read back with broker credential %q (%v), want %q", devs[i].ID, got.BrokerCredential, err, devs[i].BrokerCredential)
 				}
 			default:
 				wantErr(t, err, store.ErrNotFound)

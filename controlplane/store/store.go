@@ -263,6 +263,10 @@ type Device struct {
 	// MQTTPasswordHash is the hex SHA-256 of the device's broker password
 	// (random, 32 bytes, so a fast hash is enough).
 	MQTTPasswordHash string
+	// BrokerCredential is the device's password_file line for an
+	// external Mosquitto ("" when none is kept): user:$7$… as
+	// mosquitto_passwd writes it, a salted hash, never the password.
+	BrokerCredential string
 	EnrolledAt       time.Time
 	Online           bool
 	LastSeen         time.Time

@@ -37,6 +37,8 @@ type config struct {
 	MQTTUsername    string        `yaml:"mqtt_username"`
 	MQTTPassword    string        `yaml:"mqtt_password"`
 	MQTTPublicURL   string        `yaml:"mqtt_public_url"`
+	MosquittoPasswd string        `yaml:"mosquitto_password_file"`
+	MosquittoPID    string        `yaml:"mosquitto_pid_file"`
 	ReplicaID       string        `yaml:"replica_id"`
 	Trainers        int           `yaml:"trainers"`
 	TrainerDevice   string        `yaml:"trainer_device"`
@@ -84,6 +86,8 @@ func settings(c *config) []setting {
 		{"mqtt_username", "this server's `USER` on the external broker", (*strValue)(&c.MQTTUsername)},
 		{"mqtt_password", "this server's `PASSWORD` on the external broker", (*strValue)(&c.MQTTPassword)},
 		{"mqtt_public_url", "broker `URL` handed to enrolling devices (default the broker's own)", (*strValue)(&c.MQTTPublicURL)},
+		{"mosquitto_password_file", "with --mqtt-url: the external Mosquitto's password_file `FILE`, kept by the server (devices and its own user)", (*strValue)(&c.MosquittoPasswd)},
+		{"mosquitto_pid_file", "with --mosquitto-password-file: Mosquitto's pid_file `FILE`; it gets SIGHUP to reread the passwords", (*strValue)(&c.MosquittoPID)},
 		{"replica_id", "stable `NAME` of this replica (its MQTT client id)", (*strValue)(&c.ReplicaID)},
 		{"trainers", "`N` autocv-trainer worker processes to start beside the server (0: none)", (*intValue)(&c.Trainers)},
 		{"trainer_device", "--device of the local trainers: cpu, cuda or auto", (*strValue)(&c.TrainerDevice)},
@@ -176,6 +180,9 @@ func (c *config) validate() error {
 		return fmt.Errorf("--max-upload-bytes %d: at least 1 MiB", c.MaxUploadBytes)
 	case c.PluginThreads < 0:
 		return errors.New("--plugin-threads must be ≥ 0")
+	}
+	if c.MosquittoPasswd != "" && (c.MQTTURL == "" || c.MQTTUsername == "" || c.MQTTPassword == "") {
+		return errors.New("--mosquitto-password-file needs --mqtt-url, --mqtt-username and --mqtt-password (the server writes its own user into the file)")
 	}
 	if c.Blobs != "" && strings.HasPrefix(c.Blobs, "s3://") && c.S3Endpoint == "" {
 		return errors.New("s3:// blobs need --s3-endpoint")

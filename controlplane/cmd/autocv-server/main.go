@@ -142,12 +142,17 @@ func run(ctx context.Context, cfg config) error {
 		mqttPublic = brokerURL
 	}
 	srv, err = server.New(server.Options{DataDir: dataDir, PublicURL: cfg.PublicURL, MQTTURL: mqttPublic,
-		MaxUploadBytes: cfg.MaxUploadBytes, LeaseTTL: cfg.LeaseTTL, SDKDir: sdkDir(cfg)},
+		MaxUploadBytes: cfg.MaxUploadBytes, LeaseTTL: cfg.LeaseTTL, SDKDir: sdkDir(cfg),
+		MosquittoPasswordFile: cfg.MosquittoPasswd, MosquittoPIDFile: cfg.MosquittoPID,
+		BrokerUsername: cfg.MQTTUsername, BrokerPassword: cfg.MQTTPassword},
 		server.Deps{Store: st, Blobs: blobs, Infer: pool, Log: log, Key: key})
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if err := srv.SyncBrokerPasswords(ctx); err != nil {
+		return fmt.Errorf("--mosquitto-password-file: %w", err)
+	}
 	if brokerURL != "" {
 		b, err := bus.Connect(ctx, bus.Config{URL: brokerURL, Username: mqttUser, Password: mqttPass,
 			ClientID: "autocv-cp-" + cfg.ReplicaID, Log: log.Named("bus"), Transfer: srv.Transfer,

@@ -1,0 +1,87 @@
+package e2e_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/autocv/autocv/controlplane/bus"
+	"github.com/autocv/autocv/protocol/testenv"
+)
+
+// TestExternalMosquitto runs the control plane on Debian's Mosquitto
+// instead of its embedded broker, configured as controlplane/bus's
+// EXTERNAL_BROKER.md says, with the server keeping Mosquitto's password
+// file: a real agent enrols, gets its desired version through Mosquitto and
+// serves it.
+func TestExternalMosquitto(t *testing.T) {
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("mosquitto not installed (apt-get install mosquitto)")
+			}
+			t.Skip("mosquitto not installed")
+		}
+	}
+	dir := t.TempDir()
+	const cpUser, cpPassword = "_autocv-cp-e2e", "e2e-control-plane-password"
+	line, err := bus.MosquittoPasswordLine(cpUser, cpPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pwFile, aclFile, pidFile := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl"), filepath.Join(dir, "mosquitto.pid")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	for name, body := range map[string]string{
+		pwFile:                               line + "\n",
+		aclFile:                              bus.MosquittoACL(cpUser),
+		filepath.Join(dir, "mosquitto.conf"): bus.MosquittoConfig(addr, pwFile, aclFile) + "user root\npid_file " + pidFile + "\nlog_dest stderr\n",
+	} {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mlog := &lockedBuffer{}
+	mosq := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
+	mosq.Stdout, mosq.Stderr = mlog, mlog
+	if err := mosq.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = mosq.Process.Kill()
+		_ = mosq.Wait()
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", tail(mlog.String(), 4000))
+		}
+	})
+	waitFor(t, 5*time.Second, "mosquitto listening", func() (bool, string) {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		_, perr := os.Stat(pidFile)
+		return err == nil && perr == nil, fmt.Sprint(err)
+	})
+
+	s := startServer(t, serverOpts{trainers: 1, extra: []string{"--mqtt-url", "tcp://" + addr,
+		"--mqtt-username", cpUser, "--mqtt-password", cpPassword,
+		"--mosquitto-password-file", pwFile, "--mosquitto-pid-file", pidFile}})
+	c := s.admin(t)
+	d := c.createDataset("ants-bees", zipDir(t, testenv.Data(t, "datasets", "hymenoptera", "train"), "hymenoptera"))
+	var m struct{ ID string }
+	c.call("POST", "/api/v1/models", map[string]string{"name": "edge"}, &m)
+	var vs []version
+	if st := c.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"offline-high-performance"},
+		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted {
+		t.Fatalf("train: %d", st)
+	}
+	if v := c.waitVersion(m.ID, vs[0].Version, 3*time.Minute); v.Status != "succeeded" {
+		t.Fatalf("version: %s %s", v.Status, v.Error)
+	}
+	deploy(t, s, m.ID, vs[0].Version)
+}
