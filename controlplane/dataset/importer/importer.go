@@ -215,7 +215,10 @@ func readEntry(f *zip.File, opts Options, total *int64) (data []byte, reason, de
 		return nil, string(imagerules.TooLarge), imagerules.TooLarge.Message(imagerules.LangEN), nil
 	}
 	if rerr != nil {
-		if uint64(n) > f.UncompressedSize64 || errors.Is(rerr, zip.ErrFormat) && uint64(n) >= f.UncompressedSize64 {
+		// archive/zip answers ErrFormat while reading only when an entry
+		// expands past the size its header declares (the chunk that went
+		// over is dropped, so n can be below it).
+		if uint64(n) > f.UncompressedSize64 || errors.Is(rerr, zip.ErrFormat) {
 			return nil, ReasonZipBomb, "entry holds more data than its header declares", nil
 		}
 		return nil, ReasonUnreadable, rerr.Error(), nil
