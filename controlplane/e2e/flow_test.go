@@ -141,6 +141,17 @@ func flow(t *testing.T, s *server) (string, []int) {
 		t.Logf("version %d %s: accuracy %.3f, f1 %.3f", v.Version, v.AppType, rep.Metrics.Accuracy, rep.Metrics.F1)
 	}
 	cloudV := vs[0].Version
+	// The version records exactly which images it saw, and in which split.
+	var frozen struct {
+		Total  int
+		Splits map[string]int
+		Items  []struct{ ImageID, Label, Split string }
+	}
+	c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/images", m.ID, cloudV), nil, &frozen)
+	accepted := d.ImportReport.Accepted["ants"] + d.ImportReport.Accepted["bees"]
+	if frozen.Total != accepted || frozen.Splits["test"] == 0 || frozen.Splits["validation"] == 0 || frozen.Splits["train"] < frozen.Total/2 {
+		t.Errorf("frozen image list: %d images (imported %d), splits %v", frozen.Total, accepted, frozen.Splits)
+	}
 
 	// 校验: load the cloud version, classify 3 validation photos.
 	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d/validation", m.ID, cloudV)

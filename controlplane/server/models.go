@@ -554,3 +554,26 @@ func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
 	}
 	c.DataFromReader(http.StatusOK, n, ctype, rc, nil)
 }
+
+// versionImages lists exactly the images a version was given (the frozen
+// list its job carried), with the split each was in: datasets change, this
+// list does not.
+func (s *Server) versionImages(c *gin.Context) {
+	_, v := s.version(c)
+	if v == nil {
+		return
+	}
+	j, err := s.st.Job(c, v.JobID)
+	if err != nil {
+		s.storeError(c, err, "the job of version "+strconv.Itoa(v.Number))
+		return
+	}
+	items := make([]gin.H, 0, len(j.Spec.Images))
+	splits := map[string]int{}
+	for _, im := range j.Spec.Images {
+		items = append(items, gin.H{"image_id": im.ID, "label": im.Label, "split": im.Split, "sha256": im.SHA256, "source": im.Source,
+			"thumbnail_url": "/api/v1/images/" + im.ID + "/thumbnail"})
+		splits[im.Split]++
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items), "splits": splits, "labels": j.Spec.Labels, "seed": j.Spec.Seed})
+}

@@ -74,6 +74,7 @@ func (s *Server) table() []route {
 		r("POST", "/models/:id/versions", "models", "Train: {app_types, metric, data:[{dataset_id, labels}]} → [{version, status}]", "user", "json", small, user, std, s.createVersions),
 		r("GET", "/models/:id/versions", "models", "A model's versions", "user", "", user, std, s.listVersions),
 		r("GET", "/models/:id/versions/:v", "models", "A version: status, progress, error, publications", "user", "", user, std, s.getVersion),
+		r("GET", "/models/:id/versions/:v/images", "models", "The frozen image list a version trained on, with each image's split", "user", "", user, std, s.versionImages),
 		r("POST", "/models/:id/versions/:v/stop", "models", "Stop training", "user", "", user, std, s.stopVersion),
 		r("GET", "/models/:id/versions/:v/report", "models", "The evaluation report (评估报告)", "user", "", user, std, s.getReport),
 		r("GET", "/models/:id/versions/:v/package", "models", "The signed model package (tar.gz)", "user", "", user, s.getPackage),
