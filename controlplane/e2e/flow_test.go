@@ -251,10 +251,27 @@ func flow(t *testing.T, s *server) (string, []int) {
 	if st := bad.call("POST", "/api/v1/infer/insects/ants", photos["10308379_1b6c72e180.jpg"], nil); st != http.StatusUnauthorized {
 		t.Errorf("infer with a wrong key: %d, want 401", st)
 	}
-	// Several files → results in request order.
+	// Several files → results in request order; a bad one carries its own
+	// error and does not sink the others.
 	st, raw = api.multipart("/api/v1/infer/insects/ants", nil, photos)
 	if st != 200 || !strings.Contains(string(raw), `"results"`) {
 		t.Errorf("infer with 3 files: %d %s", st, raw)
+	}
+	mixed := map[string][]byte{"a-good.jpg": photos["10308379_1b6c72e180.jpg"], "b-bad.jpg": []byte("this is not an image")}
+	st, raw = api.multipart("/api/v1/infer/insects/ants", nil, mixed)
+	var mres struct {
+		Results []struct {
+			File, Error, Code string
+			Predictions       []struct{ Label string }
+		}
+	}
+	_ = json.Unmarshal(raw, &mres)
+	if st != 200 || len(mres.Results) != 2 || mres.Results[0].File != "a-good.jpg" || len(mres.Results[0].Predictions) == 0 ||
+		mres.Results[1].Error == "" || mres.Results[1].Code == "" {
+		t.Errorf("infer with a good and a bad file: %d %s", st, raw)
+	}
+	if st, raw := api.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader("not an image")); st != http.StatusBadRequest {
+		t.Errorf("infer with one bad image: %d %s, want 400", st, raw)
 	}
 	// The version lists its publication (发布状态).
 	var got version

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -113,9 +114,10 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			return
 		}
 		if cookie && !safeMethod(c.Request.Method) {
-			want, err := c.Cookie(CSRFCookie)
+			// The token is derived from the session, so a cookie planted by
+			// a sibling site cannot be paired with a known header value.
 			got := c.GetHeader(CSRFHeader)
-			if err != nil || want == "" || subtle.ConstantTimeCompare([]byte(want), []byte(got)) != 1 {
+			if subtle.ConstantTimeCompare([]byte(s.csrfToken(secret)), []byte(got)) != 1 {
 				fail(c, http.StatusForbidden, "csrf", "missing or wrong "+CSRFHeader+" header for a cookie session")
 				return
 			}
@@ -128,6 +130,15 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 		c.Set(principalKey, &principal{user: u, kind: tok.Kind, cookie: cookie})
 		c.Next()
 	}
+}
+
+// csrfToken is the CSRF token of a session: an HMAC of its secret under a
+// key derived from the server's signing key (shared by replicas).
+func (s *Server) csrfToken(session string) string {
+	k := sha256.Sum256(append([]byte("autocv csrf v1\x00"), s.key.Seed()...))
+	m := hmac.New(sha256.New, k[:])
+	m.Write([]byte(session))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func safeMethod(m string) bool {
@@ -201,7 +212,7 @@ func (s *Server) login(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	csrf := newSecret("")
+	csrf := s.csrfToken(secret)
 	secure := c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https"
 	maxAge := int(s.opt.SessionTTL.Seconds())
 	c.SetSameSite(http.SameSiteStrictMode)
@@ -314,6 +325,22 @@ func (s *Server) changePassword(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
+	// Other sessions end (a suspected compromise is why people change
+	// passwords); this one and API keys stay.
+	current := ""
+	if v, err := c.Cookie(SessionCookie); err == nil {
+		current = hashSecret(v)
+	}
+	if b, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
+		current = hashSecret(b)
+	}
+	if ts, err := s.st.Tokens(c, u.ID, store.TokenSession); err == nil {
+		for _, t := range ts {
+			if t.Hash != current {
+				_ = s.st.DeleteToken(c, u.ID, t.ID)
+			}
+		}
+	}
 	c.Status(http.StatusNoContent)
 }
 
@@ -378,9 +405,12 @@ func (s *Server) deleteToken(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// loginLimiter counts failed logins per client address and per username
-// in a sliding window; past the limit, logins from there (or for that
-// user) wait until the oldest failure leaves the window.
+// loginLimiter counts failed logins per client address and per (username,
+// address) in a sliding window; past the limit, logins from there (or for
+// that user from there) wait until the oldest failure leaves the window.
+// Keying users by address too means nobody can lock the admin out from
+// elsewhere. The address is the connection's unless --trusted-proxies
+// names the proxies whose X-Forwarded-For may be believed.
 type loginLimiter struct {
 	mu      sync.Mutex
 	window  time.Duration
@@ -416,7 +446,7 @@ func (l *loginLimiter) blocked(ip, user string) time.Duration {
 	for _, k := range []struct {
 		key string
 		max int
-	}{{"ip:" + ip, l.perIP}, {"user:" + user, l.perUser}} {
+	}{{"ip:" + ip, l.perIP}, {"user:" + user + "|" + ip, l.perUser}} {
 		if ts := l.recent(k.key, now); len(ts) >= k.max {
 			wait = max(wait, l.window-now.Sub(ts[len(ts)-k.max]))
 		}
@@ -428,15 +458,20 @@ func (l *loginLimiter) failed(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	if len(l.fails) > 100_000 { // bound memory under a spray of names
-		clear(l.fails)
+	if len(l.fails) > 100_000 { // bound memory: drop what left the window
+		for k := range l.fails {
+			l.recent(k, now)
+		}
 	}
 	l.fails["ip:"+ip] = append(l.recent("ip:"+ip, now), now)
-	l.fails["user:"+user] = append(l.recent("user:"+user, now), now)
+	if len(l.fails) <= 100_000 { // still full: the per-address count holds
+		k := "user:" + user + "|" + ip
+		l.fails[k] = append(l.recent(k, now), now)
+	}
 }
 
-func (l *loginLimiter) succeeded(_, user string) {
+func (l *loginLimiter) succeeded(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.fails, "user:"+user)
+	delete(l.fails, "user:"+user+"|"+ip)
 }

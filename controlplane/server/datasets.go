@@ -362,6 +362,7 @@ func (im *importQueue) start(workers int) {
 		s.log.Error("listing pending imports", zap.Error(err))
 		return
 	}
+	im.failOrphans(recs)
 	for _, r := range recs {
 		if _, err := os.Stat(r.Path); err != nil {
 			// Another replica's upload, or lost: only fail it when it is
@@ -378,9 +379,42 @@ func (im *importQueue) start(workers int) {
 	}
 }
 
+// failOrphans ends datasets left "processing" with no import recorded (the
+// server died between storing the dataset and its import): their upload
+// is gone, so they fail with a message saying to upload again.
+func (im *importQueue) failOrphans(recs []store.Import) {
+	s := im.s
+	pending := map[string]bool{}
+	for _, r := range recs {
+		pending[r.DatasetID] = true
+	}
+	for off := 0; ; off += 200 {
+		ds, _, err := s.st.Datasets(s.ctx, "", store.Page{Offset: off, Limit: 200})
+		if err != nil {
+			return
+		}
+		for _, d := range ds {
+			// A minute's grace: another replica may be between the two writes.
+			if d.Status == store.DatasetProcessing && !pending[d.ID] && time.Since(d.UpdatedAt) > time.Minute {
+				status := store.DatasetFailed
+				if d.Revision > 0 {
+					status = store.DatasetReady
+				}
+				s.log.Warn("dataset left processing without an import; the upload was interrupted", zap.String("dataset", d.ID))
+				_ = s.st.SetDatasetStatus(s.ctx, d.ID, status, "the upload was interrupted before it was recorded; upload the zip again", d.Report)
+			}
+		}
+		if len(ds) < 200 {
+			return
+		}
+	}
+}
+
 func (im *importQueue) enqueue(r store.Import) {
 	im.mu.Lock()
-	im.prog[r.DatasetID] = gin.H{"stage": "queued", "done": 0, "total": 0}
+	if _, ok := im.prog[r.DatasetID]; !ok {
+		im.prog[r.DatasetID] = gin.H{"stage": "queued", "done": 0, "total": 0}
+	}
 	im.mu.Unlock()
 	select {
 	case im.queue <- r:
@@ -418,23 +452,56 @@ type importReport struct {
 	Seconds  float64          `json:"seconds"`
 }
 
+// retryLater puts an import back in the queue after a pause: its dataset
+// is busy with another import, or the store failed for a moment.
+func (im *importQueue) retryLater(rec store.Import, d time.Duration) {
+	s := im.s
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(d):
+			im.enqueue(rec)
+		}
+	}()
+}
+
 func (im *importQueue) run(rec store.Import) {
 	s := im.s
 	ctx := s.ctx
 	log := s.log.With(zap.String("dataset", rec.DatasetID))
+	// One import at a time per dataset, so two appends cannot interleave.
+	im.mu.Lock()
+	if im.busy[rec.DatasetID] {
+		im.mu.Unlock()
+		im.retryLater(rec, time.Second)
+		return
+	}
+	im.busy[rec.DatasetID] = true
+	im.mu.Unlock()
+	defer func() {
+		im.mu.Lock()
+		delete(im.busy, rec.DatasetID)
+		im.mu.Unlock()
+	}()
 	start := time.Now()
 	defer im.setProgress(rec.DatasetID, nil)
 	d, err := s.st.Dataset(ctx, rec.DatasetID)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
-			_ = s.st.DeleteImport(ctx, rec.ID)
-			os.Remove(rec.Path)
-		}
+	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
+		_ = s.st.DeleteImport(ctx, rec.ID)
+		os.Remove(rec.Path)
 		return
 	}
-	existing, err := s.st.Labels(ctx, d.ID)
+	var existing []store.LabelCount
+	if err == nil {
+		existing, err = s.st.Labels(ctx, d.ID)
+	}
 	if err != nil {
-		log.Error("import", zap.Error(err))
+		if ctx.Err() == nil {
+			log.Warn("import: the store failed; retrying in 5s", zap.Error(err))
+			im.retryLater(rec, 5*time.Second)
+		}
 		return
 	}
 	opts := importer.DefaultOptions()
@@ -460,9 +527,14 @@ func (im *importQueue) run(rec store.Import) {
 		if status == store.DatasetFailed && d.Revision > 0 {
 			status = store.DatasetReady // an append failed; what was there stays usable
 		}
+		if im.morePending(ctx, rec) {
+			status = store.DatasetProcessing // another append of this dataset is queued
+		}
 		if err := s.st.SetDatasetStatus(ctx, d.ID, status, msg, raw); err != nil {
-			log.Error("import: storing the status", zap.Error(err))
-			return
+			if !errors.Is(err, store.ErrNotFound) { // deleted meanwhile: just clean up
+				log.Error("import: storing the status", zap.Error(err))
+				return
+			}
 		}
 		_ = s.st.DeleteImport(ctx, rec.ID)
 		os.Remove(rec.Path)
@@ -489,7 +561,7 @@ func (im *importQueue) run(rec store.Import) {
 	}
 	ims := make([]store.Image, 0, len(rep.Images))
 	for _, x := range rep.Images {
-		ims = append(ims, store.Image{Label: x.Label, SHA256: x.SHA256, Width: x.Width, Height: x.Height, Source: x.Path})
+		ims = append(ims, store.Image{Label: x.Label, SHA256: x.SHA256, Size: x.Size, Width: x.Width, Height: x.Height, Source: x.Path})
 	}
 	im.setProgress(d.ID, gin.H{"stage": "recording", "done": len(ims), "total": len(ims)})
 	added, err := s.st.AddImages(ctx, d.ID, ims)
@@ -506,6 +578,20 @@ func (im *importQueue) run(rec store.Import) {
 	importedImages.add(`outcome="skipped"`, float64(len(rep.Skipped)))
 	log.Info("import done", zap.Int("added", len(added)), zap.Int("skipped", len(rep.Skipped)), zap.Duration("took", time.Since(start)))
 	finish(store.DatasetReady, "", out)
+}
+
+// morePending reports whether the dataset has pending imports besides rec.
+func (im *importQueue) morePending(ctx context.Context, rec store.Import) bool {
+	recs, err := im.s.st.Imports(ctx)
+	if err != nil {
+		return false
+	}
+	for _, r := range recs {
+		if r.DatasetID == rec.DatasetID && r.ID != rec.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // addImages adds single images (multipart file parts) to a label.

@@ -161,6 +161,11 @@ func limitBody(n int64) gin.HandlerFunc {
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		if n <= smallBody {
+			// A small body that trickles in is an attack on the public
+			// endpoints (login, enrol), not a slow network.
+			_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(30 * time.Second))
+		}
 		c.Next()
 	}
 }

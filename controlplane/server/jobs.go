@@ -94,24 +94,22 @@ func (s *Server) leased(c *gin.Context) *store.Job {
 }
 
 func (s *Server) jobImage(c *gin.Context) {
-	j := s.leased(c)
-	if j == nil {
+	sha, err := s.st.LeasedImage(c, c.Param("id"), c.GetHeader(jobs.LeaseHeader), c.Param("image"))
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, http.StatusNotFound, "not_found", "image "+c.Param("image")+" is not part of job "+c.Param("id"))
 		return
 	}
-	id := c.Param("image")
-	for _, im := range j.Spec.Images {
-		if im.ID == id {
-			rc, n, err := s.blobs.Get(c, im.SHA256)
-			if err != nil {
-				s.internal(c, err)
-				return
-			}
-			defer rc.Close()
-			c.DataFromReader(http.StatusOK, n, "application/octet-stream", rc, nil)
-			return
-		}
+	if err != nil {
+		s.leaseError(c, err)
+		return
 	}
-	fail(c, http.StatusNotFound, "not_found", "image "+id+" is not part of job "+j.ID)
+	rc, n, err := s.blobs.Get(c, sha)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	defer rc.Close()
+	c.DataFromReader(http.StatusOK, n, "application/octet-stream", rc, nil)
 }
 
 // putArtifact stores an upload in the blob store under the sha256 the
@@ -168,6 +166,13 @@ func (s *Server) completeJob(c *gin.Context) {
 		return
 	}
 	signed, reportSHA, err := s.signPackage(c, j, req.PackageSHA256)
+	if err != nil && !badPackage(err) {
+		// Our side failed (blob store, disk): the job keeps its lease, and
+		// the worker retries or lets it expire back into the queue.
+		s.log.Error("signing a job's package", zap.String("job", j.ID), zap.Error(err))
+		fail(c, http.StatusServiceUnavailable, "unavailable", "the server could not store the package just now; try again")
+		return
+	}
 	if err != nil {
 		msg := "package: " + err.Error()
 		s.log.Warn("refusing a job's package", zap.String("job", j.ID), zap.Error(err))
@@ -188,8 +193,11 @@ func (s *Server) completeJob(c *gin.Context) {
 
 func (s *Server) signPackage(ctx context.Context, j *store.Job, sha string) (signed, reportSHA string, err error) {
 	rc, _, err := s.blobs.Get(ctx, sha)
+	if errors.Is(err, blob.ErrNotFound) || errors.Is(err, blob.ErrInvalidSHA) {
+		return "", "", fmt.Errorf("%w: %s was not uploaded as the job's package", errBadPackage, sha)
+	}
 	if err != nil {
-		return "", "", fmt.Errorf("%s was not uploaded: %w", sha, err)
+		return "", "", err
 	}
 	defer rc.Close()
 	tmp, err := os.CreateTemp(filepath.Join(s.opt.DataDir, "uploads"), "signed-*.tar.gz")
@@ -203,7 +211,10 @@ func (s *Server) signPackage(ctx context.Context, j *store.Job, sha string) (sig
 		return "", "", err
 	}
 	if m.ModelID != j.ModelID || m.Version != j.Version {
-		return "", "", fmt.Errorf("it is model %s version %d, the job is %s version %d", m.ModelID, m.Version, j.ModelID, j.Version)
+		return "", "", fmt.Errorf("%w: it is model %s version %d, the job is %s version %d", errBadPackage, m.ModelID, m.Version, j.ModelID, j.Version)
+	}
+	if !sameSet(m.Labels, j.Spec.Labels) {
+		return "", "", fmt.Errorf("%w: its labels %v are not the job's %v", errBadPackage, m.Labels, j.Spec.Labels)
 	}
 	for _, mem := range m.Members {
 		if mem.Name == "report.json" {
@@ -211,10 +222,12 @@ func (s *Server) signPackage(ctx context.Context, j *store.Job, sha string) (sig
 		}
 	}
 	if reportSHA == "" {
-		return "", "", errors.New("it has no report.json")
+		return "", "", fmt.Errorf("%w: it has no report.json", errBadPackage)
 	}
-	if _, err := s.blobs.Stat(ctx, reportSHA); err != nil {
-		return "", "", errors.New("its report.json was not uploaded as the job's report artifact")
+	if _, err := s.blobs.Stat(ctx, reportSHA); errors.Is(err, blob.ErrNotFound) {
+		return "", "", fmt.Errorf("%w: its report.json was not uploaded as the job's report artifact", errBadPackage)
+	} else if err != nil {
+		return "", "", err
 	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return "", "", err
@@ -240,4 +253,36 @@ func (s *Server) failJob(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// errBadPackage marks a package refused for what it is (as opposed to
+// the server failing to handle it).
+var errBadPackage = errors.New("bad package")
+
+// badPackage reports whether a signing error is the package's fault: the
+// job fails then; anything else is the server's and may be retried.
+func badPackage(err error) bool {
+	for _, e := range []error{errBadPackage, modelpkg.ErrSchema, modelpkg.ErrInvalid, modelpkg.ErrHash, modelpkg.ErrUnlisted,
+		modelpkg.ErrMissing, modelpkg.ErrDuplicate, modelpkg.ErrUnsafePath, modelpkg.ErrTooLarge, modelpkg.ErrCorrupt} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		if seen[x]--; seen[x] < 0 {
+			return false
+		}
+	}
+	return true
 }

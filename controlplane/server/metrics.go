@@ -57,10 +57,10 @@ func (s *Server) metrics(c *gin.Context) {
 	var b strings.Builder
 	httpRequests.write(&b, "autocv_http_requests_total", "HTTP requests by route and status.")
 	importedImages.write(&b, "autocv_import_images_total", "Dataset images by import outcome.")
-	inferCalls.write(&b, "autocv_infer_calls_total", "Cloud inference calls by service path and outcome.")
+	inferCalls.write(&b, "autocv_infer_calls_total", "Cloud inference calls by service id and outcome.")
 	for _, sv := range s.svcs.snapshot() {
-		fmt.Fprintf(&b, "autocv_infer_latency_seconds{path=%q,quantile=\"0.5\"} %g\n", sv.path, sv.p50)
-		fmt.Fprintf(&b, "autocv_infer_latency_seconds{path=%q,quantile=\"0.99\"} %g\n", sv.path, sv.p99)
+		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.5\"} %g\n", sv.id, sv.p50)
+		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.99\"} %g\n", sv.id, sv.p99)
 	}
 	c.Data(http.StatusOK, "text/plain; version=0.0.4", []byte(b.String()))
 }

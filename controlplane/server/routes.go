@@ -113,6 +113,9 @@ func (s *Server) table() []route {
 func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
+	if err := e.SetTrustedProxies(s.opt.TrustedProxies); err != nil {
+		s.log.Error("--trusted-proxies", zap.Error(err)) // checked by the config already
+	}
 	e.ContextWithFallback = true
 	e.HandleMethodNotAllowed = true
 	e.Use(s.requestID, s.recovery)

@@ -61,14 +61,20 @@ func (s *Server) requestSDK(c *gin.Context) {
 		return
 	}
 	if cur, err := s.st.SDK(c, v.ModelID, v.Number, req.Platform); err == nil && cur.Status != store.SDKFailed {
-		c.JSON(http.StatusAccepted, sdkJSON(cur))
-		return
+		// A build older than sdkBuildLimit was lost (a restart or crash
+		// mid-build): build it again.
+		if cur.Status != store.SDKBuilding || time.Since(cur.UpdatedAt) < sdkBuildLimit {
+			c.JSON(http.StatusAccepted, sdkJSON(cur))
+			return
+		}
 	}
 	r := &store.SDKRequest{ModelID: v.ModelID, Version: v.Number, Platform: req.Platform, Status: store.SDKBuilding}
 	if err := s.st.PutSDK(c, r); err != nil {
 		s.internal(c, err)
 		return
 	}
+	resp := sdkJSON(r)
+	r = &store.SDKRequest{ModelID: r.ModelID, Version: r.Version, Platform: r.Platform} // the build's own copy
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -84,8 +90,12 @@ func (s *Server) requestSDK(c *gin.Context) {
 			s.log.Error("storing SDK state", zap.Error(err))
 		}
 	}()
-	c.JSON(http.StatusAccepted, sdkJSON(r))
+	c.JSON(http.StatusAccepted, resp)
 }
+
+// sdkBuildLimit is how long an SDK build may take before a new request
+// starts it again (a build lost to a restart stays "building" otherwise).
+const sdkBuildLimit = 15 * time.Minute
 
 func sdkJSON(r *store.SDKRequest) gin.H {
 	h := gin.H{"platform": r.Platform, "status": r.Status, "model_id": r.ModelID, "version": r.Version}
@@ -107,6 +117,9 @@ func (s *Server) getSDK(c *gin.Context) {
 	if err != nil {
 		s.storeError(c, err, "SDK "+c.Param("platform"))
 		return
+	}
+	if r.Status == store.SDKBuilding && time.Since(r.UpdatedAt) > sdkBuildLimit {
+		r.Status, r.Error = store.SDKFailed, "the build was interrupted (server restart?); request the SDK again"
 	}
 	c.JSON(http.StatusOK, sdkJSON(r))
 }

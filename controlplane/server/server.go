@@ -60,6 +60,10 @@ type Options struct {
 	MosquittoPasswordFile          string
 	MosquittoPIDFile               string
 	BrokerUsername, BrokerPassword string
+	// TrustedProxies are the proxies (IPs or CIDRs) whose X-Forwarded-For
+	// names the client; none by default, so the connection's address
+	// counts (login limits, logs).
+	TrustedProxies []string
 	// SDKDir holds per-platform runtime files for offline SDK zips
 	// (<SDKDir>/<platform>/…); default <DataDir>/../sdk beside the binary.
 	SDKDir string
@@ -151,6 +155,8 @@ func New(opt Options, d Deps) (*Server, error) {
 	s.valid = newValidations(s)
 	s.engine = s.routes()
 	s.imports.start(opt.ImportWorkers)
+	s.wg.Add(1)
+	go s.sweepUploads()
 	return s, nil
 }
 

@@ -57,6 +57,10 @@ type services struct {
 	s     *Server
 	mu    sync.Mutex
 	stats map[string]*infer.Stats // by service id
+	// edit serialises service changes on this replica with the
+	// check-then-unload that follows them, so an unload never races a
+	// load of the same version for another service.
+	edit sync.Mutex
 }
 
 func newServices(s *Server) *services {
@@ -74,8 +78,10 @@ func (sv *services) statsFor(id string) *infer.Stats {
 	return st
 }
 
+// svcLatency is one service's latency for /metrics, labelled by service
+// id: /metrics is unauthenticated and paths are the owners' business.
 type svcLatency struct {
-	path     string
+	id       string
 	p50, p99 float64
 }
 
@@ -87,7 +93,7 @@ func (sv *services) snapshot() []svcLatency {
 	var out []svcLatency
 	for _, x := range list {
 		snap := sv.statsFor(x.ID).Snapshot()
-		out = append(out, svcLatency{x.Path, snap.P50.Seconds(), snap.P99.Seconds()})
+		out = append(out, svcLatency{x.ID, snap.P50.Seconds(), snap.P99.Seconds()})
 	}
 	return out
 }
@@ -174,6 +180,8 @@ func (s *Server) createService(c *gin.Context) {
 	if v == nil {
 		return
 	}
+	s.svcs.edit.Lock()
+	defer s.svcs.edit.Unlock()
 	if _, err := s.st.ServiceByPath(c, req.Path); err == nil {
 		fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
 		return
@@ -264,6 +272,8 @@ func (s *Server) updateService(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
+	s.svcs.edit.Lock()
+	defer s.svcs.edit.Unlock()
 	sv := s.service(c)
 	if sv == nil {
 		return
@@ -296,6 +306,8 @@ func (s *Server) updateService(c *gin.Context) {
 }
 
 func (s *Server) deleteService(c *gin.Context) {
+	s.svcs.edit.Lock()
+	defer s.svcs.edit.Unlock()
 	sv := s.service(c)
 	if sv == nil {
 		return
@@ -309,6 +321,7 @@ func (s *Server) deleteService(c *gin.Context) {
 }
 
 // unloadIfUnused unloads a version no online service serves any more.
+// Call with svcs.edit held.
 func (s *Server) unloadIfUnused(ctx context.Context, modelID string, number int) {
 	list, err := s.st.Services(ctx, "")
 	if err != nil {
@@ -320,7 +333,7 @@ func (s *Server) unloadIfUnused(ctx context.Context, modelID string, number int)
 		}
 	}
 	if v, err := s.st.Version(ctx, modelID, number); err == nil {
-		go func() { _ = s.pool.Unload(keyOf(v)) }()
+		_ = s.pool.Unload(keyOf(v)) // waits for calls in flight on it
 	}
 }
 
@@ -340,7 +353,7 @@ func (s *Server) infer(c *gin.Context) {
 	}
 	stats := s.svcs.statsFor(sv.ID)
 	if !sv.Online {
-		inferCalls.add(fmt.Sprintf("path=%q,outcome=\"offline\"", path), 1)
+		inferCalls.add(fmt.Sprintf("service=%q,outcome=\"offline\"", sv.ID), 1)
 		fail(c, http.StatusServiceUnavailable, "offline", "service "+path+" is offline")
 		return
 	}
@@ -375,13 +388,19 @@ func (s *Server) infer(c *gin.Context) {
 	start := time.Now()
 	preds, _, err := s.predict(c, key, files, topK)
 	took := time.Since(start)
+	var ie *infer.ImageError
+	if errors.As(err, &ie) && len(preds) == len(files) {
+		// A bad image is the caller's: each result carries its own error
+		// (a single image answers 400 below), and the service did its job.
+		err = nil
+	}
 	stats.Observe(took, err)
 	if err != nil {
-		inferCalls.add(fmt.Sprintf("path=%q,outcome=\"error\"", path), 1)
+		inferCalls.add(fmt.Sprintf("service=%q,outcome=\"error\"", sv.ID), 1)
 		s.predictError(c, err)
 		return
 	}
-	inferCalls.add(fmt.Sprintf("path=%q,outcome=\"ok\"", path), 1)
+	inferCalls.add(fmt.Sprintf("service=%q,outcome=\"ok\"", sv.ID), 1)
 	s.answerPredictions(c, v, files, preds, took, multi && len(files) > 1)
 }
 
@@ -401,10 +420,7 @@ func topKParam(c *gin.Context) (int, bool) {
 // predict runs one batch, loading the version on this replica first if
 // another replica published it.
 func (s *Server) predict(ctx context.Context, key infer.Key, files []partFile, topK int) ([]infer.Prediction, time.Duration, error) {
-	imgs := make([][]byte, len(files))
-	for i, f := range files {
-		imgs[i] = f.data
-	}
+	imgs := imagesOf(files)
 	preds, d, err := s.pool.Predict(ctx, key, imgs, topK)
 	if errors.Is(err, infer.ErrNotLoaded) {
 		if lerr := s.loadVersion(ctx, key.ModelID, key.Version, false); lerr != nil {
@@ -545,7 +561,8 @@ func (s *Server) predictValidation(c *gin.Context) {
 	}
 	start := time.Now()
 	preds, _, err := s.pool.Predict(c, key, imagesOf(files), topK)
-	if err != nil {
+	var ie *infer.ImageError
+	if err != nil && !(errors.As(err, &ie) && len(preds) == len(files)) {
 		s.predictError(c, err)
 		return
 	}

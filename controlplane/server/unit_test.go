@@ -69,14 +69,17 @@ func TestLoginLimiter(t *testing.T) {
 		}
 		l.failed("1.2.3.4", "alice")
 	}
-	if w := l.blocked("5.6.7.8", "alice"); w <= 0 || w > l.window {
+	if w := l.blocked("1.2.3.4", "alice"); w <= 0 || w > l.window {
 		t.Errorf("alice after %d failures: wait %s, want (0, %s]", l.perUser, w, l.window)
+	}
+	if w := l.blocked("5.6.7.8", "alice"); w != 0 {
+		t.Errorf("alice blocked from another address (%s): anyone could lock her out", w)
 	}
 	if w := l.blocked("1.2.3.4", "bob"); w != 0 {
 		t.Errorf("bob from the same address blocked (%s) before the per-address limit", w)
 	}
 	l.succeeded("1.2.3.4", "alice")
-	if w := l.blocked("5.6.7.8", "alice"); w != 0 {
+	if w := l.blocked("1.2.3.4", "alice"); w != 0 {
 		t.Errorf("alice still blocked after a success: %s", w)
 	}
 	// Old failures leave the window.
@@ -101,5 +104,18 @@ func TestValidName(t *testing.T) {
 		if validName(bad, 64) {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestLoginLimiterPerAddress(t *testing.T) {
+	l := newLoginLimiter()
+	for i := range l.perIP {
+		l.failed("9.9.9.9", fmt.Sprint("user", i))
+	}
+	if w := l.blocked("9.9.9.9", "someone-else"); w <= 0 {
+		t.Errorf("an address spraying %d names is not blocked", l.perIP)
+	}
+	if w := l.blocked("8.8.8.8", "someone-else"); w != 0 {
+		t.Errorf("another address blocked: %s", w)
 	}
 }

@@ -15,8 +15,10 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
 	_ "golang.org/x/image/bmp" // thumbnails of bmp images
 	"golang.org/x/image/draw"
 
@@ -105,11 +107,26 @@ func (s *Server) getUpload(c *gin.Context) {
 	c.JSON(http.StatusOK, m)
 }
 
+// lockUpload serialises the calls on one upload; ids are checked first so
+// made-up ones cannot grow the lock table.
+func lockUpload(id string) (unlock func(), ok bool) {
+	if !uploadIDRE.MatchString(id) {
+		return nil, false
+	}
+	v, _ := uploadLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock, true
+}
+
 func (s *Server) appendUpload(c *gin.Context) {
 	id := c.Param("id")
-	mu, _ := uploadLocks.LoadOrStore(id, &sync.Mutex{})
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	unlock, ok := lockUpload(id)
+	if !ok {
+		fail(c, http.StatusNotFound, "not_found", "upload id "+id+" is malformed")
+		return
+	}
+	defer unlock()
 	m, err := s.readUpload(id, who(c).user.ID)
 	if err != nil {
 		fail(c, http.StatusNotFound, "not_found", err.Error())
@@ -153,6 +170,11 @@ func (s *Server) appendUpload(c *gin.Context) {
 // finishedUpload hands over a complete resumable upload: it moves the data
 // to a fresh name so the upload cannot be used twice.
 func (s *Server) finishedUpload(c *gin.Context, id string) (string, int64, error) {
+	unlock, ok := lockUpload(id)
+	if !ok {
+		return "", 0, fmt.Errorf("upload id %q is malformed", id)
+	}
+	defer unlock()
 	m, err := s.readUpload(id, who(c).user.ID)
 	if err != nil {
 		return "", 0, err
@@ -163,10 +185,58 @@ func (s *Server) finishedUpload(c *gin.Context, id string) (string, int64, error
 	mp, dp := s.uploadPaths(id)
 	dst := dp + ".zip"
 	if err := os.Rename(dp, dst); err != nil {
-		return "", 0, err
+		return "", 0, fmt.Errorf("upload %s was already used", id)
 	}
 	os.Remove(mp)
+	uploadLocks.Delete(id)
 	return dst, m.Size, nil
+}
+
+// uploadMaxAge is how long an unfinished upload, or an upload file no
+// import refers to, is kept.
+const uploadMaxAge = 24 * time.Hour
+
+// sweepUploads deletes upload files older than uploadMaxAge that no
+// pending import uses (abandoned resumable uploads, leftovers of crashed
+// requests); it runs at start and then hourly.
+func (s *Server) sweepUploads() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		s.sweepUploadsOnce(time.Now().Add(-uploadMaxAge))
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Server) sweepUploadsOnce(before time.Time) {
+	recs, err := s.st.Imports(s.ctx)
+	if err != nil {
+		return
+	}
+	inUse := map[string]bool{}
+	for _, r := range recs {
+		inUse[r.Path] = true
+	}
+	dir := filepath.Join(s.opt.DataDir, "uploads")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		info, err := e.Info()
+		if err != nil || e.IsDir() || inUse[p] || info.ModTime().After(before) {
+			continue
+		}
+		if os.Remove(p) == nil {
+			s.log.Info("removed an abandoned upload", zap.String("path", p), zap.Int64("bytes", info.Size()))
+		}
+	}
 }
 
 // Thumbnails are made on first request and kept in the data folder's

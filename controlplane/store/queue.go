@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -144,6 +146,27 @@ func (s *sqlStore) CheckLease(ctx context.Context, jobID, leaseID string) (*Job,
 		return nil, err
 	}
 	return j, nil
+}
+
+func (s *sqlStore) LeasedImage(ctx context.Context, jobID, leaseID, imageID string) (string, error) {
+	var (
+		state, lease string
+		expires      int64
+	)
+	err := s.rdb().row(ctx, "SELECT state, lease_id, lease_expires FROM jobs WHERE id = ?", jobID).Scan(&state, &lease, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: job %s does not exist: %w", jobID, ErrLeaseLost)
+	}
+	if err := one(err, "job", jobID); err != nil {
+		return "", err
+	}
+	if err := s.holds(&Job{ID: jobID, State: state, LeaseID: lease, LeaseExpires: fromMS(expires)}, leaseID); err != nil {
+		return "", err
+	}
+	var sha string
+	err = s.rdb().row(ctx, `SELECT i.sha256 FROM job_images ji JOIN images i ON i.id = ji.image_id
+		WHERE ji.job_id = ? AND ji.image_id = ?`, jobID, imageID).Scan(&sha)
+	return sha, one(err, "image of job "+jobID, imageID)
 }
 
 func (s *sqlStore) Heartbeat(ctx context.Context, jobID, leaseID string, p jobs.Progress, ttl time.Duration) (time.Time, bool, error) {

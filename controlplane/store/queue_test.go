@@ -217,6 +217,18 @@ func TestLeaseOrderExpiryAndAttempts(t *testing.T) {
 		}
 		_, err = s.CheckLease(ctx, j2.ID, j2.LeaseID)
 		wantErr(t, err, store.ErrLeaseLost)
+		// Images by lease: the job's own, with its sha; another job's image
+		// or a lost lease is refused.
+		im0 := j1.Spec.Images[0]
+		if sha, err := s.LeasedImage(ctx, j1.ID, j1.LeaseID, im0.ID); err != nil || sha != im0.SHA256 {
+			t.Fatalf("LeasedImage = %q, %v; want %s", sha, err, im0.SHA256)
+		}
+		_, err = s.LeasedImage(ctx, j1.ID, j1.LeaseID, "img_not_in_the_job")
+		wantErr(t, err, store.ErrNotFound)
+		_, err = s.LeasedImage(ctx, j1.ID, "wrong-lease", im0.ID)
+		wantErr(t, err, store.ErrLeaseLost)
+		_, err = s.LeasedImage(ctx, j2.ID, j2.LeaseID, j2.Spec.Images[0].ID)
+		wantErr(t, err, store.ErrLeaseLost)
 		_, _, err = s.Heartbeat(ctx, j2.ID, j2.LeaseID, jobs.Progress{}, time.Minute)
 		wantErr(t, err, store.ErrLeaseLost)
 

@@ -358,6 +358,11 @@ type Store interface {
 	Heartbeat(ctx context.Context, jobID, leaseID string, p jobs.Progress, ttl time.Duration) (time.Time, bool, error)
 	// CheckLease returns the job if leaseID holds it and it has not expired.
 	CheckLease(ctx context.Context, jobID, leaseID string) (*Job, error)
+	// LeasedImage returns the sha256 of one image of a job held by leaseID
+	// without reading the job's spec (workers fetch every image this way);
+	// ErrLeaseLost when the lease does not hold (or the job is gone),
+	// ErrNotFound when the image is not the job's.
+	LeasedImage(ctx context.Context, jobID, leaseID, imageID string) (string, error)
 	// CompleteJob ends the job done and its version succeeded with the given
 	// blobs and metrics; FailJob ends both failed with msg. Both ErrLeaseLost
 	// when leaseID no longer holds the job.

@@ -40,6 +40,7 @@ type config struct {
 	MosquittoPasswd string        `yaml:"mosquitto_password_file"`
 	MosquittoPID    string        `yaml:"mosquitto_pid_file"`
 	ReplicaID       string        `yaml:"replica_id"`
+	TrustedProxies  string        `yaml:"trusted_proxies"`
 	Trainers        int           `yaml:"trainers"`
 	TrainerDevice   string        `yaml:"trainer_device"`
 	TrainerCacheDir string        `yaml:"trainer_cache_dir"`
@@ -88,6 +89,7 @@ func settings(c *config) []setting {
 		{"mqtt_public_url", "broker `URL` handed to enrolling devices (default the broker's own)", (*strValue)(&c.MQTTPublicURL)},
 		{"mosquitto_password_file", "with --mqtt-url: the external Mosquitto's password_file `FILE`, kept by the server (devices and its own user)", (*strValue)(&c.MosquittoPasswd)},
 		{"mosquitto_pid_file", "with --mosquitto-password-file: Mosquitto's pid_file `FILE`; it gets SIGHUP to reread the passwords", (*strValue)(&c.MosquittoPID)},
+		{"trusted_proxies", "comma-separated `IPs/CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none)", (*strValue)(&c.TrustedProxies)},
 		{"replica_id", "stable `NAME` of this replica (its MQTT client id)", (*strValue)(&c.ReplicaID)},
 		{"trainers", "`N` autocv-trainer worker processes to start beside the server (0: none)", (*intValue)(&c.Trainers)},
 		{"trainer_device", "--device of the local trainers: cpu, cuda or auto", (*strValue)(&c.TrainerDevice)},
@@ -187,6 +189,13 @@ func (c *config) validate() error {
 	if c.Blobs != "" && strings.HasPrefix(c.Blobs, "s3://") && c.S3Endpoint == "" {
 		return errors.New("s3:// blobs need --s3-endpoint")
 	}
+	for _, p := range c.proxies() {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				return fmt.Errorf("--trusted-proxies: %q is not an IP or CIDR", p)
+			}
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -243,3 +252,13 @@ type discard struct{ isBool bool }
 func (*discard) Set(string) error   { return nil }
 func (*discard) String() string     { return "" }
 func (d *discard) IsBoolFlag() bool { return d.isBool }
+
+func (c *config) proxies() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

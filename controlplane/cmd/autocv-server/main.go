@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -124,13 +125,17 @@ func run(ctx context.Context, cfg config) error {
 	var broker *bus.Broker
 	brokerURL, mqttUser, mqttPass := cfg.MQTTURL, cfg.MQTTUsername, cfg.MQTTPassword
 	var srv *server.Server
+	var ready atomic.Pointer[server.Server] // read by broker goroutines
 	if brokerURL == "" && cfg.MQTTAddr != "off" && cfg.MQTTAddr != "" {
 		mqttUser = "_autocv-cp-" + cfg.ReplicaID
 		if mqttPass, err = bus.RandomPassword(); err != nil {
 			return err
 		}
 		broker, err = bus.StartBroker(bus.BrokerConfig{Addr: cfg.MQTTAddr, InternalUsername: mqttUser, InternalPassword: mqttPass,
-			DeviceLogin: func(u, p string) bool { return srv != nil && srv.DeviceLogin(u, p) }, Log: log.Named("broker")})
+			DeviceLogin: func(u, p string) bool {
+				s := ready.Load()
+				return s != nil && s.DeviceLogin(u, p)
+			}, Log: log.Named("broker")})
 		if err != nil {
 			return fmt.Errorf("--mqtt-addr: %w", err)
 		}
@@ -144,11 +149,12 @@ func run(ctx context.Context, cfg config) error {
 	srv, err = server.New(server.Options{DataDir: dataDir, PublicURL: cfg.PublicURL, MQTTURL: mqttPublic,
 		MaxUploadBytes: cfg.MaxUploadBytes, LeaseTTL: cfg.LeaseTTL, SDKDir: sdkDir(cfg),
 		MosquittoPasswordFile: cfg.MosquittoPasswd, MosquittoPIDFile: cfg.MosquittoPID,
-		BrokerUsername: cfg.MQTTUsername, BrokerPassword: cfg.MQTTPassword},
+		BrokerUsername: cfg.MQTTUsername, BrokerPassword: cfg.MQTTPassword, TrustedProxies: cfg.proxies()},
 		server.Deps{Store: st, Blobs: blobs, Infer: pool, Log: log, Key: key})
 	if err != nil {
 		return err
 	}
+	ready.Store(srv)
 	defer srv.Close()
 	if err := srv.SyncBrokerPasswords(ctx); err != nil {
 		return fmt.Errorf("--mosquitto-password-file: %w", err)

@@ -58,6 +58,7 @@ type Image struct {
 	Path   string `json:"path"`
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
+	Size   int64  `json:"size"` // bytes (checked against what was read)
 }
 
 // image is an entry that passed the checks, before it is stored.
@@ -82,7 +83,8 @@ func (r *Report) skip(path, reason, detail string) {
 
 func (r *Report) accept(im image) {
 	r.Accepted[im.label]++
-	r.Images = append(r.Images, Image{Label: im.label, SHA256: im.sha, Path: im.path, Width: im.width, Height: im.height})
+	r.Images = append(r.Images, Image{Label: im.label, SHA256: im.sha, Path: im.path, Width: im.width, Height: im.height,
+		Size: int64(im.file.UncompressedSize64)})
 }
 
 func (r *Report) finish(opts Options) {
