@@ -43,10 +43,18 @@ func TestFlowPostgres(t *testing.T) {
 	}
 	s3 := httptest.NewServer(gofakes3.New(backend).Server())
 	t.Cleanup(s3.Close)
-	s := startServer(t, serverOpts{trainers: 1, dsn: pgtest.DSN(t), extra: []string{
+	s := startServer(t, serverOpts{trainers: 0, dsn: pgtest.DSN(t), extra: []string{
 		"--blobs", "s3://autocv/blobs/", "--s3-endpoint", strings.TrimPrefix(s3.URL, "http://"),
 		"--s3-insecure", "--s3-access-key", "e2e", "--s3-secret-key", "e2e-secret"}})
+	// Trainers as on other machines: started by hand with a trainer token,
+	// two of them leasing from the PostgreSQL queue at once.
+	startWorkers(t, s, 2)
 	modelID, _ := flow(t, s)
+	for _, w := range []string{"e2e-node-1", "e2e-node-2"} {
+		if !strings.Contains(s.out.String(), `"worker": "`+w+`"`) {
+			t.Errorf("worker %s never leased a job (the two versions should train side by side)", w)
+		}
+	}
 	switchUnderLoad(t, s, modelID)
 	// Nothing went to the local blob folder.
 	if _, err := os.Stat(filepath.Join(s.DataDir, "blobs")); err == nil {
@@ -616,5 +624,40 @@ func switchUnderLoad(t *testing.T, s *server, modelID string) {
 	t.Logf("switch under load: %d calls, %d failed, %d answered by the old version after the switch", n, failed, stale)
 	if failed > 0 || stale > 0 || n < 20 {
 		t.Errorf("switch under load: %d calls, %d failed, %d stale", n, failed, stale)
+	}
+}
+
+// startWorkers runs n `autocv-trainer worker` processes against the server
+// with a trainer token from POST /api/v1/trainer-tokens, the way trainer
+// nodes on other machines join.
+func startWorkers(t *testing.T, s *server, n int) {
+	c := s.admin(t)
+	var tok struct{ Token string }
+	if st := c.call("POST", "/api/v1/trainer-tokens", map[string]string{"name": "e2e nodes"}, &tok); st != 201 || tok.Token == "" {
+		t.Fatalf("trainer token: %d", st)
+	}
+	for i := range n {
+		out := &lockedBuffer{}
+		cmd := exec.Command(filepath.Join(binaries(t), "autocv-trainer"), "worker", "--server", s.URL,
+			"--worker-id", fmt.Sprintf("e2e-node-%d", i+1), "--poll", "1s", "--cache-dir", featureCache(), "--work-dir", t.TempDir())
+		cmd.Env = append(os.Environ(), "AUTOCV_TOKEN="+tok.Token, "AUTOCV_BACKBONES="+testenv.Data(t, "backbones"), "ONNXRUNTIME_LIB=")
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { _ = cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			if t.Failed() {
+				t.Logf("worker %d output:\n%s", i+1, tail(out.String(), 3000))
+			}
+		})
 	}
 }
