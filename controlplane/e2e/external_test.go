@@ -17,8 +17,9 @@ import (
 // TestExternalMosquitto runs the control plane on Debian's Mosquitto
 // instead of its embedded broker, configured as controlplane/bus's
 // EXTERNAL_BROKER.md says, with the server keeping Mosquitto's password
-// file: a real agent enrols, gets its desired version through Mosquitto and
-// serves it.
+// file: a real agent enrols, gets its desired version and the package
+// itself (MQTT chunks from the server's transfer responder, no HTTP URL)
+// through Mosquitto, and serves it.
 func TestExternalMosquitto(t *testing.T) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
@@ -70,7 +71,9 @@ func TestExternalMosquitto(t *testing.T) {
 
 	s := startServer(t, serverOpts{trainers: 1, extra: []string{"--mqtt-url", "tcp://" + addr,
 		"--mqtt-username", cpUser, "--mqtt-password", cpPassword,
-		"--mosquitto-password-file", pwFile, "--mosquitto-pid-file", pidFile}})
+		"--mosquitto-password-file", pwFile, "--mosquitto-pid-file", pidFile,
+		// Packages travel as MQTT chunks through Mosquitto (no HTTP URL).
+		"--device-http-downloads=false"}})
 	c := s.admin(t)
 	d := c.createDataset("ants-bees", zipDir(t, testenv.Data(t, "datasets", "hymenoptera", "train"), "hymenoptera"))
 	var m struct{ ID string }

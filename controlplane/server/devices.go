@@ -227,7 +227,10 @@ func (s *Server) setDesired(c *gin.Context) {
 	}
 	msg := &fleet.Desired{Header: fleet.Header{Schema: fleet.SchemaVersion, ID: "des_" + newSecret("")[:20]},
 		Model: &fleet.ModelTarget{ID: v.ModelID, Version: v.Number, SHA256: v.PackageSHA256, Size: size,
-			TransferID: v.PackageSHA256, URL: s.packageURL(d.ID, v.PackageSHA256)}}
+			TransferID: v.PackageSHA256}}
+	if !s.opt.NoDeviceHTTP {
+		msg.Model.URL = s.packageURL(d.ID, v.PackageSHA256)
+	}
 	raw, err := fleet.Encode(msg)
 	if err != nil {
 		s.internal(c, err)

@@ -60,6 +60,10 @@ type Options struct {
 	MosquittoPasswordFile          string
 	MosquittoPIDFile               string
 	BrokerUsername, BrokerPassword string
+	// NoDeviceHTTP leaves the HTTP URL out of desired states, so devices
+	// fetch packages over MQTT chunks only (for fleets that reach the
+	// broker but not the server).
+	NoDeviceHTTP bool
 	// TrustedProxies are the proxies (IPs or CIDRs) whose X-Forwarded-For
 	// names the client; none by default, so the connection's address
 	// counts (login limits, logs).

@@ -41,6 +41,7 @@ type config struct {
 	MosquittoPID    string        `yaml:"mosquitto_pid_file"`
 	ReplicaID       string        `yaml:"replica_id"`
 	TrustedProxies  string        `yaml:"trusted_proxies"`
+	DeviceHTTP      bool          `yaml:"device_http_downloads"`
 	Trainers        int           `yaml:"trainers"`
 	TrainerDevice   string        `yaml:"trainer_device"`
 	TrainerCacheDir string        `yaml:"trainer_cache_dir"`
@@ -58,7 +59,7 @@ func defaults() config {
 	return config{
 		DataDir: "autocv-data", HTTPAddr: "127.0.0.1:8080", MQTTAddr: "127.0.0.1:1883",
 		Trainers: 1, TrainerDevice: "cpu", LeaseTTL: 60 * time.Second, MaxUploadBytes: 5 << 30,
-		ReplicaID: host, IdleUnload: 10 * time.Minute, ShutdownTimeout: 30 * time.Second, LogLevel: "info",
+		ReplicaID: host, DeviceHTTP: true, IdleUnload: 10 * time.Minute, ShutdownTimeout: 30 * time.Second, LogLevel: "info",
 	}
 }
 
@@ -89,6 +90,7 @@ func settings(c *config) []setting {
 		{"mqtt_public_url", "broker `URL` handed to enrolling devices (default the broker's own)", (*strValue)(&c.MQTTPublicURL)},
 		{"mosquitto_password_file", "with --mqtt-url: the external Mosquitto's password_file `FILE`, kept by the server (devices and its own user)", (*strValue)(&c.MosquittoPasswd)},
 		{"mosquitto_pid_file", "with --mosquitto-password-file: Mosquitto's pid_file `FILE`; it gets SIGHUP to reread the passwords", (*strValue)(&c.MosquittoPID)},
+		{"device_http_downloads", "give devices an HTTP URL for packages besides MQTT chunks (false: MQTT only, for devices that reach only the broker)", (*boolValue)(&c.DeviceHTTP)},
 		{"trusted_proxies", "comma-separated `IPs/CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none)", (*strValue)(&c.TrustedProxies)},
 		{"replica_id", "stable `NAME` of this replica (its MQTT client id)", (*strValue)(&c.ReplicaID)},
 		{"trainers", "`N` autocv-trainer worker processes to start beside the server (0: none)", (*intValue)(&c.Trainers)},
