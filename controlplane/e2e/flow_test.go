@@ -417,6 +417,25 @@ func devices(t *testing.T, s *server) {
 	if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok.Token, "hostname": "cam-c", "os": "linux", "arch": "amd64"}, nil); st != http.StatusUnauthorized {
 		t.Errorf("third enrolment on a 2-use token: %d, want 401", st)
 	}
+	// A revoked token enrols nobody.
+	var tok2 struct{ ID, Token string }
+	c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "line-2"}, &tok2)
+	var toks struct {
+		Items []struct {
+			ID, Group string
+			UsesLeft  int `json:"uses_left"`
+		}
+	}
+	c.call("GET", "/api/v1/enrollment-tokens", nil, &toks)
+	if len(toks.Items) != 2 || strings.Contains(fmt.Sprint(toks), tok.Token) {
+		t.Errorf("enrolment token list: %+v", toks.Items)
+	}
+	if st := c.call("DELETE", "/api/v1/enrollment-tokens/"+tok2.ID, nil, nil); st != http.StatusNoContent {
+		t.Errorf("revoke enrolment token: %d", st)
+	}
+	if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok2.Token, "hostname": "cam-d", "os": "linux", "arch": "amd64"}, nil); st != http.StatusUnauthorized {
+		t.Errorf("enrolment with a revoked token: %d, want 401", st)
+	}
 	var list struct {
 		Items []struct {
 			ID, Group string

@@ -66,6 +66,28 @@ func (s *Server) createEnrollmentToken(c *gin.Context) {
 		"expires_at": t.ExpiresAt.UTC(), "command": "autocv-agent enroll --server " + s.opt.PublicURL + " --token " + secret})
 }
 
+func (s *Server) listEnrollmentTokens(c *gin.Context) {
+	ts, err := s.st.EnrollmentTokens(c)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	items := make([]gin.H, 0, len(ts))
+	for _, t := range ts {
+		items = append(items, gin.H{"id": t.ID, "group": t.Group, "uses_left": t.UsesLeft, "expires_at": t.ExpiresAt.UTC(),
+			"expired": !t.ExpiresAt.IsZero() && time.Now().After(t.ExpiresAt), "created_at": t.CreatedAt.UTC()})
+	}
+	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+}
+
+func (s *Server) deleteEnrollmentToken(c *gin.Context) {
+	if err := s.st.DeleteEnrollmentToken(c, c.Param("id")); err != nil {
+		s.storeError(c, err, "enrolment token "+c.Param("id"))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
 // enrollRequest accepts the agent's EnrollRequest and the issue's
 // spelling (hostname, capabilities) alike.
 type enrollRequest struct {

@@ -93,6 +93,8 @@ func (s *Server) table() []route {
 		r("POST", "/infer/*path", "services", "Cloud inference with an API key: raw image body or multipart file… (?top_k=)", "apikey", "binary", apikey, limitBody(imageBody), timeout(t), s.infer),
 
 		r("POST", "/enrollment-tokens", "devices", "Create an enrolment token {group, uses, expires_in} → {token} (admin)", "admin", "json", small, user, requireAdmin, std, s.createEnrollmentToken),
+		r("GET", "/enrollment-tokens", "devices", "Enrolment tokens with uses left and expiry (admin; the secrets are never shown again)", "admin", "", user, requireAdmin, std, s.listEnrollmentTokens),
+		r("DELETE", "/enrollment-tokens/:id", "devices", "Revoke an enrolment token (admin)", "admin", "", user, requireAdmin, std, s.deleteEnrollmentToken),
 		r("POST", "/enroll", "devices", "Enrol a device {token, hostname|name, os, arch, agent_version}", "", "json", small, std, s.enroll),
 		r("POST", strings.TrimPrefix(fleet.EnrollPath, "/api/v1"), "devices", "Enrol a device (the agent's path; same as /enroll)", "", "json", small, std, s.enroll),
 		r("GET", "/devices", "devices", "Devices (?group=) with online, last_seen, reported and desired (admin)", "admin", "", user, requireAdmin, std, s.listDevices),

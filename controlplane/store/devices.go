@@ -42,6 +42,37 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken
 	return nil
 }
 
+func (s *sqlStore) EnrollmentTokens(ctx context.Context) ([]EnrollmentToken, error) {
+	rows, err := s.rdb().query(ctx, `SELECT id, hash, group_name, uses_left, expires_at, created_by, created_at
+		FROM enrollment_tokens ORDER BY created_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list enrolment tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []EnrollmentToken
+	for rows.Next() {
+		var t EnrollmentToken
+		var exp, created int64
+		if err := rows.Scan(&t.ID, &t.Hash, &t.Group, &t.UsesLeft, &exp, &t.CreatedBy, &created); err != nil {
+			return nil, fmt.Errorf("store: list enrolment tokens: %w", err)
+		}
+		t.ExpiresAt, t.CreatedAt = fromMS(exp), fromMS(created)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *sqlStore) DeleteEnrollmentToken(ctx context.Context, id string) error {
+	res, err := s.rdb().exec(ctx, "DELETE FROM enrollment_tokens WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("store: delete enrolment token %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("enrolment token", id)
+	}
+	return nil
+}
+
 // Enroll gives the device a "dev_…" id when d.ID is empty.
 func (s *sqlStore) Enroll(ctx context.Context, tokenHash string, d *Device) error {
 	if d.ID == "" {

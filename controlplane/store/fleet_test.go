@@ -180,6 +180,25 @@ func TestEnrolment(t *testing.T) {
 		if err := s.Enroll(ctx, sum("enrol-1"), &store.Device{ID: "bad/id", MQTTPasswordHash: sum("z")}); err == nil {
 			t.Fatal("device id with a slash accepted")
 		}
+
+		// Listing shows what is left of each token; a deleted
+		// token enrols nobody.
+		list, err := s.EnrollmentTokens(ctx)
+		must(t, err)
+		found := false
+		for _, x := range list {
+			if x.ID == tok.ID {
+				found = x.UsesLeft == 0 && x.Group == "shop-1"
+			}
+		}
+		if len(list) != 3 || !found {
+			t.Fatalf("enrolment tokens: %+v", list)
+		}
+		must(t, s.DeleteEnrollmentToken(ctx, list[0].ID))
+		wantErr(t, s.DeleteEnrollmentToken(ctx, list[0].ID), store.ErrNotFound)
+		if after, _ := s.EnrollmentTokens(ctx); len(after) != 2 {
+			t.Fatalf("%d tokens after deleting one", len(after))
+		}
 	})
 }
 

@@ -396,6 +396,10 @@ type Store interface {
 	// unknown, used up or expired) and creates the device, in one
 	// transaction; d.Group is set from the token.
 	Enroll(ctx context.Context, tokenHash string, d *Device) error
+	// EnrollmentTokens lists every token, newest first (hashes included;
+	// callers must not show them).
+	EnrollmentTokens(ctx context.Context) ([]EnrollmentToken, error)
+	DeleteEnrollmentToken(ctx context.Context, id string) error
 	Device(ctx context.Context, id string) (*Device, error)
 	Devices(ctx context.Context, group string) ([]Device, error)
 	// SetDeviceSeen records presence and, when reported is not nil, the
