@@ -21,54 +21,9 @@ import (
 // itself (MQTT chunks from the server's transfer responder, no HTTP URL)
 // through Mosquitto, and serves it.
 func TestExternalMosquitto(t *testing.T) {
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("mosquitto not installed (apt-get install mosquitto)")
-			}
-			t.Skip("mosquitto not installed")
-		}
-	}
-	dir := t.TempDir()
-	const cpUser, cpPassword = "_autocv-cp-e2e", "e2e-control-plane-password"
-	line, err := bus.MosquittoPasswordLine(cpUser, cpPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pwFile, aclFile, pidFile := filepath.Join(dir, "passwd"), filepath.Join(dir, "acl"), filepath.Join(dir, "mosquitto.pid")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	for name, body := range map[string]string{
-		pwFile:                               line + "\n",
-		aclFile:                              bus.MosquittoACL(cpUser),
-		filepath.Join(dir, "mosquitto.conf"): bus.MosquittoConfig(addr, pwFile, aclFile) + "user root\npid_file " + pidFile + "\nlog_dest stderr\n",
-	} {
-		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mlog := &lockedBuffer{}
-	mosq := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
-	mosq.Stdout, mosq.Stderr = mlog, mlog
-	if err := mosq.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = mosq.Process.Kill()
-		_ = mosq.Wait()
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", tail(mlog.String(), 4000))
-		}
-	})
-	waitFor(t, 5*time.Second, "mosquitto listening", func() (bool, string) {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-		}
-		_, perr := os.Stat(pidFile)
-		return err == nil && perr == nil, fmt.Sprint(err)
-	})
-
+	mq := startMosquitto(t, "_autocv-cp-e2e")
+	addr, pwFile, pidFile := mq.addr, mq.pwFile, mq.pidFile
+	const cpUser, cpPassword = "_autocv-cp-e2e", mosquittoPassword
 	s := startServer(t, serverOpts{trainers: 1, extra: []string{"--mqtt-url", "tcp://" + addr,
 		"--mqtt-username", cpUser, "--mqtt-password", cpPassword,
 		"--mosquitto-password-file", pwFile, "--mosquitto-pid-file", pidFile,
@@ -87,4 +42,68 @@ func TestExternalMosquitto(t *testing.T) {
 		t.Fatalf("version: %s %s", v.Status, v.Error)
 	}
 	deploy(t, s, m.ID, vs[0].Version)
+}
+
+// mosquitto is a Debian mosquitto started for a test, set up as
+// EXTERNAL_BROKER.md says, with a pid file for SIGHUP.
+type mosquitto struct {
+	addr, pwFile, pidFile string
+}
+
+// mosquittoPassword is every control plane user's password in these tests.
+const mosquittoPassword = "e2e-control-plane-password"
+
+func startMosquitto(t *testing.T, cpUsers ...string) *mosquitto {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatal("mosquitto not installed (apt-get install mosquitto)")
+			}
+			t.Skip("mosquitto not installed")
+		}
+	}
+	dir := t.TempDir()
+	var lines string
+	for _, u := range cpUsers {
+		line, err := bus.MosquittoPasswordLine(u, mosquittoPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += line + "\n"
+	}
+	m := &mosquitto{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), pwFile: filepath.Join(dir, "passwd"), pidFile: filepath.Join(dir, "mosquitto.pid")}
+	aclFile := filepath.Join(dir, "acl")
+	for name, body := range map[string]string{
+		m.pwFile:                             lines,
+		aclFile:                              bus.MosquittoACL(cpUsers...),
+		filepath.Join(dir, "mosquitto.conf"): bus.MosquittoConfig(m.addr, m.pwFile, aclFile) + "user root\npid_file " + m.pidFile + "\nlog_dest stderr\n",
+	} {
+		if err := os.WriteFile(name, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mlog := &lockedBuffer{}
+	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
+	cmd.Stdout, cmd.Stderr = mlog, mlog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", tail(mlog.String(), 4000))
+		}
+	})
+	waitFor(t, 5*time.Second, "mosquitto listening", func() (bool, string) {
+		c, err := net.DialTimeout("tcp", m.addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		_, perr := os.Stat(m.pidFile)
+		return err == nil && perr == nil, fmt.Sprint(err)
+	})
+	return m
 }

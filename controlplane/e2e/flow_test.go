@@ -37,15 +37,7 @@ func TestFlowSQLite(t *testing.T) {
 // The same flow scaled out: PostgreSQL for metadata and an S3-compatible
 // store (gofakes3 over real HTTP on loopback) for blobs.
 func TestFlowPostgres(t *testing.T) {
-	backend := s3mem.New()
-	if err := backend.CreateBucket("autocv"); err != nil {
-		t.Fatal(err)
-	}
-	s3 := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(s3.Close)
-	s := startServer(t, serverOpts{trainers: 0, dsn: pgtest.DSN(t), extra: []string{
-		"--blobs", "s3://autocv/blobs/", "--s3-endpoint", strings.TrimPrefix(s3.URL, "http://"),
-		"--s3-insecure", "--s3-access-key", "e2e", "--s3-secret-key", "e2e-secret"}})
+	s := startServer(t, serverOpts{trainers: 0, dsn: pgtest.DSN(t), extra: startS3(t)})
 	// Trainers as on other machines: started by hand with a trainer token,
 	// two of them leasing from the PostgreSQL queue at once.
 	startWorkers(t, s, 2)
@@ -679,4 +671,17 @@ func startWorkers(t *testing.T, s *server, n int) {
 			}
 		})
 	}
+}
+
+// startS3 serves an S3-compatible store (gofakes3, in memory) over HTTP on
+// loopback with bucket "autocv", and returns the server flags that use it.
+func startS3(t *testing.T) []string {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("autocv"); err != nil {
+		t.Fatal(err)
+	}
+	s3 := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3.Close)
+	return []string{"--blobs", "s3://autocv/blobs/", "--s3-endpoint", strings.TrimPrefix(s3.URL, "http://"),
+		"--s3-insecure", "--s3-access-key", "e2e", "--s3-secret-key", "e2e-secret"}
 }

@@ -19,8 +19,9 @@ import (
 // line (a salted hash made at enrolment and kept in the database) and the
 // control plane's own user, rewritten from the database after every
 // enrolment or removal and at start, then Mosquitto is told to reread it
-// with SIGHUP (its pid from the pid_file). Replicas may share the file:
-// each rewrite is complete and atomic.
+// with SIGHUP (its pid from the pid_file). Lines of other users (other
+// replicas, operators) are kept, so replicas may share the file; each
+// rewrite is complete and atomic. Managed device ids start with "dev_".
 
 // SyncBrokerPasswords rewrites the password file and signals Mosquitto;
 // a no-op without Options.MosquittoPasswordFile.
@@ -43,6 +44,17 @@ func (s *Server) SyncBrokerPasswords(ctx context.Context) error {
 	}
 	var b strings.Builder
 	b.WriteString(s.brokerLine + "\n")
+	// Keep the other users' lines (other replicas, operators' tools);
+	// device lines ("dev_…" users) all come from the database, so a
+	// removed device loses its login.
+	if old, err := os.ReadFile(s.opt.MosquittoPasswordFile); err == nil {
+		for _, line := range strings.Split(string(old), "\n") {
+			user, _, ok := strings.Cut(line, ":")
+			if ok && user != s.opt.BrokerUsername && !strings.HasPrefix(user, "dev_") {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
 	for _, d := range devs {
 		if d.BrokerCredential != "" {
 			b.WriteString(d.BrokerCredential + "\n")

@@ -40,6 +40,7 @@ type config struct {
 	MosquittoPasswd string        `yaml:"mosquitto_password_file"`
 	MosquittoPID    string        `yaml:"mosquitto_pid_file"`
 	ReplicaID       string        `yaml:"replica_id"`
+	SigningKey      string        `yaml:"signing_key"`
 	TrustedProxies  string        `yaml:"trusted_proxies"`
 	DeviceHTTP      bool          `yaml:"device_http_downloads"`
 	Trainers        int           `yaml:"trainers"`
@@ -92,6 +93,7 @@ func settings(c *config) []setting {
 		{"mosquitto_pid_file", "with --mosquitto-password-file: Mosquitto's pid_file `FILE`; it gets SIGHUP to reread the passwords", (*strValue)(&c.MosquittoPID)},
 		{"device_http_downloads", "give devices an HTTP URL for packages besides MQTT chunks (false: MQTT only, for devices that reach only the broker)", (*boolValue)(&c.DeviceHTTP)},
 		{"trusted_proxies", "comma-separated `IPs/CIDRs` of reverse proxies whose X-Forwarded-For names the client (default none)", (*strValue)(&c.TrustedProxies)},
+		{"signing_key", "package-signing key `FILE` (ed25519 PEM; made on first start; default DATA_DIR/signing.key); replicas must share one", (*strValue)(&c.SigningKey)},
 		{"replica_id", "stable `NAME` of this replica (its MQTT client id)", (*strValue)(&c.ReplicaID)},
 		{"trainers", "`N` autocv-trainer worker processes to start beside the server (0: none)", (*intValue)(&c.Trainers)},
 		{"trainer_device", "--device of the local trainers: cpu, cuda or auto", (*strValue)(&c.TrainerDevice)},

@@ -96,7 +96,11 @@ func run(ctx context.Context, cfg config) error {
 	if err != nil {
 		return fmt.Errorf("blob store: %w", err)
 	}
-	key, err := signingKey(dataDir, log)
+	keyPath := cfg.SigningKey
+	if keyPath == "" {
+		keyPath = filepath.Join(dataDir, "signing.key")
+	}
+	key, err := signingKey(keyPath, log)
 	if err != nil {
 		return err
 	}
@@ -246,10 +250,10 @@ func openBlobs(ctx context.Context, cfg config, dataDir string) (blob.Store, err
 	return blob.NewS3(client, blob.S3Options{Bucket: bucket, Prefix: prefix})
 }
 
-// signingKey loads the package-signing key, creating it on first start.
-// Replicas must share it (copy DATA_DIR/signing.key to each).
-func signingKey(dataDir string, log *zap.Logger) (ed25519.PrivateKey, error) {
-	path := filepath.Join(dataDir, "signing.key")
+// signingKey loads the package-signing key, creating it (and signing.pub
+// beside it) on first start. Replicas must share it: point --signing-key
+// at the same file (a secret mount) on each.
+func signingKey(path string, log *zap.Logger) (ed25519.PrivateKey, error) {
 	if k, err := modelpkg.ReadPrivateKey(path); err == nil {
 		return k, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -262,7 +266,8 @@ func signingKey(dataDir string, log *zap.Logger) (ed25519.PrivateKey, error) {
 	if err := modelpkg.WritePrivateKey(path, priv); err != nil {
 		return nil, err
 	}
-	if err := modelpkg.WritePublicKey(filepath.Join(dataDir, "signing.pub"), pub); err != nil {
+	pubPath := strings.TrimSuffix(path, filepath.Ext(path)) + ".pub"
+	if err := modelpkg.WritePublicKey(pubPath, pub); err != nil {
 		return nil, err
 	}
 	log.Info("created the package signing key", zap.String("path", path), zap.String("key_id", modelpkg.KeyID(pub)))
