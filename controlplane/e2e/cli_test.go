@@ -319,6 +319,21 @@ func TestCLI(t *testing.T) {
 	if out := c.ok("services", "create", "--name", "蚂蚁识别", "--path", "insects/ants", "--model", m.ID, "--version", "1"); !contains(out, "/api/v1/infer/insects/ants") {
 		t.Errorf("services create: %s", out)
 	}
+	// Enrolment tokens: made, listed, revoked.
+	if tok := strings.TrimSpace(c.ok("enrollment-tokens", "create", "--group", "cli", "--uses", "2")); !strings.HasPrefix(tok, "acve_") {
+		t.Errorf("enrollment-tokens create printed %q, want just the token", tok)
+	}
+	var toks struct {
+		Items []struct{ ID, Group string }
+	}
+	c.okJSON(&toks, "enrollment-tokens", "list", "--json")
+	if len(toks.Items) != 1 || toks.Items[0].Group != "cli" {
+		t.Fatalf("enrollment-tokens list: %+v", toks.Items)
+	}
+	c.ok("enrollment-tokens", "delete", toks.Items[0].ID)
+	if out := c.ok("enrollment-tokens", "list"); strings.Contains(out, toks.Items[0].ID) {
+		t.Errorf("revoked token still listed:\n%s", out)
+	}
 	key := strings.TrimSpace(c.ok("apikeys", "create", "cli-test"))
 	if !strings.HasPrefix(key, "acvk_") {
 		t.Fatalf("apikeys create printed %q, want just the key", key)

@@ -116,3 +116,49 @@ func (a *app) enrollmentTokensCreate(args []string) error {
 	fmt.Fprintf(a.stderr, "enrolment token for group %s, %d use(s), valid until %s; on a device run:\n  %s\n", out.Group, *uses, fmtTime(out.ExpiresAt), out.Command)
 	return nil
 }
+
+func (a *app) enrollmentTokensList(args []string) error {
+	fs := a.flagSet("enrollment-tokens list", a.usage)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	var out struct {
+		Items []struct {
+			ID        string    `json:"id"`
+			Group     string    `json:"group"`
+			UsesLeft  int       `json:"uses_left"`
+			ExpiresAt time.Time `json:"expires_at"`
+			Expired   bool      `json:"expired"`
+			CreatedAt time.Time `json:"created_at"`
+		} `json:"items"`
+	}
+	raw, err := a.get("/enrollment-tokens", &out)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		a.emitJSON(raw)
+		return nil
+	}
+	t := a.table("ID", "GROUP", "USES LEFT", "EXPIRES", "EXPIRED", "CREATED")
+	for _, e := range out.Items {
+		t.row(e.ID, e.Group, strconv.Itoa(e.UsesLeft), fmtTime(e.ExpiresAt), yesNo(e.Expired), fmtTime(e.CreatedAt))
+	}
+	t.flush()
+	return nil
+}
+
+func (a *app) enrollmentTokensDelete(args []string) error {
+	fs := a.flagSet("enrollment-tokens delete", a.usage)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if _, err := a.call(http.MethodDelete, apiPath("enrollment-tokens", pos[0]), nil); err != nil {
+		return err
+	}
+	if !a.jsonOut {
+		fmt.Fprintln(a.stdout, "revoked enrolment token", pos[0])
+	}
+	return nil
+}

@@ -118,7 +118,9 @@ func commands() []command {
 			{name: "desired", usage: "devices desired DEVICE_ID --model M --version V   (admin)", run: (*app).devicesDesired},
 		}},
 		{name: "enrollment-tokens", sub: []command{
+			{name: "list", usage: "enrollment-tokens list   (admin)", run: (*app).enrollmentTokensList},
 			{name: "create", usage: "enrollment-tokens create --group G [--uses N] [--expires-in 24h]   (admin)", run: (*app).enrollmentTokensCreate},
+			{name: "delete", usage: "enrollment-tokens delete ID   (admin)", run: (*app).enrollmentTokensDelete},
 		}},
 		{name: "version", usage: "version", run: (*app).version},
 	}
