@@ -2,7 +2,8 @@
 // running autocv-server, the way a user would: log in, create a dataset
 // from a zip (数据中心), see its labels and a skipped file with its reason,
 // create a model, train a cloud-general version, read its evaluation report,
-// and validate one image (校验). It exits non-zero with a message naming the
+// validate one image (校验), and make, see and revoke an enrolment token
+// (设备). It exits non-zero with a message naming the
 // step that failed. The server's e2e test runs it:
 //
 //   AUTOCV_URL=http://127.0.0.1:PORT AUTOCV_ADMIN_PASSWORD=… \
@@ -245,6 +246,24 @@ try {
     };
     if (!result.prediction.top) fail("the top prediction has no label");
     await shot("validate");
+  });
+
+  await step("设备: create an enrolment token, see it listed, revoke it", async () => {
+    await page.goto(`${base}/#/devices`, { waitUntil: "load" });
+    await waitFor("#enrol-group", 15_000, "devices screen");
+    await page.fill("#enrol-group", "e2e-line");
+    await page.click("#enrol-group >> xpath=ancestor::form//button[@type='submit']");
+    await waitFor("#enrol-command", 15_000, "the enrol command");
+    const cmd = await text("#enrol-command");
+    if (!cmd.includes("autocv-agent enroll --server") || !cmd.includes("acve_")) fail(`enrol command: ${cmd}`);
+    await page.goto(`${base}/#/devices?t=${Date.now()}`, { waitUntil: "load" });
+    await waitFor("tr[data-token]", 15_000, "the token in the list");
+    const before = await page.locator("tr[data-token]").count();
+    await page.locator("tr[data-token] button").first().click();
+    await page.waitForFunction((n) => document.querySelectorAll("tr[data-token]").length === n - 1, before, { timeout: 15_000 })
+      .catch(() => fail("the revoked token is still listed"));
+    result.enrolment_tokens = { listed: before, after_revoke: before - 1 };
+    await shot("devices");
   });
 
   console.log(JSON.stringify({ ok: true, ...result }));

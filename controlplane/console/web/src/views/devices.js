@@ -1,10 +1,11 @@
 // 设备 Devices: the fleet (filter by group), the model each device serves
 // and should serve, setting a device's desired model version, and enrolment
-// tokens with the command to run on a new device.
+// tokens with the command to run on a new device, listed with their uses
+// left and revocable.
 
 import { h, fill, table, card, badge, errorBox, showError, when, copyButton } from "../dom.js";
 import { L, appTypeName } from "../i18n.js";
-import { get, post, put, seg } from "../api.js";
+import { get, post, put, del, seg } from "../api.js";
 
 function modelRef(x) {
   if (!x) return null;
@@ -16,7 +17,7 @@ function refText(m, names) {
   return m ? `${names.get(m.id) || m.id} v${m.version}` : "–";
 }
 
-function enrolCard() {
+function enrolCard(screen, tokens) {
   const group = h("input", { id: "enrol-group", maxlength: 100, placeholder: L("例如 车间A", "e.g. plant-a") });
   const uses = h("input", { id: "enrol-uses", type: "number", min: 1, max: 10000, value: 1 });
   const hours = h("input", { id: "enrol-hours", type: "number", min: 1, max: 720, value: 24 });
@@ -48,7 +49,31 @@ function enrolCard() {
       submit.disabled = false;
     }
   });
-  return card(L("注册新设备", "Enrol a device"), form, err, out);
+  const rows = tokens.map((t) => {
+    const revoke = h("button", { type: "button", class: "btn btn-small btn-danger" }, L("吊销", "Revoke"));
+    revoke.addEventListener("click", async () => {
+      showError(err, null);
+      revoke.disabled = true;
+      try {
+        await del(`/enrollment-tokens/${seg(t.id)}`);
+        screen.reload();
+      } catch (e) {
+        showError(err, e);
+        revoke.disabled = false;
+      }
+    });
+    const state = t.expired ? L("已过期", "expired") : t.uses_left > 0 ? L("可用", "usable") : L("已用完", "used up");
+    return h("tr", { "data-token": t.id },
+      h("td", { class: "mono small" }, t.id),
+      h("td", null, t.group),
+      h("td", null, String(t.uses_left)),
+      h("td", null, when(t.expires_at)),
+      h("td", null, state),
+      h("td", null, revoke));
+  });
+  const list = table([L("令牌", "Token"), L("分组", "Group"), L("剩余次数", "Uses left"), L("有效期至", "Valid until"), L("状态", "State"), L("操作", "Actions")],
+    rows, L("还没有注册令牌。", "No enrolment tokens yet."));
+  return card(L("注册新设备", "Enrol a device"), form, err, out, h("h3", null, L("注册令牌", "Enrolment tokens")), list);
 }
 
 function desiredPanel(screen, device, models) {
@@ -87,10 +112,12 @@ function desiredPanel(screen, device, models) {
 
 export async function devicesView(screen) {
   const groupFilter = screen.query.get("group") || "";
-  const [res, mres] = await Promise.all([
+  const [res, mres, tres] = await Promise.all([
     get("/devices" + (groupFilter ? "?group=" + encodeURIComponent(groupFilter) : "")),
     get("/models"),
+    get("/enrollment-tokens"),
   ]);
+  const tokens = (tres && tres.items) || [];
   const devices = (res && res.items) || [];
   const models = (mres && mres.items) || [];
   const names = new Map(models.map((m) => [m.id, m.name]));
@@ -130,5 +157,5 @@ export async function devicesView(screen) {
         rows, L("还没有设备：生成注册令牌并在设备上运行注册命令。", "No devices yet: create an enrolment token and run the command on a device.")),
       h("button", { type: "button", class: "btn btn-small", onclick: () => screen.reload() }, L("刷新", "Refresh"))),
     panel,
-    enrolCard());
+    enrolCard(screen, tokens));
 }
