@@ -92,7 +92,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			fail(c, http.StatusUnauthorized, "unauthenticated", "log in (POST /api/v1/auth/login) or send an API key as \"Authorization: Bearer <key>\"")
 			return
 		}
-		tok, err := s.st.TokenByHash(c, hashSecret(secret))
+		tok, err := s.st.TokenByHash(c.Request.Context(), hashSecret(secret))
 		if err != nil {
 			if !errors.Is(err, store.ErrNotFound) {
 				s.internal(c, err)
@@ -122,7 +122,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 				return
 			}
 		}
-		u, err := s.st.User(c, tok.UserID)
+		u, err := s.st.User(c.Request.Context(), tok.UserID)
 		if err != nil {
 			fail(c, http.StatusUnauthorized, "unauthenticated", "the token's user no longer exists")
 			return
@@ -188,7 +188,7 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed logins; try again in "+wait.Round(time.Second).String())
 		return
 	}
-	u, err := s.st.UserByName(c, req.Username)
+	u, err := s.st.UserByName(c.Request.Context(), req.Username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.internal(c, err)
 		return
@@ -208,7 +208,7 @@ func (s *Server) login(c *gin.Context) {
 	secret := newSecret(prefixSession)
 	tok := &store.Token{Kind: store.TokenSession, UserID: u.ID, Name: "console", Hash: hashSecret(secret),
 		ExpiresAt: time.Now().Add(s.opt.SessionTTL)}
-	if err := s.st.CreateToken(c, tok); err != nil {
+	if err := s.st.CreateToken(c.Request.Context(), tok); err != nil {
 		s.internal(c, err)
 		return
 	}
@@ -228,8 +228,8 @@ func (s *Server) logout(c *gin.Context) {
 		secret = strings.TrimPrefix(h, "Bearer ")
 	}
 	if p.kind == store.TokenSession && secret != "" {
-		if tok, err := s.st.TokenByHash(c, hashSecret(secret)); err == nil {
-			_ = s.st.DeleteToken(c, p.user.ID, tok.ID)
+		if tok, err := s.st.TokenByHash(c.Request.Context(), hashSecret(secret)); err == nil {
+			_ = s.st.DeleteToken(c.Request.Context(), p.user.ID, tok.ID)
 		}
 	}
 	c.SetCookie(SessionCookie, "", -1, "/", "", false, true)
@@ -290,7 +290,7 @@ func (s *Server) createUser(c *gin.Context) {
 		return
 	}
 	u := &store.User{Username: req.Username, PasswordHash: h, Admin: req.Admin}
-	if err := s.st.CreateUser(c, u); err != nil {
+	if err := s.st.CreateUser(c.Request.Context(), u); err != nil {
 		s.storeError(c, err, "user "+req.Username)
 		return
 	}
@@ -321,7 +321,7 @@ func (s *Server) changePassword(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	if err := s.st.SetPassword(c, u.ID, h); err != nil {
+	if err := s.st.SetPassword(c.Request.Context(), u.ID, h); err != nil {
 		s.internal(c, err)
 		return
 	}
@@ -334,10 +334,10 @@ func (s *Server) changePassword(c *gin.Context) {
 	if b, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
 		current = hashSecret(b)
 	}
-	if ts, err := s.st.Tokens(c, u.ID, store.TokenSession); err == nil {
+	if ts, err := s.st.Tokens(c.Request.Context(), u.ID, store.TokenSession); err == nil {
 		for _, t := range ts {
 			if t.Hash != current {
-				_ = s.st.DeleteToken(c, u.ID, t.ID)
+				_ = s.st.DeleteToken(c.Request.Context(), u.ID, t.ID)
 			}
 		}
 	}
@@ -364,7 +364,7 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 		}
 		secret := newSecret(prefix)
 		tok := &store.Token{Kind: kind, UserID: who(c).user.ID, Name: req.Name, Hash: hashSecret(secret)}
-		if err := s.st.CreateToken(c, tok); err != nil {
+		if err := s.st.CreateToken(c.Request.Context(), tok); err != nil {
 			s.internal(c, err)
 			return
 		}
@@ -380,7 +380,7 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 
 func (s *Server) listTokens(kind string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		ts, err := s.st.Tokens(c, who(c).user.ID, kind)
+		ts, err := s.st.Tokens(c.Request.Context(), who(c).user.ID, kind)
 		if err != nil {
 			s.internal(c, err)
 			return
@@ -398,7 +398,7 @@ func (s *Server) listTokens(kind string) gin.HandlerFunc {
 }
 
 func (s *Server) deleteToken(c *gin.Context) {
-	if err := s.st.DeleteToken(c, who(c).user.ID, c.Param("id")); err != nil {
+	if err := s.st.DeleteToken(c.Request.Context(), who(c).user.ID, c.Param("id")); err != nil {
 		s.storeError(c, err, "key "+c.Param("id"))
 		return
 	}

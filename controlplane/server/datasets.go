@@ -70,7 +70,7 @@ func (s *Server) datasetJSON(ctx context.Context, d *store.Dataset, withLabels b
 
 // dataset loads the path's dataset and checks the caller may see it.
 func (s *Server) dataset(c *gin.Context) *store.Dataset {
-	d, err := s.st.Dataset(c, c.Param("id"))
+	d, err := s.st.Dataset(c.Request.Context(), c.Param("id"))
 	if err == nil && !owns(c, d.OwnerID) {
 		err = store.ErrNotFound
 	}
@@ -86,14 +86,14 @@ func (s *Server) listDatasets(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ds, total, err := s.st.Datasets(c, ownerFilter(c), p)
+	ds, total, err := s.st.Datasets(c.Request.Context(), ownerFilter(c), p)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
 	items := make([]gin.H, 0, len(ds))
 	for i := range ds {
-		h, err := s.datasetJSON(c, &ds[i], false)
+		h, err := s.datasetJSON(c.Request.Context(), &ds[i], false)
 		if err != nil {
 			s.internal(c, err)
 			return
@@ -108,7 +108,7 @@ func (s *Server) getDataset(c *gin.Context) {
 	if d == nil {
 		return
 	}
-	h, err := s.datasetJSON(c, d, true)
+	h, err := s.datasetJSON(c.Request.Context(), d, true)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -133,7 +133,7 @@ func (s *Server) renameDataset(c *gin.Context) {
 	if d == nil {
 		return
 	}
-	if err := s.st.RenameDataset(c, d.ID, req.Name); err != nil {
+	if err := s.st.RenameDataset(c.Request.Context(), d.ID, req.Name); err != nil {
 		s.storeError(c, err, "dataset")
 		return
 	}
@@ -146,7 +146,7 @@ func (s *Server) deleteDataset(c *gin.Context) {
 	if d == nil {
 		return
 	}
-	if err := s.st.DeleteDataset(c, d.ID); err != nil {
+	if err := s.st.DeleteDataset(c.Request.Context(), d.ID); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			fail(c, http.StatusConflict, "in_use", "dataset "+d.ID+" is used by a queued or running training job; stop it first")
 			return
@@ -170,7 +170,7 @@ func (s *Server) createDataset(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid_name", "field name: dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}
-	ctx := context.WithoutCancel(c)
+	ctx := context.WithoutCancel(c.Request.Context())
 	d := &store.Dataset{OwnerID: who(c).user.ID, Name: up.name, Status: store.DatasetProcessing}
 	if err := s.st.CreateDataset(ctx, d); err != nil {
 		up.discard()
@@ -197,7 +197,7 @@ func (s *Server) appendZip(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ctx := context.WithoutCancel(c)
+	ctx := context.WithoutCancel(c.Request.Context())
 	if err := s.st.SetDatasetStatus(ctx, d.ID, store.DatasetProcessing, "", d.Report); err != nil {
 		up.discard()
 		s.storeError(c, err, "dataset")
@@ -210,7 +210,7 @@ func (s *Server) appendZip(c *gin.Context) {
 }
 
 func (s *Server) queueImport(c *gin.Context, datasetID string, up *upload) bool {
-	ctx := context.WithoutCancel(c)
+	ctx := context.WithoutCancel(c.Request.Context())
 	rec := &store.Import{DatasetID: datasetID, Kind: "zip", Path: up.path}
 	if err := s.st.CreateImport(ctx, rec); err != nil {
 		up.discard()
@@ -613,7 +613,7 @@ func (s *Server) addImages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ls, err := s.st.Labels(c, d.ID)
+	ls, err := s.st.Labels(c.Request.Context(), d.ID)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -634,7 +634,7 @@ func (s *Server) addImages(c *gin.Context) {
 			skipped = append(skipped, gin.H{"file": f.name, "reason": string(res.Reason), "detail": res.Message("zh-CN") + " / " + res.Message("en")})
 			continue
 		}
-		sha, n, err := s.blobs.Put(c, bytes.NewReader(f.data))
+		sha, n, err := s.blobs.Put(c.Request.Context(), bytes.NewReader(f.data))
 		if err != nil {
 			s.internal(c, err)
 			return
@@ -643,7 +643,7 @@ func (s *Server) addImages(c *gin.Context) {
 	}
 	added := []store.Image{}
 	if len(ims) > 0 {
-		if added, err = s.st.AddImages(c, d.ID, ims); err != nil {
+		if added, err = s.st.AddImages(c.Request.Context(), d.ID, ims); err != nil {
 			s.storeError(c, err, "dataset")
 			return
 		}
@@ -734,7 +734,7 @@ func (s *Server) listImages(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ims, total, err := s.st.Images(c, d.ID, c.Param("label"), p)
+	ims, total, err := s.st.Images(c.Request.Context(), d.ID, c.Param("label"), p)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -751,7 +751,7 @@ func (s *Server) deleteImage(c *gin.Context) {
 	if d == nil {
 		return
 	}
-	if err := s.st.DeleteImage(c, d.ID, c.Param("image")); err != nil {
+	if err := s.st.DeleteImage(c.Request.Context(), d.ID, c.Param("image")); err != nil {
 		s.storeError(c, err, "image "+c.Param("image"))
 		return
 	}
@@ -760,10 +760,10 @@ func (s *Server) deleteImage(c *gin.Context) {
 
 // image loads the path's image if the caller owns its dataset.
 func (s *Server) image(c *gin.Context) *store.Image {
-	im, err := s.st.Image(c, c.Param("id"))
+	im, err := s.st.Image(c.Request.Context(), c.Param("id"))
 	if err == nil {
 		var d *store.Dataset
-		if d, err = s.st.Dataset(c, im.DatasetID); err == nil && !owns(c, d.OwnerID) {
+		if d, err = s.st.Dataset(c.Request.Context(), im.DatasetID); err == nil && !owns(c, d.OwnerID) {
 			err = store.ErrNotFound
 		}
 	}
@@ -779,7 +779,7 @@ func (s *Server) getImage(c *gin.Context) {
 	if im == nil {
 		return
 	}
-	rc, n, err := s.blobs.Get(c, im.SHA256)
+	rc, n, err := s.blobs.Get(c.Request.Context(), im.SHA256)
 	if err != nil {
 		s.internal(c, err)
 		return

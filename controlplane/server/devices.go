@@ -58,7 +58,7 @@ func (s *Server) createEnrollmentToken(c *gin.Context) {
 	secret := newSecret("acve_")
 	t := &store.EnrollmentToken{Hash: hashSecret(secret), Group: req.Group, UsesLeft: req.Uses,
 		ExpiresAt: time.Now().Add(time.Duration(req.ExpiresIn) * time.Second), CreatedBy: who(c).user.ID}
-	if err := s.st.CreateEnrollmentToken(c, t); err != nil {
+	if err := s.st.CreateEnrollmentToken(c.Request.Context(), t); err != nil {
 		s.internal(c, err)
 		return
 	}
@@ -67,7 +67,7 @@ func (s *Server) createEnrollmentToken(c *gin.Context) {
 }
 
 func (s *Server) listEnrollmentTokens(c *gin.Context) {
-	ts, err := s.st.EnrollmentTokens(c)
+	ts, err := s.st.EnrollmentTokens(c.Request.Context())
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -81,7 +81,7 @@ func (s *Server) listEnrollmentTokens(c *gin.Context) {
 }
 
 func (s *Server) deleteEnrollmentToken(c *gin.Context) {
-	if err := s.st.DeleteEnrollmentToken(c, c.Param("id")); err != nil {
+	if err := s.st.DeleteEnrollmentToken(c.Request.Context(), c.Param("id")); err != nil {
 		s.storeError(c, err, "enrolment token "+c.Param("id"))
 		return
 	}
@@ -129,7 +129,7 @@ func (s *Server) enroll(c *gin.Context) {
 		}
 		d.BrokerCredential = line
 	}
-	if err := s.st.Enroll(c, hashSecret(req.Token), d); err != nil {
+	if err := s.st.Enroll(c.Request.Context(), hashSecret(req.Token), d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			fail(c, http.StatusUnauthorized, "bad_token", "enrolment token unknown, used up or expired")
 			return
@@ -138,7 +138,7 @@ func (s *Server) enroll(c *gin.Context) {
 		return
 	}
 	s.log.Info("device enrolled", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("group", d.Group))
-	if err := s.SyncBrokerPasswords(c); err != nil {
+	if err := s.SyncBrokerPasswords(c.Request.Context()); err != nil {
 		// The device is recorded; the next rewrite (any enrolment, or a
 		// restart) gives the broker its line.
 		s.log.Error("device enrolled but the broker password file was not updated", zap.String("device", d.ID), zap.Error(err))
@@ -183,7 +183,7 @@ func deviceJSON(d *store.Device) gin.H {
 }
 
 func (s *Server) listDevices(c *gin.Context) {
-	ds, err := s.st.Devices(c, c.Query("group"))
+	ds, err := s.st.Devices(c.Request.Context(), c.Query("group"))
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -196,7 +196,7 @@ func (s *Server) listDevices(c *gin.Context) {
 }
 
 func (s *Server) getDevice(c *gin.Context) {
-	d, err := s.st.Device(c, c.Param("id"))
+	d, err := s.st.Device(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.storeError(c, err, "device "+c.Param("id"))
 		return
@@ -205,11 +205,11 @@ func (s *Server) getDevice(c *gin.Context) {
 }
 
 func (s *Server) deleteDevice(c *gin.Context) {
-	if err := s.st.DeleteDevice(c, c.Param("id")); err != nil {
+	if err := s.st.DeleteDevice(c.Request.Context(), c.Param("id")); err != nil {
 		s.storeError(c, err, "device "+c.Param("id"))
 		return
 	}
-	if err := s.SyncBrokerPasswords(c); err != nil {
+	if err := s.SyncBrokerPasswords(c.Request.Context()); err != nil {
 		s.log.Error("device removed but the broker password file was not updated", zap.Error(err))
 	}
 	c.Status(http.StatusNoContent)
@@ -228,12 +228,12 @@ func (s *Server) setDesired(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	d, err := s.st.Device(c, c.Param("id"))
+	d, err := s.st.Device(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		s.storeError(c, err, "device "+c.Param("id"))
 		return
 	}
-	v, err := s.st.Version(c, req.ModelID, req.Version)
+	v, err := s.st.Version(c.Request.Context(), req.ModelID, req.Version)
 	if err != nil {
 		s.storeError(c, err, fmt.Sprintf("version %d of model %s", req.Version, req.ModelID))
 		return
@@ -242,7 +242,7 @@ func (s *Server) setDesired(c *gin.Context) {
 		failf(c, http.StatusConflict, "not_trained", "version %d is %s; only a trained version can be deployed", v.Number, v.Status)
 		return
 	}
-	size, err := s.blobs.Stat(c, v.PackageSHA256)
+	size, err := s.blobs.Stat(c.Request.Context(), v.PackageSHA256)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -258,7 +258,7 @@ func (s *Server) setDesired(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	if err := s.st.SetDesired(c, d.ID, v.ModelID, v.Number, msg.ID, raw); err != nil {
+	if err := s.st.SetDesired(c.Request.Context(), d.ID, v.ModelID, v.Number, msg.ID, raw); err != nil {
 		s.storeError(c, err, "device")
 		return
 	}
@@ -320,7 +320,7 @@ func (s *Server) devicePackage(c *gin.Context) {
 		fail(c, http.StatusForbidden, "forbidden", "this package URL is not valid for this device")
 		return
 	}
-	if _, ok := s.transferAllowed(c, dev, sha); !ok {
+	if _, ok := s.transferAllowed(c.Request.Context(), dev, sha); !ok {
 		fail(c, http.StatusNotFound, "not_found", "package "+sha+" is not desired for device "+dev)
 		return
 	}

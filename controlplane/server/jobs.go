@@ -40,7 +40,7 @@ func (s *Server) leaseJob(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid", "worker_id must be 1–128 printable ASCII characters")
 		return
 	}
-	j, err := s.st.Lease(c, req.WorkerID, s.opt.LeaseTTL, s.opt.MaxAttempts)
+	j, err := s.st.Lease(c.Request.Context(), req.WorkerID, s.opt.LeaseTTL, s.opt.MaxAttempts)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -75,7 +75,7 @@ func (s *Server) heartbeat(c *gin.Context) {
 		fail(c, http.StatusBadRequest, "invalid", "progress: percent 0–100, eta_seconds ≥ 0, stage ≤ 64 and message ≤ 1024 bytes")
 		return
 	}
-	exp, cancel, err := s.st.Heartbeat(c, c.Param("id"), hb.LeaseID, p, s.opt.LeaseTTL)
+	exp, cancel, err := s.st.Heartbeat(c.Request.Context(), c.Param("id"), hb.LeaseID, p, s.opt.LeaseTTL)
 	if err != nil {
 		s.leaseError(c, err)
 		return
@@ -85,7 +85,7 @@ func (s *Server) heartbeat(c *gin.Context) {
 
 // leased checks the lease header against the path's job.
 func (s *Server) leased(c *gin.Context) *store.Job {
-	j, err := s.st.CheckLease(c, c.Param("id"), c.GetHeader(jobs.LeaseHeader))
+	j, err := s.st.CheckLease(c.Request.Context(), c.Param("id"), c.GetHeader(jobs.LeaseHeader))
 	if err != nil {
 		s.leaseError(c, err)
 		return nil
@@ -94,7 +94,7 @@ func (s *Server) leased(c *gin.Context) *store.Job {
 }
 
 func (s *Server) jobImage(c *gin.Context) {
-	sha, err := s.st.LeasedImage(c, c.Param("id"), c.GetHeader(jobs.LeaseHeader), c.Param("image"))
+	sha, err := s.st.LeasedImage(c.Request.Context(), c.Param("id"), c.GetHeader(jobs.LeaseHeader), c.Param("image"))
 	if errors.Is(err, store.ErrNotFound) {
 		fail(c, http.StatusNotFound, "not_found", "image "+c.Param("image")+" is not part of job "+c.Param("id"))
 		return
@@ -103,7 +103,7 @@ func (s *Server) jobImage(c *gin.Context) {
 		s.leaseError(c, err)
 		return
 	}
-	rc, n, err := s.blobs.Get(c, sha)
+	rc, n, err := s.blobs.Get(c.Request.Context(), sha)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -142,7 +142,7 @@ func (s *Server) putArtifact(c *gin.Context) {
 		}
 		body = bytes.NewReader(b)
 	}
-	if err := s.blobs.PutKnown(c, sum, body); err != nil {
+	if err := s.blobs.PutKnown(c.Request.Context(), sum, body); err != nil {
 		if errors.Is(err, blob.ErrHashMismatch) {
 			fail(c, http.StatusBadRequest, "sha256_mismatch", "the body does not hash to "+sum)
 			return
@@ -165,7 +165,7 @@ func (s *Server) completeJob(c *gin.Context) {
 	if j == nil {
 		return
 	}
-	signed, reportSHA, err := s.signPackage(c, j, req.PackageSHA256)
+	signed, reportSHA, err := s.signPackage(c.Request.Context(), j, req.PackageSHA256)
 	if err != nil && !badPackage(err) {
 		// Our side failed (blob store, disk): the job keeps its lease, and
 		// the worker retries or lets it expire back into the queue.
@@ -176,14 +176,14 @@ func (s *Server) completeJob(c *gin.Context) {
 	if err != nil {
 		msg := "package: " + err.Error()
 		s.log.Warn("refusing a job's package", zap.String("job", j.ID), zap.Error(err))
-		if ferr := s.st.FailJob(c, j.ID, req.LeaseID, msg); ferr != nil {
+		if ferr := s.st.FailJob(c.Request.Context(), j.ID, req.LeaseID, msg); ferr != nil {
 			s.leaseError(c, ferr)
 			return
 		}
 		fail(c, http.StatusUnprocessableEntity, "invalid_package", msg)
 		return
 	}
-	if err := s.st.CompleteJob(c, j.ID, req.LeaseID, signed, reportSHA, req.Metrics); err != nil {
+	if err := s.st.CompleteJob(c.Request.Context(), j.ID, req.LeaseID, signed, reportSHA, req.Metrics); err != nil {
 		s.leaseError(c, err)
 		return
 	}
@@ -248,7 +248,7 @@ func (s *Server) failJob(c *gin.Context) {
 	if len(msg) > 4096 {
 		msg = msg[:4096]
 	}
-	if err := s.st.FailJob(c, c.Param("id"), req.LeaseID, msg); err != nil {
+	if err := s.st.FailJob(c.Request.Context(), c.Param("id"), req.LeaseID, msg); err != nil {
 		s.leaseError(c, err)
 		return
 	}

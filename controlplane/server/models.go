@@ -41,7 +41,7 @@ func (s *Server) createModel(c *gin.Context) {
 		return
 	}
 	m := &store.Model{OwnerID: who(c).user.ID, Name: req.Name, Contact: req.Contact, Description: req.Description}
-	if err := s.st.CreateModel(c, m); err != nil {
+	if err := s.st.CreateModel(c.Request.Context(), m); err != nil {
 		s.storeError(c, err, "model")
 		return
 	}
@@ -63,7 +63,7 @@ func modelJSON(m *store.Model, vs []store.Version, full bool) gin.H {
 }
 
 func (s *Server) model(c *gin.Context) *store.Model {
-	m, err := s.st.Model(c, c.Param("id"))
+	m, err := s.st.Model(c.Request.Context(), c.Param("id"))
 	if err == nil && !owns(c, m.OwnerID) {
 		err = store.ErrNotFound
 	}
@@ -79,14 +79,14 @@ func (s *Server) listModels(c *gin.Context) {
 	if !ok {
 		return
 	}
-	ms, total, err := s.st.Models(c, ownerFilter(c), p)
+	ms, total, err := s.st.Models(c.Request.Context(), ownerFilter(c), p)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
 	items := make([]gin.H, 0, len(ms))
 	for i := range ms {
-		vs, err := s.st.Versions(c, ms[i].ID)
+		vs, err := s.st.Versions(c.Request.Context(), ms[i].ID)
 		if err != nil {
 			s.internal(c, err)
 			return
@@ -101,7 +101,7 @@ func (s *Server) getModel(c *gin.Context) {
 	if m == nil {
 		return
 	}
-	vs, err := s.st.Versions(c, m.ID)
+	vs, err := s.st.Versions(c.Request.Context(), m.ID)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -109,7 +109,7 @@ func (s *Server) getModel(c *gin.Context) {
 	h := modelJSON(m, nil, true)
 	items := make([]gin.H, 0, len(vs))
 	for i := range vs {
-		pubs, err := s.publications(c, &vs[i])
+		pubs, err := s.publications(c.Request.Context(), &vs[i])
 		if err != nil {
 			s.internal(c, err)
 			return
@@ -125,7 +125,7 @@ func (s *Server) deleteModel(c *gin.Context) {
 	if m == nil {
 		return
 	}
-	svcs, err := s.st.Services(c, "")
+	svcs, err := s.st.Services(c.Request.Context(), "")
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -136,7 +136,7 @@ func (s *Server) deleteModel(c *gin.Context) {
 			return
 		}
 	}
-	if err := s.st.DeleteModel(c, m.ID); err != nil {
+	if err := s.st.DeleteModel(c.Request.Context(), m.ID); err != nil {
 		s.storeError(c, err, "model")
 		return
 	}
@@ -195,7 +195,7 @@ func (s *Server) createVersions(c *gin.Context) {
 		vs[i] = store.Version{AppType: t, Metric: req.Metric, Status: store.VersionQueued, Labels: labels}
 		js[i] = jobs.Job{AppType: t, Metric: req.Metric, Seed: seed, Labels: labels, Images: split(images, seed)}
 	}
-	out, err := s.st.CreateVersions(c, m.ID, vs, js)
+	out, err := s.st.CreateVersions(c.Request.Context(), m.ID, vs, js)
 	if err != nil {
 		s.storeError(c, err, "model")
 		return
@@ -245,7 +245,7 @@ func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []st
 			return nil, nil, false
 		}
 		seenDS[d.DatasetID] = true
-		ds, err := s.st.Dataset(c, d.DatasetID)
+		ds, err := s.st.Dataset(c.Request.Context(), d.DatasetID)
 		if err == nil && !owns(c, ds.OwnerID) {
 			err = store.ErrNotFound
 		}
@@ -261,7 +261,7 @@ func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []st
 			failf(c, http.StatusBadRequest, "invalid", "data: choose labels of dataset %s", ds.Name)
 			return nil, nil, false
 		}
-		have, err := s.st.Labels(c, ds.ID)
+		have, err := s.st.Labels(c.Request.Context(), ds.ID)
 		if err != nil {
 			s.internal(c, err)
 			return nil, nil, false
@@ -277,7 +277,7 @@ func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []st
 			}
 			chosen[l] = true
 			for p := 0; ; p++ {
-				ims, _, err := s.st.Images(c, ds.ID, l, store.Page{Offset: p * 1000, Limit: 1000})
+				ims, _, err := s.st.Images(c.Request.Context(), ds.ID, l, store.Page{Offset: p * 1000, Limit: 1000})
 				if err != nil {
 					s.internal(c, err)
 					return nil, nil, false
@@ -415,7 +415,7 @@ func (s *Server) version(c *gin.Context) (*store.Model, *store.Version) {
 		fail(c, http.StatusBadRequest, "invalid", "version must be a number ≥ 1")
 		return nil, nil
 	}
-	v, err := s.st.Version(c, m.ID, n)
+	v, err := s.st.Version(c.Request.Context(), m.ID, n)
 	if err != nil {
 		s.storeError(c, err, fmt.Sprintf("version %d of model %s", n, m.ID))
 		return nil, nil
@@ -428,7 +428,7 @@ func (s *Server) listVersions(c *gin.Context) {
 	if m == nil {
 		return
 	}
-	vs, err := s.st.Versions(c, m.ID)
+	vs, err := s.st.Versions(c.Request.Context(), m.ID)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -445,7 +445,7 @@ func (s *Server) getVersion(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	pubs, err := s.publications(c, v)
+	pubs, err := s.publications(c.Request.Context(), v)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -498,11 +498,11 @@ func (s *Server) stopVersion(c *gin.Context) {
 		failf(c, http.StatusConflict, "not_training", "version %d is %s; only queued or training versions can be stopped", v.Number, v.Status)
 		return
 	}
-	if err := s.st.StopVersion(c, m.ID, v.Number); err != nil {
+	if err := s.st.StopVersion(c.Request.Context(), m.ID, v.Number); err != nil {
 		s.storeError(c, err, "version")
 		return
 	}
-	v, err := s.st.Version(c, m.ID, v.Number)
+	v, err := s.st.Version(c.Request.Context(), m.ID, v.Number)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -537,7 +537,7 @@ func (s *Server) getPackage(c *gin.Context) {
 // sendBlob streams a blob, with Range support when the store gives a
 // seekable file.
 func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
-	rc, n, err := s.blobs.Get(c, sha)
+	rc, n, err := s.blobs.Get(c.Request.Context(), sha)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -563,7 +563,7 @@ func (s *Server) versionImages(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	j, err := s.st.Job(c, v.JobID)
+	j, err := s.st.Job(c.Request.Context(), v.JobID)
 	if err != nil {
 		s.storeError(c, err, "the job of version "+strconv.Itoa(v.Number))
 		return

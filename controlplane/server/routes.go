@@ -158,7 +158,7 @@ func (s *Server) recovery(c *gin.Context) {
 }
 
 func (s *Server) ready(c *gin.Context) {
-	if err := s.st.Ping(c); err != nil {
+	if err := s.st.Ping(c.Request.Context()); err != nil {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unavailable", "error": err.Error()})
 		return
 	}

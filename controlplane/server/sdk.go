@@ -60,7 +60,7 @@ func (s *Server) requestSDK(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	if cur, err := s.st.SDK(c, v.ModelID, v.Number, req.Platform); err == nil && cur.Status != store.SDKFailed {
+	if cur, err := s.st.SDK(c.Request.Context(), v.ModelID, v.Number, req.Platform); err == nil && cur.Status != store.SDKFailed {
 		// A build older than sdkBuildLimit was lost (a restart or crash
 		// mid-build): build it again.
 		if cur.Status != store.SDKBuilding || time.Since(cur.UpdatedAt) < sdkBuildLimit {
@@ -69,7 +69,7 @@ func (s *Server) requestSDK(c *gin.Context) {
 		}
 	}
 	r := &store.SDKRequest{ModelID: v.ModelID, Version: v.Number, Platform: req.Platform, Status: store.SDKBuilding}
-	if err := s.st.PutSDK(c, r); err != nil {
+	if err := s.st.PutSDK(c.Request.Context(), r); err != nil {
 		s.internal(c, err)
 		return
 	}
@@ -113,7 +113,7 @@ func (s *Server) getSDK(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	r, err := s.st.SDK(c, v.ModelID, v.Number, c.Param("platform"))
+	r, err := s.st.SDK(c.Request.Context(), v.ModelID, v.Number, c.Param("platform"))
 	if err != nil {
 		s.storeError(c, err, "SDK "+c.Param("platform"))
 		return
@@ -129,7 +129,7 @@ func (s *Server) downloadSDK(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	r, err := s.st.SDK(c, v.ModelID, v.Number, c.Param("platform"))
+	r, err := s.st.SDK(c.Request.Context(), v.ModelID, v.Number, c.Param("platform"))
 	if err != nil {
 		s.storeError(c, err, "SDK "+c.Param("platform"))
 		return

@@ -140,7 +140,7 @@ type createServiceRequest struct {
 // cloudVersion loads a version the caller owns that may be published to
 // the cloud.
 func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store.Version {
-	m, err := s.st.Model(c, modelID)
+	m, err := s.st.Model(c.Request.Context(), modelID)
 	if err == nil && !owns(c, m.OwnerID) {
 		err = store.ErrNotFound
 	}
@@ -148,7 +148,7 @@ func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store
 		s.storeError(c, err, "model "+modelID)
 		return nil
 	}
-	v, err := s.st.Version(c, modelID, number)
+	v, err := s.st.Version(c.Request.Context(), modelID, number)
 	if err != nil {
 		s.storeError(c, err, fmt.Sprintf("version %d of model %s", number, modelID))
 		return nil
@@ -182,16 +182,16 @@ func (s *Server) createService(c *gin.Context) {
 	}
 	s.svcs.edit.Lock()
 	defer s.svcs.edit.Unlock()
-	if _, err := s.st.ServiceByPath(c, req.Path); err == nil {
+	if _, err := s.st.ServiceByPath(c.Request.Context(), req.Path); err == nil {
 		fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
 		return
 	}
-	if err := s.loadVersion(c, v.ModelID, v.Number, false); err != nil {
+	if err := s.loadVersion(c.Request.Context(), v.ModelID, v.Number, false); err != nil {
 		failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", v.Number, err)
 		return
 	}
 	sv := &store.Service{OwnerID: who(c).user.ID, Name: req.Name, Path: req.Path, ModelID: v.ModelID, Version: v.Number, Online: true}
-	if err := s.st.CreateService(c, sv); err != nil {
+	if err := s.st.CreateService(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
 			return
@@ -208,7 +208,7 @@ func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) gin.H {
 	state := "offline"
 	if sv.Online {
 		state = "loading"
-		if v, err := s.st.Version(c, sv.ModelID, sv.Version); err == nil {
+		if v, err := s.st.Version(c.Request.Context(), sv.ModelID, sv.Version); err == nil {
 			if st, _ := s.pool.State(keyOf(v)); st == infer.StateReady {
 				state = "online"
 			}
@@ -228,7 +228,7 @@ func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) gin.H {
 
 // service loads the path's service if the caller owns it.
 func (s *Server) service(c *gin.Context) *store.Service {
-	sv, err := s.st.Service(c, c.Param("id"))
+	sv, err := s.st.Service(c.Request.Context(), c.Param("id"))
 	if err == nil && !owns(c, sv.OwnerID) {
 		err = store.ErrNotFound
 	}
@@ -240,7 +240,7 @@ func (s *Server) service(c *gin.Context) *store.Service {
 }
 
 func (s *Server) listServices(c *gin.Context) {
-	list, err := s.st.Services(c, ownerFilter(c))
+	list, err := s.st.Services(c.Request.Context(), ownerFilter(c))
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -290,17 +290,17 @@ func (s *Server) updateService(c *gin.Context) {
 		sv.Online = *req.Online
 	}
 	if sv.Online {
-		if err := s.loadVersion(c, sv.ModelID, sv.Version, false); err != nil {
+		if err := s.loadVersion(c.Request.Context(), sv.ModelID, sv.Version, false); err != nil {
 			failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", sv.Version, err)
 			return
 		}
 	}
-	if err := s.st.UpdateService(c, sv); err != nil {
+	if err := s.st.UpdateService(c.Request.Context(), sv); err != nil {
 		s.storeError(c, err, "service")
 		return
 	}
 	if old.Online && (!sv.Online || old.Version != sv.Version) {
-		s.unloadIfUnused(c, old.ModelID, old.Version)
+		s.unloadIfUnused(c.Request.Context(), old.ModelID, old.Version)
 	}
 	c.JSON(http.StatusOK, s.serviceJSON(c, sv))
 }
@@ -312,11 +312,11 @@ func (s *Server) deleteService(c *gin.Context) {
 	if sv == nil {
 		return
 	}
-	if err := s.st.DeleteService(c, sv.ID); err != nil {
+	if err := s.st.DeleteService(c.Request.Context(), sv.ID); err != nil {
 		s.storeError(c, err, "service")
 		return
 	}
-	s.unloadIfUnused(c, sv.ModelID, sv.Version)
+	s.unloadIfUnused(c.Request.Context(), sv.ModelID, sv.Version)
 	c.Status(http.StatusNoContent)
 }
 
@@ -342,7 +342,7 @@ func (s *Server) unloadIfUnused(ctx context.Context, modelID string, number int)
 // request order.
 func (s *Server) infer(c *gin.Context) {
 	path := strings.TrimPrefix(c.Param("path"), "/")
-	sv, err := s.st.ServiceByPath(c, path)
+	sv, err := s.st.ServiceByPath(c.Request.Context(), path)
 	if err != nil {
 		s.storeError(c, err, "service /api/v1/infer/"+path)
 		return
@@ -379,14 +379,14 @@ func (s *Server) infer(c *gin.Context) {
 		}
 		files = []partFile{{name: "body", data: b}}
 	}
-	v, err := s.st.Version(c, sv.ModelID, sv.Version)
+	v, err := s.st.Version(c.Request.Context(), sv.ModelID, sv.Version)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
 	key := keyOf(v)
 	start := time.Now()
-	preds, _, err := s.predict(c, key, files, topK)
+	preds, _, err := s.predict(c.Request.Context(), key, files, topK)
 	took := time.Since(start)
 	var ie *infer.ImageError
 	if errors.As(err, &ie) && len(preds) == len(files) {
@@ -499,7 +499,7 @@ func (s *Server) startValidation(c *gin.Context) {
 	if v == nil || !s.succeeded(c, v) {
 		return
 	}
-	path, err := s.packageFile(c, v.PackageSHA256)
+	path, err := s.packageFile(c.Request.Context(), v.PackageSHA256)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -560,7 +560,7 @@ func (s *Server) predictValidation(c *gin.Context) {
 		return
 	}
 	start := time.Now()
-	preds, _, err := s.pool.Predict(c, key, imagesOf(files), topK)
+	preds, _, err := s.pool.Predict(c.Request.Context(), key, imagesOf(files), topK)
 	var ie *infer.ImageError
 	if err != nil && !(errors.As(err, &ie) && len(preds) == len(files)) {
 		s.predictError(c, err)

@@ -263,7 +263,7 @@ func (s *Server) getThumbnail(c *gin.Context) {
 }
 
 func (s *Server) makeThumbnail(c *gin.Context, sha string) ([]byte, error) {
-	rc, _, err := s.blobs.Get(c, sha)
+	rc, _, err := s.blobs.Get(c.Request.Context(), sha)
 	if err != nil {
 		return nil, err
 	}
