@@ -47,7 +47,13 @@ func binaries(t *testing.T) string {
 			return
 		}
 		for _, pkg := range []string{"./controlplane/cmd/autocv-server", "./trainer/cmd/autocv-trainer", "./plugins/onnx/cmd/autocv-plugin-onnx"} {
-			cmd := exec.Command("go", "build", "-o", binDir, pkg)
+			args := []string{"build", "-o", binDir}
+			// AUTOCV_E2E_RACE=1 builds the server with the race detector
+			// (slower imports; run by hand after concurrency changes).
+			if os.Getenv("AUTOCV_E2E_RACE") == "1" && strings.HasSuffix(pkg, "autocv-server") {
+				args = append(args, "-race")
+			}
+			cmd := exec.Command("go", append(args, pkg)...)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
@@ -151,6 +157,9 @@ func startServer(t *testing.T, o serverOpts) *server {
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
+		if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
+			t.Error("the race detector found a data race in autocv-server (see its output)")
+		}
 		if t.Failed() {
 			t.Logf("autocv-server output (last 6000 bytes):\n%s", tail(s.out.String(), 6000))
 		}
