@@ -51,13 +51,12 @@ done
 # json FIELD: read one field of the JSON on stdin (node is a prerequisite).
 json() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const v=JSON.parse(s)[process.argv[1]];if(v===undefined)process.exit(1);console.log(v)})' "$1"; }
 
-if [[ ! -s "$run/agent/identity.json" && ! -s "$run/agent/enrolled" ]]; then
+if [[ ! -s "$run/agent/device.json" ]]; then # the agent's identity, written by enroll
 	token=$(curl -fsS -X POST "$base/api/v1/auth/login" -H 'Content-Type: application/json' \
 		-d "{\"username\":\"admin\",\"password\":\"$AUTOCV_ADMIN_PASSWORD\"}" | json token)
 	enroll=$(curl -fsS -X POST "$base/api/v1/enrollment-tokens" -H "Authorization: Bearer $token" \
 		-H 'Content-Type: application/json' -d '{"group":"local","uses":1,"expires_in":600}' | json token)
 	AUTOCV_ENROLL_TOKEN=$enroll bin/autocv-agent enroll --server "$base" --state-dir "$run/agent" --name "$(hostname)-local"
-	touch "$run/agent/enrolled"
 fi
 bin/autocv-agent run --state-dir "$run/agent" --listen "$listen" &
 pids+=($!)

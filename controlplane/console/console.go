@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,10 +39,11 @@ const appDir = "app"
 const csp = "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
 
-// Handler serves the embedded console build.
-func Handler() http.Handler {
-	return newHandler(embedded, "dist")
-}
+// Handler serves the embedded console build. The file map (contents and
+// ETags) is built once, on first use.
+func Handler() http.Handler { return built() }
+
+var built = sync.OnceValue(func() http.Handler { return newHandler(embedded, "dist") })
 
 // Built reports whether the console build was embedded into this binary,
 // so the server can warn at start-up when it was not.

@@ -212,6 +212,12 @@ func (s *Server) deleteDevice(c *gin.Context) {
 	if err := s.SyncBrokerPasswords(c.Request.Context()); err != nil {
 		s.log.Error("device removed but the broker password file was not updated", zap.Error(err))
 	}
+	// Its retained desired state would otherwise stay on the broker.
+	if b := s.getBus(); b != nil {
+		if err := b.ClearDesired(c.Request.Context(), c.Param("id")); err != nil {
+			s.log.Warn("clearing a removed device's desired state", zap.String("device", c.Param("id")), zap.Error(err))
+		}
+	}
 	c.Status(http.StatusNoContent)
 }
 
@@ -263,7 +269,7 @@ func (s *Server) setDesired(c *gin.Context) {
 		return
 	}
 	if b := s.getBus(); b != nil {
-		if err := b.PublishDesired(c, d.ID, msg); err != nil {
+		if err := b.PublishDesired(c.Request.Context(), d.ID, msg); err != nil {
 			// Stored: it is published again at the next start.
 			failf(c, http.StatusBadGateway, "mqtt", "desired state stored but not published: %v", err)
 			return

@@ -131,12 +131,13 @@ func (s *Server) routes() *gin.Engine {
 	}
 	doc := openAPI(tbl)
 	api.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", doc) })
+	ui := console.Handler()
 	e.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
 			fail(c, http.StatusNotFound, "not_found", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+" (see /api/v1/openapi.json)")
 			return
 		}
-		console.Handler().ServeHTTP(c.Writer, c.Request)
+		ui.ServeHTTP(c.Writer, c.Request)
 	})
 	e.NoMethod(func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)

@@ -183,6 +183,23 @@ func TestPredictRealPhotos(t *testing.T) {
 			}
 		})
 	}
+
+	// Past the first chunk of a request, a bad image's error still names
+	// its place in the whole request.
+	if _, err := p.Load(ctx, inference.LoadRequest{PackagePath: f.mobilenet, TrustedKeys: [][]byte{f.pubPEM}, MaxBatch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ant := photo(t, readmePhotos[0].path)
+	res, err := p.Predict(ctx, inference.PredictRequest{Images: [][]byte{ant, ant, ant, ant, []byte("not an image"), ant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := res.Predictions[4].Err; !strings.HasPrefix(e, "image 5:") {
+		t.Errorf("the 5th image (third chunk of 2) failed with %q, want it named \"image 5:\"", e)
+	}
+	if res.Predictions[5].Err != "" || len(res.Predictions[5].Labels) == 0 {
+		t.Errorf("the image after the bad one: %+v", res.Predictions[5])
+	}
 }
 
 func TestLoadRejects(t *testing.T) {

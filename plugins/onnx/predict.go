@@ -43,7 +43,7 @@ func (m *model) predict(ctx context.Context, req inference.PredictRequest) (infe
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		preds := res.Predictions[lo:hi]
-		m.decodeAll(ctx, req.Images[lo:hi], batch, preds)
+		m.decodeAll(ctx, req.Images[lo:hi], lo, batch, preds)
 		if err := ctx.Err(); err != nil {
 			return inference.PredictResult{}, err
 		}
@@ -114,8 +114,9 @@ func (m *model) run(input []float32, n int) ([]float32, time.Duration, error) {
 }
 
 // decodeAll decodes and preprocesses every image into its slot of batch,
-// on all cores. A photo that fails gets its error in preds.
-func (m *model) decodeAll(ctx context.Context, images [][]byte, batch []float32, preds []inference.Prediction) {
+// on all cores. A photo that fails gets its error in preds, numbered by its
+// place in the whole request (images starts at request index first).
+func (m *model) decodeAll(ctx context.Context, images [][]byte, first int, batch []float32, preds []inference.Prediction) {
 	size := m.itemSize()
 	work := make(chan int)
 	var wg sync.WaitGroup
@@ -126,7 +127,7 @@ func (m *model) decodeAll(ctx context.Context, images [][]byte, batch []float32,
 			for i := range work {
 				start := time.Now()
 				if err := m.spec.DecodeTensor(images[i], batch[i*size:(i+1)*size]); err != nil {
-					preds[i].Err = fmt.Sprintf("image %d: %v", i+1, err)
+					preds[i].Err = fmt.Sprintf("image %d: %v", first+i+1, err)
 				}
 				preds[i].DecodeTime = time.Since(start)
 			}
