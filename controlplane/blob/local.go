@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/autocv/autocv/protocol/atomicfile"
 	"io"
 	"io/fs"
 	"iter"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 )
@@ -94,20 +94,8 @@ func (l *Local) put(ctx context.Context, want string, r io.Reader) (sha string, 
 		}
 		return "", 0, fmt.Errorf("blob put %s: %w", sha, err)
 	}
-	syncDir(filepath.Dir(dst))
+	atomicfile.SyncDir(filepath.Dir(dst))
 	return sha, size, nil
-}
-
-// syncDir makes a rename durable. Windows cannot fsync a directory; there the
-// call is skipped.
-func syncDir(dir string) {
-	if runtime.GOOS == "windows" {
-		return
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
 
 // Get implements Store.

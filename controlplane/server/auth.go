@@ -60,7 +60,8 @@ func hashSecret(s string) string {
 // principal is who a request is from.
 type principal struct {
 	user   *store.User
-	kind   string // store.TokenSession | TokenAPIKey | TokenTrainer
+	token  *store.Token // the credential the request came with
+	kind   string       // store.TokenSession | TokenAPIKey | TokenTrainer
 	cookie bool
 }
 
@@ -127,7 +128,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			fail(c, http.StatusUnauthorized, "unauthenticated", "the token's user no longer exists")
 			return
 		}
-		c.Set(principalKey, &principal{user: u, kind: tok.Kind, cookie: cookie})
+		c.Set(principalKey, &principal{user: u, token: tok, kind: tok.Kind, cookie: cookie})
 		c.Next()
 	}
 }
@@ -222,15 +223,8 @@ func (s *Server) login(c *gin.Context) {
 }
 
 func (s *Server) logout(c *gin.Context) {
-	p := who(c)
-	secret, _ := c.Cookie(SessionCookie)
-	if h := c.GetHeader("Authorization"); h != "" {
-		secret = strings.TrimPrefix(h, "Bearer ")
-	}
-	if p.kind == store.TokenSession && secret != "" {
-		if tok, err := s.st.TokenByHash(c.Request.Context(), hashSecret(secret)); err == nil {
-			_ = s.st.DeleteToken(c.Request.Context(), p.user.ID, tok.ID)
-		}
+	if p := who(c); p.kind == store.TokenSession {
+		_ = s.st.DeleteToken(c.Request.Context(), p.user.ID, p.token.ID)
 	}
 	c.SetCookie(SessionCookie, "", -1, "/", "", false, true)
 	c.SetCookie(CSRFCookie, "", -1, "/", "", false, false)
@@ -327,16 +321,9 @@ func (s *Server) changePassword(c *gin.Context) {
 	}
 	// Other sessions end (a suspected compromise is why people change
 	// passwords); this one and API keys stay.
-	current := ""
-	if v, err := c.Cookie(SessionCookie); err == nil {
-		current = hashSecret(v)
-	}
-	if b, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
-		current = hashSecret(b)
-	}
 	if ts, err := s.st.Tokens(c.Request.Context(), u.ID, store.TokenSession); err == nil {
 		for _, t := range ts {
-			if t.Hash != current {
+			if t.ID != who(c).token.ID {
 				_ = s.st.DeleteToken(c.Request.Context(), u.ID, t.ID)
 			}
 		}
@@ -474,4 +461,19 @@ func (l *loginLimiter) succeeded(ip, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.fails, "user:"+user+"|"+ip)
+}
+
+// NewTrainerToken makes a trainer token's secret and the hash the store
+// keeps of it (for the local trainers autocv-server starts).
+func NewTrainerToken() (secret, hash string) {
+	secret = newSecret(prefixTrainer)
+	return secret, hashSecret(secret)
+}
+
+// HashPassword checks a password against the rules and bcrypt-hashes it.
+func HashPassword(p string) (string, error) {
+	if err := checkPassword(p); err != nil {
+		return "", err
+	}
+	return hashPassword(p)
 }

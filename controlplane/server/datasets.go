@@ -138,7 +138,12 @@ func (s *Server) renameDataset(c *gin.Context) {
 		return
 	}
 	d.Name = req.Name
-	s.getDataset(c)
+	h, err := s.datasetJSON(c.Request.Context(), d, true)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, h)
 }
 
 func (s *Server) deleteDataset(c *gin.Context) {

@@ -326,7 +326,7 @@ func (s *Server) devicePackage(c *gin.Context) {
 		fail(c, http.StatusForbidden, "forbidden", "this package URL is not valid for this device")
 		return
 	}
-	if _, ok := s.transferAllowed(c.Request.Context(), dev, sha); !ok {
+	if !s.transferAllowed(c.Request.Context(), dev, sha) {
 		fail(c, http.StatusNotFound, "not_found", "package "+sha+" is not desired for device "+dev)
 		return
 	}
@@ -335,16 +335,13 @@ func (s *Server) devicePackage(c *gin.Context) {
 
 // transferAllowed says whether a device may fetch a package: it must be the
 // device's desired one.
-func (s *Server) transferAllowed(ctx context.Context, deviceID, sha string) (*store.Device, bool) {
+func (s *Server) transferAllowed(ctx context.Context, deviceID, sha string) bool {
 	d, err := s.st.Device(ctx, deviceID)
 	if err != nil || len(d.Desired) == 0 {
-		return nil, false
+		return false
 	}
 	msg, err := fleet.DecodeDesired(d.Desired)
-	if err != nil || msg.Model == nil || msg.Model.SHA256 != sha {
-		return nil, false
-	}
-	return d, true
+	return err == nil && msg.Model != nil && msg.Model.SHA256 == sha
 }
 
 // OnReported stores a device's reported state (from the MQTT side).
@@ -375,7 +372,7 @@ func (p packageSource) Size() int64 { return p.size }
 // Transfer maps a device's chunk request to its desired package (the
 // transfer id is the package sha256); anything else is refused.
 func (s *Server) Transfer(ctx context.Context, deviceID, transferID string) (bus.Source, error) {
-	if _, ok := s.transferAllowed(ctx, deviceID, transferID); !ok {
+	if !s.transferAllowed(ctx, deviceID, transferID) {
 		return nil, fmt.Errorf("transfer %s is not desired for device %s", transferID, deviceID)
 	}
 	path, err := s.packageFile(ctx, transferID)

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -125,7 +124,7 @@ func (s *Server) putArtifact(c *gin.Context) {
 		return
 	}
 	sum := c.GetHeader(jobs.SHA256Header)
-	if b, err := hex.DecodeString(sum); err != nil || len(b) != 32 || hex.EncodeToString(b) != sum {
+	if !blob.ValidSHA(sum) {
 		fail(c, http.StatusBadRequest, "invalid", jobs.SHA256Header+" must be 64 lowercase hex digits")
 		return
 	}
@@ -217,7 +216,7 @@ func (s *Server) signPackage(ctx context.Context, j *store.Job, sha string) (sig
 		return "", "", fmt.Errorf("%w: its labels %v are not the job's %v", errBadPackage, m.Labels, j.Spec.Labels)
 	}
 	for _, mem := range m.Members {
-		if mem.Name == "report.json" {
+		if mem.Name == modelpkg.ReportName {
 			reportSHA = mem.SHA256
 		}
 	}

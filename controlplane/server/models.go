@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,18 +47,16 @@ func (s *Server) createModel(c *gin.Context) {
 		s.storeError(c, err, "model")
 		return
 	}
-	c.JSON(http.StatusCreated, modelJSON(m, nil, false))
+	c.JSON(http.StatusCreated, modelJSON(m, nil))
 }
 
-func modelJSON(m *store.Model, vs []store.Version, full bool) gin.H {
+// modelJSON is a model with a summary of its versions (GET /models/{id}
+// replaces it with the full version objects).
+func modelJSON(m *store.Model, vs []store.Version) gin.H {
 	h := gin.H{"id": m.ID, "name": m.Name, "contact": m.Contact, "description": m.Description, "created_at": m.CreatedAt.UTC()}
 	items := make([]gin.H, 0, len(vs))
 	for i := range vs {
-		if full {
-			items = append(items, versionJSON(&vs[i], nil))
-		} else {
-			items = append(items, gin.H{"version": vs[i].Number, "app_type": vs[i].AppType, "status": vs[i].Status})
-		}
+		items = append(items, gin.H{"version": vs[i].Number, "app_type": vs[i].AppType, "status": vs[i].Status})
 	}
 	h["versions"] = items
 	return h
@@ -91,7 +91,7 @@ func (s *Server) listModels(c *gin.Context) {
 			s.internal(c, err)
 			return
 		}
-		items = append(items, modelJSON(&ms[i], vs, false))
+		items = append(items, modelJSON(&ms[i], vs))
 	}
 	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
 }
@@ -106,15 +106,15 @@ func (s *Server) getModel(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	h := modelJSON(m, nil, true)
+	h := modelJSON(m, nil)
+	pubs, err := s.publications(c.Request.Context(), vs)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
 	items := make([]gin.H, 0, len(vs))
 	for i := range vs {
-		pubs, err := s.publications(c.Request.Context(), &vs[i])
-		if err != nil {
-			s.internal(c, err)
-			return
-		}
-		items = append(items, versionJSON(&vs[i], pubs))
+		items = append(items, versionJSON(&vs[i], pubs[vs[i].Number]))
 	}
 	h["versions"] = items
 	c.JSON(http.StatusOK, h)
@@ -125,18 +125,13 @@ func (s *Server) deleteModel(c *gin.Context) {
 	if m == nil {
 		return
 	}
-	svcs, err := s.st.Services(c.Request.Context(), "")
-	if err != nil {
-		s.internal(c, err)
-		return
-	}
-	for _, sv := range svcs {
-		if sv.ModelID == m.ID {
-			fail(c, http.StatusConflict, "in_use", "model "+m.ID+" is published as service "+sv.Path+"; delete the service first")
+	// The store refuses (in its transaction) while a version trains or
+	// a service publishes the model.
+	if err := s.st.DeleteModel(c.Request.Context(), m.ID); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			fail(c, http.StatusConflict, "in_use", err.Error())
 			return
 		}
-	}
-	if err := s.st.DeleteModel(c.Request.Context(), m.ID); err != nil {
 		s.storeError(c, err, "model")
 		return
 	}
@@ -180,7 +175,7 @@ func (s *Server) createVersions(c *gin.Context) {
 	if req.Metric == "" {
 		req.Metric = "f1"
 	}
-	if !contains(jobs.Metrics, req.Metric) {
+	if !slices.Contains(jobs.Metrics, req.Metric) {
 		failf(c, http.StatusBadRequest, "invalid_metric", "metric %q is unknown; want one of %s", req.Metric, strings.Join(jobs.Metrics, ", "))
 		return
 	}
@@ -205,15 +200,6 @@ func (s *Server) createVersions(c *gin.Context) {
 		res = append(res, gin.H{"version": v.Number, "app_type": v.AppType, "status": v.Status})
 	}
 	c.JSON(http.StatusAccepted, res)
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // frozenImage is one image chosen for training, before splitting; source
@@ -445,46 +431,55 @@ func (s *Server) getVersion(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	pubs, err := s.publications(c.Request.Context(), v)
+	pubs, err := s.publications(c.Request.Context(), []store.Version{*v})
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, versionJSON(v, pubs))
+	c.JSON(http.StatusOK, versionJSON(v, pubs[v.Number]))
 }
 
-// publications lists where a version is published (发布状态): cloud
-// services, SDK builds and devices told to run it.
-func (s *Server) publications(ctx context.Context, v *store.Version) ([]gin.H, error) {
-	out := []gin.H{}
+// publications lists where each of a model's versions is published
+// (发布状态): cloud services, SDK builds and devices told to run it. The
+// services and devices are read once for all the versions asked about.
+func (s *Server) publications(ctx context.Context, vs []store.Version) (map[int][]gin.H, error) {
+	out := map[int][]gin.H{}
+	if len(vs) == 0 {
+		return out, nil
+	}
+	modelID := vs[0].ModelID
 	svcs, err := s.st.Services(ctx, "")
 	if err != nil {
 		return nil, err
-	}
-	for _, sv := range svcs {
-		if sv.ModelID == v.ModelID && sv.Version == v.Number {
-			out = append(out, gin.H{"kind": "service", "id": sv.ID, "name": sv.Name, "path": sv.Path, "online": sv.Online})
-		}
-	}
-	sdks, err := s.st.SDKs(ctx, v.ModelID, v.Number)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range sdks {
-		out = append(out, gin.H{"kind": "sdk", "platform": r.Platform, "status": r.Status})
 	}
 	devs, err := s.st.Devices(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	n := 0
+	devices := map[int]int{}
 	for _, d := range devs {
-		if d.DesiredModelID == v.ModelID && d.DesiredVersion == v.Number {
-			n++
+		if d.DesiredModelID == modelID {
+			devices[d.DesiredVersion]++
 		}
 	}
-	if n > 0 {
-		out = append(out, gin.H{"kind": "device", "devices": n})
+	for _, v := range vs {
+		pubs := []gin.H{}
+		for _, sv := range svcs {
+			if sv.ModelID == modelID && sv.Version == v.Number {
+				pubs = append(pubs, gin.H{"kind": "service", "id": sv.ID, "name": sv.Name, "path": sv.Path, "online": sv.Online})
+			}
+		}
+		sdks, err := s.st.SDKs(ctx, modelID, v.Number)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range sdks {
+			pubs = append(pubs, gin.H{"kind": "sdk", "platform": r.Platform, "status": r.Status})
+		}
+		if n := devices[v.Number]; n > 0 {
+			pubs = append(pubs, gin.H{"kind": "device", "devices": n})
+		}
+		out[v.Number] = pubs
 	}
 	return out, nil
 }

@@ -35,16 +35,16 @@ type sdkRequest struct {
 	Platform string `json:"platform"`
 }
 
-func (s *Server) offlineVersion(c *gin.Context) (*store.Version, string) {
+func (s *Server) offlineVersion(c *gin.Context) *store.Version {
 	_, v := s.version(c)
 	if v == nil || !s.succeeded(c, v) {
-		return nil, ""
+		return nil
 	}
 	if targetOf(v.AppType) != "offline" {
 		failf(c, http.StatusBadRequest, "wrong_target", "version %d is %s: cloud versions are published as a cloud API, not an SDK", v.Number, v.AppType)
-		return nil, ""
+		return nil
 	}
-	return v, ""
+	return v
 }
 
 func (s *Server) requestSDK(c *gin.Context) {
@@ -56,7 +56,7 @@ func (s *Server) requestSDK(c *gin.Context) {
 		failf(c, http.StatusBadRequest, "invalid_platform", "platform %q: want linux-amd64, windows-amd64 or linux-arm64", req.Platform)
 		return
 	}
-	v, _ := s.offlineVersion(c)
+	v := s.offlineVersion(c)
 	if v == nil {
 		return
 	}
@@ -109,7 +109,7 @@ func sdkJSON(r *store.SDKRequest) gin.H {
 }
 
 func (s *Server) getSDK(c *gin.Context) {
-	v, _ := s.offlineVersion(c)
+	v := s.offlineVersion(c)
 	if v == nil {
 		return
 	}
@@ -125,7 +125,7 @@ func (s *Server) getSDK(c *gin.Context) {
 }
 
 func (s *Server) downloadSDK(c *gin.Context) {
-	v, _ := s.offlineVersion(c)
+	v := s.offlineVersion(c)
 	if v == nil {
 		return
 	}

@@ -125,7 +125,6 @@ type Server struct {
 	limiter *loginLimiter
 	imports *importQueue
 	svcs    *services
-	valid   *validations
 	engine  *gin.Engine
 
 	ctx    context.Context // ends when Close is called
@@ -156,7 +155,6 @@ func New(opt Options, d Deps) (*Server, error) {
 		bus: d.Bus, limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
 	s.imports = newImporter(s)
 	s.svcs = newServices(s)
-	s.valid = newValidations(s)
 	s.engine = s.routes()
 	s.imports.start(opt.ImportWorkers)
 	s.wg.Add(1)

@@ -85,16 +85,17 @@ type svcLatency struct {
 	p50, p99 float64
 }
 
+// snapshot is every called service's latency on this replica (no store
+// read: /metrics is scraped often).
 func (sv *services) snapshot() []svcLatency {
-	list, err := sv.s.st.Services(sv.s.ctx, "")
-	if err != nil {
-		return nil
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := make([]svcLatency, 0, len(sv.stats))
+	for id, st := range sv.stats {
+		snap := st.Snapshot()
+		out = append(out, svcLatency{id, snap.P50.Seconds(), snap.P99.Seconds()})
 	}
-	var out []svcLatency
-	for _, x := range list {
-		snap := sv.statsFor(x.ID).Snapshot()
-		out = append(out, svcLatency{x.ID, snap.P50.Seconds(), snap.P99.Seconds()})
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
 	return out
 }
 
@@ -316,6 +317,9 @@ func (s *Server) deleteService(c *gin.Context) {
 		s.storeError(c, err, "service")
 		return
 	}
+	s.svcs.mu.Lock()
+	delete(s.svcs.stats, sv.ID)
+	s.svcs.mu.Unlock()
 	s.unloadIfUnused(c.Request.Context(), sv.ModelID, sv.Version)
 	c.Status(http.StatusNoContent)
 }
@@ -488,11 +492,8 @@ func (s *Server) answerPredictions(c *gin.Context, v *store.Version, files []par
 	c.JSON(http.StatusOK, gin.H{"model": model, "results": results, "latency_ms": ms})
 }
 
-// validations are the 校验 services: a version loaded on demand, unloaded
-// by the pool when idle.
-type validations struct{ s *Server }
-
-func newValidations(s *Server) *validations { return &validations{s: s} }
+// Validation (校验) services are pool entries loaded on demand and marked
+// unloadable, so the pool unloads them when idle.
 
 func (s *Server) startValidation(c *gin.Context) {
 	_, v := s.version(c)

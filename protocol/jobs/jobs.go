@@ -19,8 +19,11 @@
 package jobs
 
 import (
+	"slices"
+
 	"errors"
 	"fmt"
+	"github.com/autocv/autocv/protocol/report"
 	"regexp"
 	"time"
 )
@@ -81,8 +84,8 @@ func RecipeFor(appType string) (string, bool) {
 	return "", false
 }
 
-// Metrics a version can be selected on.
-var Metrics = []string{"top1", "top5", "precision", "recall", "f1"}
+// Metrics a version can be selected on: the report's selection metrics.
+var Metrics = report.SelectionMetrics()
 
 // Splits an image can be in.
 const (
@@ -212,11 +215,4 @@ func (j *Job) Validate() error {
 	return nil
 }
 
-func validMetric(m string) bool {
-	for _, x := range Metrics {
-		if x == m {
-			return true
-		}
-	}
-	return false
-}
+func validMetric(m string) bool { return slices.Contains(Metrics, m) }

@@ -125,10 +125,7 @@ func WritePrivateKey(path string, priv ed25519.PrivateKey) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("write private key: %w", err)
 	}
-	return atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return atomicfile.Write(path, data, 0o600)
 }
 
 // WritePublicKey writes pub to path as PKIX PEM with mode 0644 (temp file,
@@ -138,10 +135,7 @@ func WritePublicKey(path string, pub ed25519.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFunc(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return atomicfile.Write(path, data, 0o644)
 }
 
 // ReadPrivateKey reads a key file written by WritePrivateKey (or by

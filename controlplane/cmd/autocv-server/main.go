@@ -53,7 +53,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg); err != nil {
+	if err := run(ctx, cfg, stop); err != nil {
 		fmt.Fprintln(os.Stderr, "autocv-server:", err)
 		os.Exit(1)
 	}
@@ -74,7 +74,9 @@ func newLogger(level string) *zap.Logger {
 	return log
 }
 
-func run(ctx context.Context, cfg config) error {
+// run serves until ctx ends; stop releases the signal handler once a
+// shutdown starts, so a second Ctrl-C kills the process at once.
+func run(ctx context.Context, cfg config, stop func()) error {
 	log := newLogger(cfg.LogLevel)
 	defer log.Sync()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -197,6 +199,7 @@ func run(ctx context.Context, cfg config) error {
 
 	select {
 	case <-ctx.Done():
+		stop()
 	case err := <-errc:
 		trainers.stop(cfg.ShutdownTimeout)
 		return fmt.Errorf("http: %w", err)

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -16,8 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/crypto/bcrypt"
 
+	"github.com/autocv/autocv/controlplane/server"
 	"github.com/autocv/autocv/controlplane/store"
 )
 
@@ -32,14 +30,11 @@ func bootstrapAdmin(ctx context.Context, st store.Store, password string) error 
 	if generated {
 		password = randomString(18)
 	}
-	if len(password) < 8 {
-		return errors.New("AUTOCV_ADMIN_PASSWORD must have at least 8 characters")
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	h, err := server.HashPassword(password)
 	if err != nil {
-		return err
+		return fmt.Errorf("AUTOCV_ADMIN_PASSWORD: %w", err)
 	}
-	if err := st.CreateUser(ctx, &store.User{Username: "admin", PasswordHash: string(h), Admin: true}); err != nil {
+	if err := st.CreateUser(ctx, &store.User{Username: "admin", PasswordHash: h, Admin: true}); err != nil {
 		if errors.Is(err, store.ErrConflict) { // another replica made it first
 			return nil
 		}
@@ -101,10 +96,9 @@ func startTrainers(ctx context.Context, cfg config, st store.Store, serverURL, d
 			_ = st.DeleteToken(ctx, admin.ID, t.ID)
 		}
 	}
-	secret := "acvt_" + randomString(52)
-	h := sha256.Sum256([]byte(secret))
+	secret, hash := server.NewTrainerToken()
 	if err := st.CreateToken(ctx, &store.Token{Kind: store.TokenTrainer, UserID: admin.ID,
-		Name: localTrainerTokenName + " " + cfg.ReplicaID, Hash: hex.EncodeToString(h[:])}); err != nil {
+		Name: localTrainerTokenName + " " + cfg.ReplicaID, Hash: hash}); err != nil {
 		return nil, err
 	}
 	cacheDir := cfg.TrainerCacheDir
