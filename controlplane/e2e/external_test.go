@@ -42,6 +42,9 @@ func TestExternalMosquitto(t *testing.T) {
 		t.Fatalf("version: %s %s", v.Status, v.Error)
 	}
 	deploy(t, s, m.ID, vs[0].Version)
+	if n := packageDownloads(t, s); n != 0 {
+		t.Errorf("%d HTTP package downloads with --device-http-downloads=false: the package did not come as MQTT chunks", n)
+	}
 }
 
 // mosquitto is a Debian mosquitto started for a test, set up as

@@ -17,7 +17,7 @@ import (
 // only. Whatever is started on one replica is seen and served by the other.
 func TestReplicas(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	s3 := startS3(t)
+	s3, _ := startS3(t)
 	mq := startMosquitto(t, "_autocv-cp-a", "_autocv-cp-b")
 	key := filepath.Join(t.TempDir(), "signing.key")
 	flags := func(id string) []string {
@@ -83,4 +83,7 @@ func TestReplicas(t *testing.T) {
 	// A device enrolled through B gets its package as MQTT chunks answered
 	// by whichever replica the shared subscription picks.
 	deploy(t, b, m.ID, vs[1].Version)
+	if n := packageDownloads(t, a) + packageDownloads(t, b); n != 0 {
+		t.Errorf("%d HTTP package downloads with --device-http-downloads=false", n)
+	}
 }
