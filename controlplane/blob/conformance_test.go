@@ -8,6 +8,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -211,15 +213,17 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		if got := listAll(t, s, ""); len(got) != 20 {
 			t.Fatalf("List all = %d blobs, want 20", len(got))
 		}
-		for _, p := range []string{shas[0][:1], shas[0][:2], shas[0][:5], shas[0]} {
-			got := listAll(t, s, p)
-			if len(got) == 0 || got[0] == "" {
-				t.Fatalf("List(%q) = %v", p, got)
-			}
-			for _, g := range got {
-				if g[:len(p)] != p {
-					t.Fatalf("List(%q) yielded %s", p, g)
+		for _, p := range []string{"", shas[0][:1], shas[0][:2], shas[0][:5], shas[0]} {
+			// Exactly the stored shas with that prefix, in ascending order.
+			var want []string
+			for _, sha := range shas {
+				if strings.HasPrefix(sha, p) {
+					want = append(want, sha)
 				}
+			}
+			slices.Sort(want)
+			if got := listAll(t, s, p); !slices.Equal(got, want) {
+				t.Fatalf("List(%q) = %v, want %v", p, got, want)
 			}
 		}
 		n := 0
@@ -257,10 +261,15 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 		for _, p := range []string{"../", "xyz", "A", sum(nil) + "0"} {
+			errs := 0
 			for _, err := range s.List(ctx, p) {
+				errs++
 				if !errors.Is(err, ErrInvalidSHA) {
 					t.Errorf("List(%q): %v", p, err)
 				}
+			}
+			if errs != 1 {
+				t.Errorf("List(%q) yielded %d results, want exactly one ErrInvalidSHA", p, errs)
 			}
 		}
 	})

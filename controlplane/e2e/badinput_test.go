@@ -27,6 +27,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -615,9 +616,11 @@ func TestAuthRefusals(t *testing.T) {
 		}
 		param := strings.NewReplacer("{", "", "}", "")
 		n := 0
+		var public []string
 		for path, ops := range doc.Paths {
 			for method, op := range ops {
 				if len(op.Security) == 0 {
+					public = append(public, strings.ToUpper(method)+" "+path)
 					continue
 				}
 				n++
@@ -643,6 +646,11 @@ func TestAuthRefusals(t *testing.T) {
 		t.Logf("%d secured operations refused without credentials", n)
 		if n < 50 {
 			t.Errorf("only %d secured operations in the OpenAPI document", n)
+		}
+		// The document lists the public ones too; exactly these may be.
+		sort.Strings(public)
+		if want := []string{"POST /api/v1/auth/login", "POST /api/v1/devices/enroll", "POST /api/v1/enroll"}; !slices.Equal(public, want) {
+			t.Errorf("operations the OpenAPI document lists without security: %v, want exactly %v", public, want)
 		}
 	})
 

@@ -24,6 +24,7 @@ import (
 type fuzzEnv struct {
 	srv            *Server
 	token          string
+	trainer        string // a trainer token, for the job API routes
 	datasetID, mID string
 }
 
@@ -82,6 +83,11 @@ func fuzzSetup(tb testing.TB) *fuzzEnv {
 		}
 		e := &fuzzEnv{srv: srv, token: newSecret(prefixAPIKey)}
 		if fuzzErr = st.CreateToken(ctx, &store.Token{Kind: store.TokenAPIKey, UserID: u.ID, Name: "fuzz", Hash: hashSecret(e.token)}); fuzzErr != nil {
+			return
+		}
+		var hash string
+		e.trainer, hash = NewTrainerToken()
+		if fuzzErr = st.CreateToken(ctx, &store.Token{Kind: store.TokenTrainer, UserID: u.ID, Name: "fuzz", Hash: hash}); fuzzErr != nil {
 			return
 		}
 		d := &store.Dataset{OwnerID: u.ID, Name: "fuzz", Status: store.DatasetReady}
@@ -149,9 +155,16 @@ func FuzzJSONBodies(f *testing.F) {
 		b := bytes.ReplaceAll(bytes.ReplaceAll(body, []byte(`"DS"`), []byte(`"`+e.datasetID+`"`)), []byte(`"M"`), []byte(`"`+e.mID+`"`))
 		req := httptest.NewRequest(rt.method, "/api/v1"+path, bytes.NewReader(b))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+e.token)
+		token := e.token
+		if rt.auth == "trainer" { // else the job API answers 403 before reading the body
+			token = e.trainer
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
 		w := httptest.NewRecorder()
 		e.srv.Handler().ServeHTTP(w, req)
+		if w.Code == http.StatusForbidden && strings.Contains(w.Body.String(), "cannot call this endpoint") {
+			t.Fatalf("%s %s: the fuzz token is the wrong kind, so the body was never read", rt.method, path)
+		}
 		if w.Code == http.StatusInternalServerError {
 			t.Fatalf("%s %s with %q: 500 %s", rt.method, path, b, w.Body.String())
 		}

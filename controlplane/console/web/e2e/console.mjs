@@ -10,7 +10,8 @@
 //   AUTOCV_ZIP=dataset.zip AUTOCV_IMAGE=photo.jpg [AUTOCV_SHOTS=dir] \
 //   node controlplane/console/web/e2e/console.mjs
 //
-// Optional: AUTOCV_ADMIN_USER (default admin), CHROMIUM (default
+// Optional: AUTOCV_IMAGE_LABEL (the label AUTOCV_IMAGE must get),
+// AUTOCV_ADMIN_USER (default admin), CHROMIUM (default
 // /usr/bin/chromium), AUTOCV_TRAIN_TIMEOUT_S (default 300).
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -245,6 +246,9 @@ try {
       rows,
     };
     if (!result.prediction.top) fail("the top prediction has no label");
+    if (env.AUTOCV_IMAGE_LABEL && result.prediction.top !== env.AUTOCV_IMAGE_LABEL) {
+      fail(`the photo was taken for ${result.prediction.top}, want ${env.AUTOCV_IMAGE_LABEL}`);
+    }
     await shot("validate");
   });
 
