@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"github.com/autocv/autocv/protocol/atomicfile"
 	"io"
 	"os"
 	"os/exec"
@@ -52,12 +53,6 @@ type Pending struct {
 	version       string // what `NEW version` printed
 	healthTimeout time.Duration
 	log           *zap.Logger
-}
-
-// Apply verifies and installs a new agent binary with the zero Updater;
-// see Updater.Apply.
-func Apply(ctx context.Context, binaryPath, sha256Hex string, signature []byte, trustedKey ed25519.PublicKey) (*Pending, error) {
-	return (&Updater{}).Apply(ctx, binaryPath, sha256Hex, signature, trustedKey)
 }
 
 // Apply checks that the file at binaryPath has sha256 sha256Hex and that
@@ -113,7 +108,7 @@ func (u *Updater) Apply(ctx context.Context, binaryPath, sha256Hex string, signa
 		}
 		return nil, fmt.Errorf("replacing %s: %w (the old binary is still in place)", exe, err)
 	}
-	syncDir(filepath.Dir(exe))
+	atomicfile.SyncDir(filepath.Dir(exe))
 	log.Info("new agent binary installed; the old one is kept beside it",
 		zap.String("exe", exe), zap.String("old", opts.OldSavePath), zap.String("version", version), zap.String("sha256", sha256Hex))
 	timeout := u.HealthTimeout
@@ -193,17 +188,9 @@ func syncFile(path string) error {
 	return err
 }
 
-// syncDir makes a rename in dir durable; not possible on every platform.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-}
-
-// copyAtomic copies from to a temp file beside to, syncs it and renames it
-// over to, so to is at every moment either the old or the new file.
-func copyAtomic(from, to string) (err error) {
+// copyAtomic copies from over to through a synced temp file and a rename,
+// so to is at every moment either the old or the new file.
+func copyAtomic(from, to string) error {
 	src, err := os.Open(from)
 	if err != nil {
 		return err
@@ -213,31 +200,8 @@ func copyAtomic(from, to string) (err error) {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".restore-*")
-	if err != nil {
+	return atomicfile.WriteFunc(to, fi.Mode().Perm(), func(w io.Writer) error {
+		_, err := io.Copy(w, src)
 		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = io.Copy(tmp, src); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(fi.Mode().Perm()); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), to); err != nil {
-		return err
-	}
-	syncDir(filepath.Dir(to))
-	return nil
+	})
 }
