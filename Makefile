@@ -77,9 +77,10 @@ fuzz: ## run every fuzz target for FUZZ_TIME (default 10s; longer by hand)
 	done
 
 .PHONY: bench
-bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+preprocess; trainer accuracy, stage times, extraction, 1000 photos; agent :8987 vs plugin, hot swaps, 5 MB package over MQTT vs HTTP; control plane import throughput, list latency with 10k images, cloud /infer vs in-process
+bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+preprocess; trainer accuracy, backbone answers across instruction sets (qemu) and the cost of float, stage times, extraction, 1000 photos; agent :8987 vs plugin, hot swaps, 5 MB package over MQTT vs HTTP; control plane import throughput, list latency with 10k images, cloud /infer vs in-process
 	$(GO) run ./plugins/onnx/internal/bench -bin $(BIN)
 	$(GO) run ./trainer/internal/bench -bin $(BIN)
+	$(GO) run ./trainer/internal/isaspread -ort $(ORT_LIB) -data $(AUTOCV_TESTDATA)
 	$(GO) run ./plugins/onnx/internal/demo -data $(AUTOCV_TESTDATA) -out $(CACHE)/demo
 	$(GO) run ./agent/internal/bench -bin $(BIN) -package $(CACHE)/demo/package.tar.gz -data $(AUTOCV_TESTDATA)
 	$(GO) run ./controlplane/internal/bench -bin $(BIN) -data $(AUTOCV_TESTDATA)

@@ -37,6 +37,7 @@ func (r *run) evaluate(ctx context.Context, best head.Candidate, cands []head.Ca
 		CreatedAt: time.Now().UTC().Format(time.RFC3339),
 		Split:     report.Split{Train: len(tr.items), Validation: len(vs.items), Test: len(ts.items), Seed: r.in.Seed},
 		Skipped:   r.in.Skipped,
+		Machine:   thisMachine(r.feat.provider),
 	}
 	res.Fill(rep)
 	for _, c := range cands {

@@ -21,7 +21,7 @@ import (
 
 // graphVersion changes whenever FeatureModel's output for the same backbone
 // could change, so cached features of an older cut are not reused.
-const graphVersion = "g1"
+const graphVersion = "g2" // g2: quantised backbones computed in float
 
 // featurizer extracts the recipe's features: for each backbone, its pooled
 // feature, L2-normalised, concatenated in recipe order.

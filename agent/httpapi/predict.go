@@ -85,8 +85,9 @@ func (s *Server) predict(c *gin.Context) {
 	})
 }
 
-// topK reads the top_k query parameter: default inference.DefaultTopK
-// (at most the number of labels), else 1..labels.
+// topK reads the top_k query parameter: a whole number ≥ 1, default
+// inference.DefaultTopK, clamped to the number of labels — asking for 5
+// of a 2-label model's answers gets both, as the cloud /infer does.
 func (s *Server) topK(c *gin.Context) (int, *apiError) {
 	st, err := s.run.Status()
 	if err != nil {
@@ -98,11 +99,11 @@ func (s *Server) topK(c *gin.Context) (int, *apiError) {
 		return max(1, min(inference.DefaultTopK, n)), nil
 	}
 	k, err := strconv.Atoi(v)
-	if err != nil || k < 1 || k > n {
+	if err != nil || k < 1 {
 		return 0, newError(http.StatusBadRequest, CodeBadTopK,
-			fmt.Sprintf("top_k must be a whole number from 1 to %d (the model has %d labels), got %q", n, n, v))
+			fmt.Sprintf("top_k must be a whole number of at least 1 (the model has %d labels), got %q", n, v))
 	}
-	return k, nil
+	return max(1, min(k, n)), nil
 }
 
 // infer sends images to the plugin and checks it answered for each. ctx

@@ -53,6 +53,9 @@ type Session struct {
 
 	mu     sync.Mutex
 	onConn chan struct{} // closed at the next (re)connection
+	// first is closed once the first connection has subscribed
+	first     chan struct{}
+	firstOnce sync.Once
 }
 
 // Open starts connecting and returns at once; the session keeps trying to
@@ -70,7 +73,7 @@ func Open(cfg Config) (*Session, error) {
 	s := &Session{
 		cfg: cfg, log: cfg.Logger, topics: map[fleet.Kind]string{},
 		desired: make(chan *fleet.Desired, 1), chunks: make(chan *fleet.TransferChunk, cfg.ChunkBuffer),
-		onConn: make(chan struct{}),
+		onConn: make(chan struct{}), first: make(chan struct{}),
 	}
 	for _, k := range fleet.Kinds() {
 		t, err := fleet.Topic(cfg.DeviceID, k)
@@ -132,6 +135,11 @@ func (s *Session) NextConnect() <-chan struct{} {
 	defer s.mu.Unlock()
 	return s.onConn
 }
+
+// Subscribed is closed once the session has connected and subscribed for
+// the first time. Unlike NextConnect, a caller that looks after that
+// moment still sees it.
+func (s *Session) Subscribed() <-chan struct{} { return s.first }
 
 // Connected reports whether the connection is up now.
 func (s *Session) Connected() bool { return s.client.IsConnectionOpen() }
@@ -195,6 +203,7 @@ func (s *Session) onConnect(c mqtt.Client) {
 	close(s.onConn)
 	s.onConn = make(chan struct{})
 	s.mu.Unlock()
+	s.firstOnce.Do(func() { close(s.first) })
 }
 
 // onMessage routes one incoming message. It runs on the client's router

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
+	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
 	"github.com/autocv/autocv/protocol/testenv"
 )
@@ -379,16 +381,7 @@ func deploy(t *testing.T, s *server, modelID string, version int) {
 		_ = json.NewDecoder(resp.Body).Decode(&model)
 		return resp.StatusCode == 200 && model.Model.ID == modelID && model.Model.Version == version, fmt.Sprint(resp.StatusCode, " ", model.Model)
 	})
-	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "ants", "10308379_1b6c72e180.jpg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pred struct {
-		Predictions []struct{ Label string }
-	}
-	if st := agent.call("POST", "/v1/predict", photo, &pred); st != 200 || len(pred.Predictions) == 0 || pred.Predictions[0].Label != "ants" {
-		t.Errorf("agent predict: %d %+v", st, pred)
-	}
+	sameAnswers(t, c, agent, modelID, version)
 	// The control plane sees the device serving it.
 	waitFor(t, 20*time.Second, "reported state", func() (bool, string) {
 		var d struct {
@@ -404,6 +397,69 @@ func deploy(t *testing.T, s *server, modelID string, version int) {
 		c.call("GET", "/api/v1/devices/"+dev, nil, &d)
 		return d.Online && d.Reported.State == "serving" && d.Reported.Model.Version == version, fmt.Sprintf("%+v", d)
 	})
+}
+
+// answerPhotos are val photos of both labels, among them borderline ones
+// whose top-1 moved with the CPU while backbones ran in int8.
+var answerPhotos = []string{
+	"ants/10308379_1b6c72e180.jpg", "ants/1053149811_f62a3410d3.jpg", "ants/1124525276_816a07c17f.jpg",
+	"bees/1032546534_06907fe3b3.jpg", "bees/10870992_eebeeb3a12.jpg", "bees/1181173278_23c36fac71.jpg",
+}
+
+// sameAnswers checks that the device answers as the control plane's own
+// inference (a 校验 session on the same version) does for the same photos:
+// the same labels in the same order, probabilities within the golden
+// tolerance. Which label a borderline photo gets is the model's business;
+// that the device and the cloud agree on it is the deploy's.
+func sameAnswers(t *testing.T, c, agent *client, modelID string, version int) {
+	t.Helper()
+	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d/validation", modelID, version)
+	if st := c.call("POST", vpath, nil, nil); st != http.StatusAccepted {
+		t.Fatalf("start validation of version %d: %d", version, st)
+	}
+	waitFor(t, time.Minute, "validation service", func() (bool, string) {
+		var v struct{ Status, Error string }
+		c.call("GET", vpath, nil, &v)
+		return v.Status == "ready", v.Status + " " + v.Error
+	})
+	type prediction struct {
+		Label      string
+		Confidence float64
+	}
+	right := 0
+	for _, p := range answerPhotos {
+		photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dev struct{ Predictions []prediction }
+		if st := agent.call("POST", "/v1/predict", photo, &dev); st != 200 || len(dev.Predictions) != 2 {
+			t.Errorf("%s: agent predict: %d %+v", p, st, dev)
+			continue
+		}
+		st, raw := c.multipart(vpath+"/predict", nil, map[string][]byte{filepath.Base(p): photo})
+		var cloud struct {
+			Results []struct{ Predictions []prediction }
+		}
+		if err := json.Unmarshal(raw, &cloud); st != 200 || err != nil || len(cloud.Results) != 1 || len(cloud.Results[0].Predictions) != 2 {
+			t.Errorf("%s: validation predict: %d %s", p, st, raw)
+			continue
+		}
+		for i, want := range cloud.Results[0].Predictions {
+			got := dev.Predictions[i]
+			if got.Label != want.Label || math.Abs(got.Confidence-want.Confidence) > modelpkg.GoldenTolerance {
+				t.Errorf("%s: the device answers %+v, the control plane %+v", p, dev.Predictions, cloud.Results[0].Predictions)
+				break
+			}
+		}
+		if dev.Predictions[0].Label == strings.Split(p, "/")[0] {
+			right++
+		}
+	}
+	// a model that has lost its way gets most of them wrong
+	if right < len(answerPhotos)-2 {
+		t.Errorf("the deployed version gets %d of %d val photos right", right, len(answerPhotos))
+	}
 }
 
 // devices enrols two devices and checks, with Debian's mosquitto-clients

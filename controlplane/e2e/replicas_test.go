@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
+	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/testenv"
 )
 
@@ -62,13 +64,30 @@ func TestReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []*server{a, b} {
+	// Both answer, and answer alike: the label a borderline photo gets is
+	// the model's business, that replicas agree on it is theirs.
+	var answers [2][]struct {
+		Label      string
+		Confidence float64
+	}
+	for i, s := range []*server{a, b} {
 		api := &client{t: t, base: s.URL, token: key2.Key}
 		var out struct {
-			Predictions []struct{ Label string }
+			Predictions []struct {
+				Label      string
+				Confidence float64
+			}
 		}
-		if st := api.call("POST", "/api/v1/infer/replicas/ants", photo, &out); st != 200 || len(out.Predictions) == 0 || out.Predictions[0].Label != "ants" {
+		if st := api.call("POST", "/api/v1/infer/replicas/ants", photo, &out); st != 200 || len(out.Predictions) != 2 {
 			t.Errorf("infer on %s: %d %+v", s.URL, st, out)
+		}
+		answers[i] = out.Predictions
+	}
+	for i := range answers[0] {
+		if i >= len(answers[1]) || answers[0][i].Label != answers[1][i].Label ||
+			math.Abs(answers[0][i].Confidence-answers[1][i].Confidence) > modelpkg.GoldenTolerance {
+			t.Errorf("replicas answer differently: A %+v, B %+v", answers[0], answers[1])
+			break
 		}
 	}
 	// Switched off on A: B refuses at once (the row, not a cache, decides).

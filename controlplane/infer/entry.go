@@ -152,6 +152,7 @@ func (e *entry) settle(proc *host.Plugin, model inference.Model, err error) {
 		e.state, e.err, e.proc = StateFailed, err, nil
 	} else {
 		e.state, e.err, e.proc, e.model = StateReady, nil, proc, model
+		e.touch() // a slow start is not idle time
 	}
 	close(e.ready)
 }

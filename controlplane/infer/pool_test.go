@@ -341,22 +341,41 @@ func TestKilledPluginRestarts(t *testing.T) {
 
 func TestIdleUnload(t *testing.T) {
 	f := setup(t)
-	p := f.newPool(t, infer.Config{IdleTimeout: 500 * time.Millisecond})
 	validation, service := f.mobilenet, f.shufflenet
-	f.load(t, p, validation, infer.LoadOptions{Unloadable: true})
-	f.load(t, p, service, infer.LoadOptions{})
-	vInfo, _ := p.Info(validation.key)
 	ant := [][]byte{photo(t, photos[0].path)}
+	// The idle timeout is a budget this machine sets: several times what a
+	// start and a call take here, so a slow CPU is not mistaken for idling.
+	start := time.Now()
+	warm := f.newPool(t, infer.Config{})
+	f.load(t, warm, service, infer.LoadOptions{})
+	if _, _, err := warm.Predict(context.Background(), service.key, ant, 1); err != nil {
+		t.Fatal(err)
+	}
+	idle := max(500*time.Millisecond, 3*time.Since(start))
+	_ = warm.Close()
+	t.Logf("idle timeout %s", idle)
+
+	p := f.newPool(t, infer.Config{IdleTimeout: idle})
+	f.load(t, p, validation, infer.LoadOptions{Unloadable: true})
+	loaded := time.Now()
+	f.load(t, p, service, infer.LoadOptions{})
+	if _, _, err := p.Predict(context.Background(), validation.key, ant, 1); err != nil {
+		if since := time.Since(loaded); since < idle {
+			t.Fatalf("validation model gone %s after it was ready (idle timeout %s): %v", since, idle, err)
+		}
+		f.load(t, p, validation, infer.LoadOptions{Unloadable: true}) // this machine blew the budget
+	}
+	vInfo, _ := p.Info(validation.key)
 
 	// calls keep it loaded
-	until := time.Now().Add(time.Second)
+	until := time.Now().Add(2 * idle)
 	for time.Now().Before(until) {
 		if _, _, err := p.Predict(context.Background(), validation.key, ant, 1); err != nil {
 			t.Fatalf("while in use: %v", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(idle / 5)
 	}
-	waitFor(t, 5*time.Second, "idle validation model was not unloaded", func() bool {
+	waitFor(t, 5*time.Second+2*idle, "idle validation model was not unloaded", func() bool {
 		st, _ := p.State(validation.key)
 		return st == ""
 	})

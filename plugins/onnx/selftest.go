@@ -8,15 +8,12 @@ import (
 	"path/filepath"
 
 	"github.com/autocv/autocv/protocol/inference"
+	"github.com/autocv/autocv/protocol/modelpkg"
 )
-
-// GoldenTolerance is how far a golden sample's probabilities may drift from
-// the ones recorded when the package was built.
-const GoldenTolerance = 1e-3
 
 // selfTest runs the package's golden samples and checks the model still
 // gives the recorded answers here: same top-1, probabilities within
-// GoldenTolerance. It catches a wrong runtime, a broken provider or
+// modelpkg.GoldenTolerance. It catches a wrong runtime, a broken provider or
 // preprocessing that differs from the trainer's before traffic arrives.
 func (m *model) selfTest(ctx context.Context) error {
 	for _, g := range m.manifest.Golden {
@@ -42,9 +39,9 @@ func (m *model) selfTest(ctx context.Context) error {
 		}
 		for i, want := range g.Probabilities {
 			label := m.manifest.Labels[i]
-			if d := math.Abs(float64(got[label] - want)); d > GoldenTolerance {
+			if d := math.Abs(float64(got[label] - want)); d > modelpkg.GoldenTolerance {
 				return fmt.Errorf("%w: golden sample %s: p(%s) is %.5f here, the package expects %.5f (tolerance %g)",
-					inference.ErrBadPackage, g.File, label, got[label], want, GoldenTolerance)
+					inference.ErrBadPackage, g.File, label, got[label], want, modelpkg.GoldenTolerance)
 			}
 		}
 	}

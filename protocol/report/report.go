@@ -50,6 +50,21 @@ type Report struct {
 	// Timings is wall time per stage in seconds, e.g. "checks", "features",
 	// "train", "evaluate", "export", "package", "total".
 	Timings map[string]float64 `json:"timings"`
+	// Machine is what computed these figures. A device with another CPU
+	// runs the same package; its answers stay within
+	// modelpkg.GoldenTolerance of these (backbones are computed in float).
+	Machine *Machine `json:"machine,omitempty"`
+}
+
+// Machine describes the computer that evaluated a model.
+type Machine struct {
+	CPU  string `json:"cpu"`  // brand name, e.g. "AMD EPYC 9B14"
+	Arch string `json:"arch"` // GOARCH, e.g. "amd64"
+	// CPUFeatures are the instruction sets that choose onnxruntime's
+	// kernels, e.g. ["sse4.2", "avx", "avx2", "fma", "avx512f", "avx512vnni"].
+	CPUFeatures []string `json:"cpu_features"`
+	Runtime     string   `json:"runtime,omitempty"`  // e.g. "onnxruntime 1.29.0"
+	Provider    string   `json:"provider,omitempty"` // execution provider of the features: cpu, cuda
 }
 
 // Summary holds the headline metrics on the test split.

@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -81,4 +82,16 @@ func missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 	t.Skipf(format, args...)
+}
+
+// Tool returns the path of a command the test needs (e.g. qemu-x86_64),
+// skipping the test when it is not installed, failing under CI=true; pkg
+// names the Debian package that brings it.
+func Tool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		missing(t, "%s not installed (apt-get install %s)", name, pkg)
+	}
+	return p
 }

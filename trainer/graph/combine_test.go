@@ -32,14 +32,16 @@ func TestCombined(t *testing.T) {
 	if m.Dim != 2304 || m.FixedBatch != 1 || m.Input != InputName || !slices.Equal(m.Backbones, []string{backbone.MobileNetV2, backbone.ShuffleNet}) {
 		t.Fatalf("model %+v", m)
 	}
-	if got, want := opsets(m.Proto), []string{":12", "com.microsoft:1"}; !slices.Equal(got, want) {
+	// both computed in float: no com.microsoft quantised ops are left
+	if got, want := opsets(m.Proto), []string{":12"}; !slices.Equal(got, want) {
 		t.Errorf("opset imports %v, want %v", got, want)
 	}
 	g := m.Proto.GetGraph()
 	if len(g.GetInput()) != 1 || g.GetInput()[0].GetName() != InputName || len(g.GetOutput()) != 1 {
 		t.Fatalf("inputs %v outputs %v", g.GetInput(), g.GetOutput())
 	}
-	// Both files have initializers called 464_scale: the prefixes keep them apart.
+	// Both feature models name their float weights autocv/float/w1, …:
+	// the prefixes keep them apart.
 	seen := map[string]bool{}
 	for _, init := range g.GetInitializer() {
 		if seen[init.GetName()] {
@@ -47,8 +49,8 @@ func TestCombined(t *testing.T) {
 		}
 		seen[init.GetName()] = true
 	}
-	if !seen["mobilenetv2-12-int8/464_scale"] || !seen["shufflenet-v2-12-qdq/464_scale"] {
-		t.Error("prefixed 464_scale initializers missing")
+	if !seen["mobilenetv2-12-int8/autocv/float/min2"] || !seen["shufflenet-v2-12-qdq/autocv/float/min2"] {
+		t.Error("prefixed autocv/float/min2 initializers missing")
 	}
 	for _, n := range g.GetNode() {
 		for _, name := range append(slices.Clone(n.GetInput()), n.GetOutput()...) {

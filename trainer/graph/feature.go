@@ -23,8 +23,9 @@ func FeatureModel(d backbone.Descriptor, model []byte) ([]byte, error) {
 
 // Features cuts the backbone model described by d at its pooled feature.
 // The result's single output is FeatureOutput, float32 [N, d.Feature.Dim]:
-// the feature tensor, dequantised with DequantizeLinear when d says it is
-// quantised, flattened to two dimensions. The classifier and everything
+// the feature tensor, flattened to two dimensions. A quantised backbone is
+// computed in float (see dequantize), so its features do not depend on
+// which int8 kernels the CPU has. The classifier and everything
 // else the feature does not need is pruned. The input keeps its name and
 // its batch dimension (dynamic, or the backbone's fixed batch).
 //
@@ -42,20 +43,21 @@ func Features(d backbone.Descriptor, model []byte) (*Model, error) {
 	if err := d.CheckModel(d.File, m); err != nil {
 		return nil, err
 	}
-	if _, err := checkOpset(m, d.File); err != nil {
+	opset, err := checkOpset(m, d.File)
+	if err != nil {
 		return nil, err
 	}
 	g := m.GetGraph()
 	if err := checkFree(g, d.File, prefix, FeatureOutput); err != nil {
 		return nil, err
 	}
-	feature := d.Feature.Tensor
-	if d.Feature.Quantised() {
-		deq := prefix + "feature_dequantized"
-		g.Node = append(g.Node, node("DequantizeLinear", prefix+"DequantizeFeature",
-			[]string{feature, d.Feature.DequantScale, d.Feature.DequantZeroPoint}, []string{deq}))
-		feature = deq
+	// int8 kernels answer differently per CPU; float ones do not (see
+	// dequantize). The dequantised feature tensor is float already.
+	floatName, err := dequantize(g, opset)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.File, err)
 	}
+	feature := floatName(d.Feature.Tensor)
 	// [N, Dim] stays [N, Dim]; a pooled [N, Dim, 1, 1] becomes [N, Dim].
 	g.Node = append(g.Node, node("Flatten", prefix+"FlattenFeature", []string{feature}, []string{FeatureOutput}, attrInt("axis", 1)))
 	batch := batchDim(graphInput(g, d.Input))

@@ -169,6 +169,11 @@ func TestTrainHymenoptera(t *testing.T) {
 	if len(entries) != 3 {
 		t.Errorf("output folder holds %d files, want package.tar.gz, report.json, signing.pub", len(entries))
 	}
+	if m := rep.Machine; m == nil || m.CPU == "" || m.Arch == "" || m.Provider != "cpu" || !strings.HasPrefix(m.Runtime, "onnxruntime ") {
+		t.Errorf("report.machine %+v: want the evaluating CPU, arch, runtime and provider", m)
+	}
+	// the package serves alike on CPUs without this one's instruction sets
+	t.Run("older CPUs", func(t *testing.T) { servesOnOlderCPUs(t, out) })
 }
 
 // copyPhotos copies n photos (all when n <= 0) of a shared-data folder.
