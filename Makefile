@@ -9,7 +9,7 @@ ORT_CACHE     := $(CACHE)/onnxruntime
 ORT_LIB       := $(ORT_CACHE)/linux-amd64/libonnxruntime.so.1
 TOOLS         := $(CACHE)/bin
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS       := -s -w -X github.com/autocv/autocv/protocol/buildinfo.Version=$(VERSION)
+LDFLAGS       := -s -w -X github.com/autocv/autocv/internal/buildinfo.Version=$(VERSION)
 
 # Pinned tool versions.
 PROTOC_GEN_GO      := v1.36.12
@@ -20,7 +20,7 @@ STATICCHECK_MOD    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GENERATED := protocol/inference/inferencepb trainer/onnxpb
 
 # What builds without cgo (checked for windows and arm64 by `make check`).
-CGO_FREE := ./protocol/... ./plugins/host/... ./agent/... ./controlplane/...
+CGO_FREE := ./internal/... ./protocol/... ./plugins/host/... ./agent/... ./controlplane/...
 
 TEST_TIMEOUT ?= 20m
 FUZZ_TIME    ?= 10s

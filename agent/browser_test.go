@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 // TestUploadPageInChromium opens the real agent's /upload page in headless

@@ -126,7 +126,7 @@ func TestServe(t *testing.T) {
 	t.Run("gif refused", func(t *testing.T) {
 		var e httpapi.ErrorResponse
 		a.do(t, "POST", "/v1/predict", "image/jpeg", gifImage(t), http.StatusUnsupportedMediaType, &e)
-		if e.Code != httpapi.CodeUnsupportedImage || !strings.Contains(e.Error, "GIF") {
+		if e.Code != httpapi.CodeUnsupportedFormat || !strings.Contains(e.Message, "GIF") {
 			t.Errorf("GIF answer = %+v", e)
 		}
 	})
@@ -151,7 +151,7 @@ func TestServe(t *testing.T) {
 		// fail fast with 503.
 		var e httpapi.ErrorResponse
 		a.do(t, "POST", "/v1/predict", "image/jpeg", ant, http.StatusServiceUnavailable, &e)
-		if e.Code != httpapi.CodeUnavailable || !strings.Contains(e.Error, "restart") {
+		if e.Code != httpapi.CodeUnavailable || !strings.Contains(e.Message, "restart") {
 			t.Errorf("during restart: %+v", e)
 		}
 		a.waitHealthy(t, 90*time.Second)

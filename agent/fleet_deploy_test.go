@@ -72,7 +72,7 @@ func TestFleet(t *testing.T) {
 		}
 		var e httpapi.ErrorResponse
 		a.do(t, "POST", "/v1/predict", "image/jpeg", ant, http.StatusServiceUnavailable, &e)
-		if e.Code != httpapi.CodeUnavailable || !strings.Contains(e.Error, "no model has been deployed") {
+		if e.Code != httpapi.CodeUnavailable || !strings.Contains(e.Message, "no model has been deployed") {
 			t.Errorf("predict before any deployment: %+v", e)
 		}
 		resp, err := http.Get(a.url + "/healthz")

@@ -17,11 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/plugins/onnx/demopkg"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // fixture is what every end-to-end test shares: the agent and plugin
@@ -98,13 +98,10 @@ func build(t *testing.T, data, ort string) (*fixture, error) {
 	return f, modelpkg.WritePublicKey(filepath.Join(dir, "pkg", "signing.pub"), pub)
 }
 
+// goBuild builds into one folder: the agent finds its plugin beside itself,
+// which testenv.GoBuild's folder-per-binary does not give.
 func goBuild(root, out, pkg string, env ...string) error {
-	// go test puts $GOROOT/bin first on the test's PATH.
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {

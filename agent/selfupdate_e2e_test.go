@@ -20,9 +20,9 @@ import (
 
 	"github.com/autocv/autocv/agent/httpapi"
 	"github.com/autocv/autocv/agent/selfupdate"
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/fleet"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // TestSelfUpdate updates a running agent (serve mode, real plugin, real
@@ -153,8 +153,8 @@ func buildUpdateBinaries(t *testing.T) map[string]string {
 	dir := t.TempDir()
 	bins := map[string]string{}
 	for name, args := range map[string][]string{
-		"v1":    {"-tags", "autocv_testhooks", "-ldflags", "-X github.com/autocv/autocv/protocol/buildinfo.Version=v1-test", "./agent/cmd/autocv-agent"},
-		"v2":    {"-tags", "autocv_testhooks", "-ldflags", "-X github.com/autocv/autocv/protocol/buildinfo.Version=v2-test", "./agent/cmd/autocv-agent"},
+		"v1":    {"-tags", "autocv_testhooks", "-ldflags", "-X github.com/autocv/autocv/internal/buildinfo.Version=v1-test", "./agent/cmd/autocv-agent"},
+		"v2":    {"-tags", "autocv_testhooks", "-ldflags", "-X github.com/autocv/autocv/internal/buildinfo.Version=v2-test", "./agent/cmd/autocv-agent"},
 		"exits": {"-ldflags", "-X main.mode=exit -X main.version=v2-exits", "./agent/selfupdate/testdata/fakeagent"},
 		"hangs": {"-ldflags", "-X main.mode=hang -X main.version=v2-hangs", "./agent/selfupdate/testdata/fakeagent"},
 	} {

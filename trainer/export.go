@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/plugins/onnx"
-	"github.com/autocv/autocv/protocol/buildinfo"
 	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/jobs"

@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
-	"github.com/autocv/autocv/protocol/atomicfile"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/features"
 	"github.com/autocv/autocv/trainer/graph"

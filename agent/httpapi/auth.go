@@ -3,7 +3,6 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"net/http"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -42,5 +41,5 @@ func (s *Server) requireKey(c *gin.Context) {
 
 func (s *Server) unauthorized(c *gin.Context, msg string) {
 	c.Header("WWW-Authenticate", `Bearer realm="autocv-agent"`)
-	abort(c, newError(http.StatusUnauthorized, CodeUnauthorized, msg))
+	abort(c, newError(CodeUnauthorized, msg))
 }

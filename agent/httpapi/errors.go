@@ -3,74 +3,66 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/autocv/autocv/agent/runner"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/inference"
 )
 
-// Error codes in the "code" field of error responses. Scripts match on
-// these; the "error" text is for people and may change.
+// Error codes in the "code" field of error responses: the table in
+// protocol/api, shared with the control plane's /infer, so the same bad
+// input gets the same code and status from both.
 const (
-	CodeEmptyBody        = "empty_body"
-	CodeNotAnImage       = "not_an_image"
-	CodeUnsupportedImage = "unsupported_image"
-	CodeTooLarge         = "too_large"
-	CodeTooManyFiles     = "too_many_files"
-	CodeNoFiles          = "no_files"
-	CodeBadForm          = "bad_form"
-	CodeBadTopK          = "bad_top_k"
-	CodeBadImage         = "bad_image" // the plugin could not decode it
-	CodeBadRequest       = "bad_request"
-	CodeUnavailable      = "model_unavailable"
-	CodeBusy             = "busy" // workers and queue full (429); retry after Retry-After
-	CodeUnauthorized     = "unauthorized"
-	CodeTimeout          = "timeout"
-	CodeInference        = "inference_failed"
-	CodeNotFound         = "not_found"
-	CodeMethod           = "method_not_allowed"
-	CodeInternal         = "internal"
+	CodeEmptyBody         = api.CodeEmptyBody
+	CodeNotAnImage        = api.CodeNotAnImage
+	CodeUnsupportedFormat = api.CodeUnsupportedFormat
+	CodeCorrupt           = api.CodeCorrupt
+	CodeTooLarge          = api.CodeTooLarge
+	CodeTooManyFiles      = api.CodeTooManyFiles
+	CodeNoFiles           = api.CodeNoFiles
+	CodeBadForm           = api.CodeBadForm
+	CodeBadTopK           = api.CodeBadTopK
+	CodeBadThreshold      = api.CodeBadThreshold
+	CodeBadRequest        = api.CodeBadRequest
+	CodeUnavailable       = api.CodeUnavailable
+	CodeBusy              = api.CodeBusy // workers and queue full (429); retry after Retry-After
+	CodeUnauthorized      = api.CodeUnauthorized
+	CodeTimeout           = api.CodeTimeout
+	CodeCancelled         = api.CodeCancelled
+	CodeInference         = api.CodeInference
+	CodeNotFound          = api.CodeNotFound
+	CodeMethod            = api.CodeMethod
+	CodeInternal          = api.CodeInternal
 )
 
 // ErrorResponse is the body of every error answer.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
-}
+type ErrorResponse = api.Error
 
-// apiError is an error with the HTTP status and code it is answered with.
-type apiError struct {
-	status int
-	code   string
-	msg    string
-}
+// apiError is an error body with the status its code has.
+type apiError = api.Error
 
-func (e *apiError) Error() string { return e.msg }
-
-func newError(status int, code, msg string) *apiError {
-	return &apiError{status: status, code: code, msg: msg}
-}
+func newError(code api.Code, msg string) *apiError { return &api.Error{Code: code, Message: msg} }
 
 // abort answers the request with e.
 func abort(c *gin.Context, e *apiError) {
-	c.Set(ctxErrorCode, e.code)
-	c.AbortWithStatusJSON(e.status, ErrorResponse{Error: e.msg, Code: e.code})
+	c.Set(ctxErrorCode, string(e.Code))
+	c.AbortWithStatusJSON(e.Status(), e)
 }
 
 // fromRunner maps an error from the runner or the plugin to an answer.
 func fromRunner(err error) *apiError {
 	switch {
 	case errors.Is(err, runner.ErrUnavailable):
-		return newError(http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		return newError(CodeUnavailable, err.Error())
 	case errors.Is(err, inference.ErrBadRequest):
-		return newError(http.StatusBadRequest, CodeBadRequest, err.Error())
+		return newError(CodeBadRequest, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
-		return newError(http.StatusGatewayTimeout, CodeTimeout, "the model did not answer in time: "+err.Error())
+		return newError(CodeTimeout, "the model did not answer in time: "+err.Error())
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads this.
-		return newError(499, CodeTimeout, "request cancelled: "+err.Error())
+		return newError(CodeCancelled, "request cancelled: "+err.Error())
 	}
-	return newError(http.StatusInternalServerError, CodeInference, "inference failed: "+err.Error())
+	return newError(CodeInference, "inference failed: "+err.Error())
 }

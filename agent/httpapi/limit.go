@@ -47,7 +47,7 @@ func (s *Server) limit(c *gin.Context) {
 		case s.queue <- struct{}{}:
 		default:
 			c.Header("Retry-After", strconv.Itoa(s.retryAfter()))
-			abort(c, newError(http.StatusTooManyRequests, CodeBusy, fmt.Sprintf(
+			abort(c, newError(CodeBusy, fmt.Sprintf(
 				"the agent is busy: %d prediction requests are running and %d are waiting; "+
 					"try again after Retry-After seconds, or send fewer requests at once (the agent's max_concurrent and max_queue settings)",
 				s.cfg.MaxConcurrent, s.cfg.MaxQueue)))
@@ -59,13 +59,13 @@ func (s *Server) limit(c *gin.Context) {
 		case <-ctx.Done():
 			<-s.queue
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				abort(c, newError(http.StatusGatewayTimeout, CodeTimeout, fmt.Sprintf(
+				abort(c, newError(CodeTimeout, fmt.Sprintf(
 					"the agent was busy and this request waited its whole request_timeout (%s) for a turn; try again later or send fewer requests at once",
 					s.cfg.RequestTimeout)))
 				return
 			}
 			// The client went away; nobody reads this.
-			abort(c, newError(499, CodeTimeout, "request cancelled while waiting for a turn"))
+			abort(c, newError(CodeTimeout, "request cancelled while waiting for a turn"))
 			return
 		}
 	}

@@ -26,16 +26,16 @@ func TestSniffCases(t *testing.T) {
 					t.Errorf("refused: %v", e)
 				}
 			case len(tc.Data) == 0:
-				if e == nil || e.code != CodeEmptyBody {
+				if e == nil || e.Code != CodeEmptyBody {
 					t.Errorf("got %+v, want %s", e, CodeEmptyBody)
 				}
 			case tc.Format != "":
-				if e == nil || e.code != CodeUnsupportedImage || e.status != http.StatusUnsupportedMediaType ||
-					!strings.Contains(e.msg, imagerules.Label(tc.Format)) {
-					t.Errorf("got %+v, want %s naming %s", e, CodeUnsupportedImage, imagerules.Label(tc.Format))
+				if e == nil || e.Code != CodeUnsupportedFormat || e.Status() != http.StatusUnsupportedMediaType ||
+					!strings.Contains(e.Message, imagerules.Label(tc.Format)) {
+					t.Errorf("got %+v, want %s naming %s", e, CodeUnsupportedFormat, imagerules.Label(tc.Format))
 				}
 			default:
-				if e == nil || e.code != CodeNotAnImage || e.status != http.StatusUnsupportedMediaType {
+				if e == nil || e.Code != CodeNotAnImage || e.Status() != http.StatusUnsupportedMediaType {
 					t.Errorf("got %+v, want %s", e, CodeNotAnImage)
 				}
 			}
@@ -86,7 +86,7 @@ func TestQueue(t *testing.T) {
 	var e ErrorResponse
 	ans := a.do(t, "POST", "/upload", ctype, body)
 	ans.decode(t, &e)
-	if ans.status != 429 || e.Code != CodeBusy || !strings.Contains(e.Error, "max_queue") {
+	if ans.status != 429 || e.Code != CodeBusy || !strings.Contains(e.Message, "max_queue") {
 		t.Errorf("upload with the queue full: %d %+v", ans.status, e)
 	}
 	if ans := a.do(t, "GET", "/healthz", "", nil); ans.status != 200 {
@@ -167,7 +167,7 @@ func TestRequestTimeout(t *testing.T) {
 		var e ErrorResponse
 		ans := a.do(t, "POST", "/v1/predict", "", jpegImg)
 		ans.decode(t, &e)
-		if ans.status != 504 || e.Code != CodeTimeout || !strings.Contains(e.Error, "waited") || time.Since(start) < 100*time.Millisecond {
+		if ans.status != 504 || e.Code != CodeTimeout || !strings.Contains(e.Message, "waited") || time.Since(start) < 100*time.Millisecond {
 			t.Errorf("%d %s after %s", ans.status, ans.body, time.Since(start))
 		}
 		if len(a.srv.queue) != 0 {
@@ -231,7 +231,7 @@ func TestAPIKey(t *testing.T) {
 			if tc.status == 401 {
 				var e ErrorResponse
 				answer{resp.StatusCode, b}.decode(t, &e)
-				if e.Code != CodeUnauthorized || !strings.Contains(e.Error, "api_key") ||
+				if e.Code != CodeUnauthorized || !strings.Contains(e.Message, "api_key") ||
 					resp.Header.Get("WWW-Authenticate") == "" {
 					t.Errorf("401 answer: %+v %q", e, resp.Header.Get("WWW-Authenticate"))
 				}

@@ -122,11 +122,11 @@ func New(cfg Config) *Server {
 	e.GET("/metrics", guarded(s.serveMetrics)...)
 	e.GET("/", func(c *gin.Context) { c.Redirect(http.StatusFound, "/upload") })
 	e.NoRoute(func(c *gin.Context) {
-		abort(c, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+
+		abort(c, newError(CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+
 			" (the agent answers POST /v1/predict, POST /upload, GET /upload, GET /v1/model, GET /healthz, GET /metrics)"))
 	})
 	e.NoMethod(func(c *gin.Context) {
-		abort(c, newError(http.StatusMethodNotAllowed, CodeMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
+		abort(c, newError(CodeMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path))
 	})
 	s.engine = e
 	return s
@@ -173,7 +173,7 @@ func (s *Server) recover(c *gin.Context) {
 				panic(v)
 			}
 			s.log.Error("handler panic", zap.Any("panic", v), zap.String("path", c.Request.URL.Path), zap.Stack("stack"))
-			abort(c, newError(http.StatusInternalServerError, CodeInternal, "internal error; the agent log has the details"))
+			abort(c, newError(CodeInternal, "internal error; the agent log has the details"))
 		}
 	}()
 	c.Next()

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Image stand-ins: the fake plugin does not decode, so only the magic
@@ -82,8 +84,8 @@ func TestPredict(t *testing.T) {
 		ctype  string
 		body   []byte
 		status int
-		code   string // error code, or "" for success
-		labels int    // predictions on success
+		code   api.Code // error code, or "" for success
+		labels int      // predictions on success
 	}{
 		{name: "jpeg", body: jpegImg, status: 200, labels: 3}, // default 5, at most the 3 labels
 		{name: "png with wrong content type", ctype: "text/plain", body: pngImg, status: 200, labels: 3},
@@ -94,11 +96,13 @@ func TestPredict(t *testing.T) {
 		{name: "top_k over labels is clamped", query: "?top_k=4", body: jpegImg, status: 200, labels: 3},
 		{name: "top_k as the upload page sends it", query: "?top_k=5", body: jpegImg, status: 200, labels: 3},
 		{name: "top_k not a number", query: "?top_k=five", body: jpegImg, status: 400, code: CodeBadTopK},
+		{name: "threshold out of range", query: "?threshold=2", body: jpegImg, status: 400, code: CodeBadThreshold},
+		{name: "threshold not a number", query: "?threshold=high", body: jpegImg, status: 400, code: CodeBadThreshold},
 		{name: "empty", body: nil, status: 400, code: CodeEmptyBody},
 		{name: "text", body: textBody, status: 415, code: CodeNotAnImage},
-		{name: "gif", ctype: "image/jpeg", body: gifImg, status: 415, code: CodeUnsupportedImage},
+		{name: "gif", ctype: "image/jpeg", body: gifImg, status: 415, code: CodeUnsupportedFormat},
 		{name: "too large", body: append(jpegImg, make([]byte, 2000)...), status: 413, code: CodeTooLarge},
-		{name: "undecodable", body: corruptImg, status: 422, code: CodeBadImage},
+		{name: "undecodable", body: corruptImg, status: 422, code: CodeCorrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ans := a.do(t, "POST", "/v1/predict"+tc.query, tc.ctype, tc.body)
@@ -108,7 +112,7 @@ func TestPredict(t *testing.T) {
 			if tc.code != "" {
 				var e ErrorResponse
 				ans.decode(t, &e)
-				if e.Code != tc.code || e.Error == "" {
+				if e.Code != tc.code || e.Message == "" {
 					t.Errorf("error = %+v, want code %s", e, tc.code)
 				}
 				return
@@ -135,7 +139,10 @@ func TestUpload(t *testing.T) {
 		if ans.status != 200 || len(got.Results) != 3 {
 			t.Fatalf("%d %s", ans.status, ans.body)
 		}
-		want := []struct{ file, code string }{{"a.jpg", ""}, {"b.jpg", CodeBadImage}, {"c.gif", CodeUnsupportedImage}}
+		want := []struct {
+			file string
+			code api.Code
+		}{{"a.jpg", ""}, {"b.jpg", CodeCorrupt}, {"c.gif", CodeUnsupportedFormat}}
 		for i, w := range want {
 			r := got.Results[i]
 			if r.File != w.file || r.Code != w.code || (w.code == "") != (len(r.Predictions) == 2) || (w.code != "") != (r.Error != "") {
@@ -165,14 +172,14 @@ func TestUpload(t *testing.T) {
 		files  []file
 		ctype  string // overrides the multipart type
 		status int
-		code   string
+		code   api.Code
 	}{
-		{name: "one gif", files: []file{{"x.gif", gifImg}}, status: 415, code: CodeUnsupportedImage},
-		{name: "one undecodable", files: []file{{"x.jpg", corruptImg}}, status: 422, code: CodeBadImage},
+		{name: "one gif", files: []file{{"x.gif", gifImg}}, status: 415, code: CodeUnsupportedFormat},
+		{name: "one undecodable", files: []file{{"x.jpg", corruptImg}}, status: 422, code: CodeCorrupt},
 		{name: "one too large", files: []file{{"x.jpg", big}}, status: 413, code: CodeTooLarge},
 		{name: "one empty", files: []file{{"x.jpg", nil}}, status: 400, code: CodeEmptyBody},
 		{name: "too many files", files: []file{{"1.jpg", jpegImg}, {"2.jpg", jpegImg}, {"3.jpg", jpegImg}, {"4.jpg", jpegImg}},
-			status: 413, code: CodeTooManyFiles},
+			status: 400, code: CodeTooManyFiles},
 		{name: "no files", status: 400, code: CodeNoFiles},
 		{name: "not multipart", files: []file{{"x.jpg", jpegImg}}, ctype: "image/jpeg", status: 400, code: CodeBadForm},
 		{name: "upload too large", files: []file{{"1.jpg", make([]byte, 5000)}, {"2.jpg", make([]byte, 5000)}},
@@ -247,7 +254,7 @@ func TestThresholdsFallback(t *testing.T) {
 func TestReadThresholds(t *testing.T) {
 	pkg, sum := fakePackage(t)
 	th, err := readThresholds(pkg, sum)
-	if err != nil || th.Global != 0.15 || th.of("ant") != 0.8 || th.of("bee") != 0.15 {
+	if err != nil || th.Global != 0.15 || th.PerLabel["ant"] != 0.8 || len(th.PerLabel) != 1 {
 		t.Fatalf("readThresholds = %+v, %v", th, err)
 	}
 	if _, err := readThresholds(pkg, strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "changed") {
@@ -308,7 +315,10 @@ func TestModelHealthMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 		}
 	}
-	for _, tc := range []struct{ method, path, code string }{
+	for _, tc := range []struct {
+		method, path string
+		code         api.Code
+	}{
 		{"GET", "/v2/predict", CodeNotFound}, {"DELETE", "/v1/predict", CodeMethod},
 	} {
 		var e ErrorResponse
@@ -329,7 +339,7 @@ func TestUnavailable(t *testing.T) {
 		ans := a.do(t, method, path, "", jpegImg)
 		var e ErrorResponse
 		ans.decode(t, &e)
-		if ans.status != 503 || e.Code != CodeUnavailable || !strings.Contains(e.Error, "starting") {
+		if ans.status != 503 || e.Code != CodeUnavailable || !strings.Contains(e.Message, "starting") {
 			t.Errorf("%s: %d %s", path, ans.status, ans.body)
 		}
 	}

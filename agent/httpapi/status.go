@@ -105,11 +105,11 @@ func (s *Server) healthz(c *gin.Context) {
 	st, err := s.run.Health(ctx)
 	if err != nil {
 		e := fromRunner(err)
-		if e.status != http.StatusServiceUnavailable {
-			e = newError(http.StatusServiceUnavailable, CodeUnavailable, err.Error())
+		if e.Status() != http.StatusServiceUnavailable {
+			e = newError(CodeUnavailable, err.Error())
 		}
-		c.Set(ctxErrorCode, e.code)
-		c.JSON(e.status, HealthResponse{Status: "unavailable", Error: e.msg, Code: e.code})
+		c.Set(ctxErrorCode, string(e.Code))
+		c.JSON(e.Status(), HealthResponse{Status: "unavailable", Error: e.Message, Code: string(e.Code)})
 		return
 	}
 	ref := modelRef(st.Model)

@@ -9,23 +9,15 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
-// FileResult is one file's answer in an /upload with several files:
-// Predictions, or Error and Code when that file could not be classified.
-type FileResult struct {
-	File        string  `json:"file"`
-	Predictions []Label `json:"predictions"`
-	Error       string  `json:"error,omitempty"`
-	Code        string  `json:"code,omitempty"`
-}
-
-// UploadResponse answers an /upload with several files, in request order.
-type UploadResponse struct {
-	Model     ModelRef     `json:"model"`
-	Results   []FileResult `json:"results"`
-	LatencyMS float64      `json:"latency_ms"`
-}
+// The several-file answer is protocol/api's, shared with the control plane.
+type (
+	FileResult     = api.FileResult
+	UploadResponse = api.BatchResponse
+)
 
 // filePart is one `file` part of an upload.
 type filePart struct {
@@ -39,7 +31,7 @@ type filePart struct {
 // get UploadResponse.
 func (s *Server) upload(c *gin.Context) {
 	start := time.Now()
-	topK, apiErr := s.topK(c)
+	q, apiErr := s.query(c)
 	if apiErr != nil {
 		abort(c, apiErr)
 		return
@@ -65,11 +57,11 @@ func (s *Server) upload(c *gin.Context) {
 	for i, p := range parts {
 		resp.Results[i] = FileResult{File: p.name, Predictions: []Label{}}
 		if p.err != nil {
-			resp.Results[i].Error, resp.Results[i].Code = p.err.msg, p.err.code
+			resp.Results[i].Error, resp.Results[i].Code = p.err.Message, p.err.Code
 		}
 	}
 	if len(images) > 0 {
-		res, apiErr := s.infer(c.Request.Context(), images, topK)
+		res, apiErr := s.infer(c.Request.Context(), images, q.topK)
 		if apiErr != nil {
 			abort(c, apiErr)
 			return
@@ -78,10 +70,11 @@ func (s *Server) upload(c *gin.Context) {
 		for j, p := range res.Predictions {
 			r := &resp.Results[index[j]]
 			if p.Err != "" {
-				r.Error, r.Code = "the image could not be read: "+p.Err, CodeBadImage
+				e := api.DecodeError(fmt.Sprintf("file %q", r.File), p.Err)
+				r.Error, r.Code = e.Message, e.Code
 				continue
 			}
-			r.Predictions = s.labels(res.Model, p.Labels)
+			r.Predictions = s.labels(res.Model, p.Labels, q.threshold)
 		}
 	} else if st, err := s.run.Status(); err == nil {
 		resp.Model = modelRef(st.Model)
@@ -91,7 +84,7 @@ func (s *Server) upload(c *gin.Context) {
 	if len(parts) == 1 {
 		r := resp.Results[0]
 		if r.Error != "" {
-			abort(c, newError(http.StatusUnprocessableEntity, r.Code, r.Error))
+			abort(c, newError(r.Code, r.Error))
 			return
 		}
 		c.JSON(http.StatusOK, PredictResponse{Model: resp.Model, Predictions: r.Predictions, LatencyMS: resp.LatencyMS})
@@ -106,7 +99,7 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		return nil, newError(http.StatusBadRequest, CodeBadForm, fmt.Sprintf(
+		return nil, newError(CodeBadForm, fmt.Sprintf(
 			"POST /upload wants a multipart/form-data body with one or more parts named file (got Content-Type %q: %v); "+
 				"to send one raw image use POST /v1/predict", c.ContentType(), err))
 	}
@@ -128,7 +121,7 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 			continue
 		}
 		if len(parts) == s.cfg.MaxFiles {
-			return nil, newError(http.StatusRequestEntityTooLarge, CodeTooManyFiles, fmt.Sprintf(
+			return nil, newError(CodeTooManyFiles, fmt.Sprintf(
 				"too many files: at most %d images per request; send the rest in another request", s.cfg.MaxFiles))
 		}
 		fp := filePart{name: p.FileName()}
@@ -155,7 +148,7 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 		if len(others) > 0 {
 			msg += fmt.Sprintf(" (got parts named %s)", strings.Join(quoteAll(others), ", "))
 		}
-		return nil, newError(http.StatusBadRequest, CodeNoFiles, msg)
+		return nil, newError(CodeNoFiles, msg)
 	}
 	return parts, nil
 }
@@ -164,13 +157,13 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 func (s *Server) partError(c *gin.Context, err error) *apiError {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return newError(http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf(
+		return newError(CodeTooLarge, fmt.Sprintf(
 			"the upload is larger than %s in all: send fewer images per request", size(s.cfg.MaxUploadBytes)))
 	}
 	if e := s.readTimeout(c, err); e != nil {
 		return e
 	}
-	return newError(http.StatusBadRequest, CodeBadForm, "reading the multipart body: "+err.Error())
+	return newError(CodeBadForm, "reading the multipart body: "+err.Error())
 }
 
 func quoteAll(ss []string) []string {

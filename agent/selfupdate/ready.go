@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // EnvReady names the file a trial agent writes when it is healthy; Restart

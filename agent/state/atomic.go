@@ -1,6 +1,6 @@
 package state
 
-import "github.com/autocv/autocv/protocol/atomicfile"
+import "github.com/autocv/autocv/internal/atomicfile"
 
 // writeFileAtomic writes data to path with mode 0600 (temp file, sync,
 // rename, folder sync).

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/fleet"
 )
 
@@ -51,7 +52,7 @@ func startMosquitto(t *testing.T) *mosquitto {
 	if err := os.WriteFile(aclFile, []byte(MosquittoACL("cp-1", "cp-2")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	conf := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(conf, []byte(MosquittoConfig(fmt.Sprintf("127.0.0.1:%d", port), pwFile, aclFile)+
 		"user root\nlog_dest stderr\n"), 0o600); err != nil {

@@ -36,9 +36,9 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/jobs"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // zipEnt is one entry of a zip built by a test.

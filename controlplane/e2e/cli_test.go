@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,42 +14,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/report"
-	"github.com/autocv/autocv/protocol/testenv"
-)
-
-var (
-	cliOnce sync.Once
-	cliBin  string
-	cliErr  error
 )
 
 // cliBinary builds the autocv CLI once per test run.
 func cliBinary(t *testing.T) string {
 	t.Helper()
-	root := testenv.RepoRoot(t)
-	cliOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "autocv-e2e-cli-")
-		if err != nil {
-			cliErr = err
-			return
-		}
-		cliBin = filepath.Join(dir, "autocv")
-		cmd := exec.Command("go", "build", "-o", cliBin, "./controlplane/cmd/autocv")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			cliErr = fmt.Errorf("go build autocv: %v\n%s", err, out)
-		}
-	})
-	if cliErr != nil {
-		t.Fatal(cliErr)
-	}
-	return cliBin
+	return testenv.GoBuild(t, "./controlplane/cmd/autocv", nil)
 }
 
 // cliRunner runs the autocv binary as a user's shell would: a home and
@@ -418,7 +393,7 @@ func savedToken(t *testing.T, path string) string {
 func predictionRows(out string) int {
 	n := 0
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); strings.HasPrefix(l, "  ") && len(f) == 2 && (f[0] == "ants" || f[0] == "bees") {
+		if f := strings.Fields(l); strings.HasPrefix(l, "  ") && len(f) == 4 && (f[0] == "ants" || f[0] == "bees") {
 			n++
 		}
 	}

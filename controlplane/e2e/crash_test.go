@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/imagerules"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // expectedCounts is what an import of dir (one folder per label) must

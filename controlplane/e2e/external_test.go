@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/controlplane/bus"
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 // TestExternalMosquitto runs the control plane on Debian's Mosquitto
@@ -76,7 +76,7 @@ func startMosquitto(t *testing.T, cpUsers ...string) *mosquitto {
 		}
 		lines += line + "\n"
 	}
-	m := &mosquitto{addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), pwFile: filepath.Join(dir, "passwd"), pidFile: filepath.Join(dir, "mosquitto.pid")}
+	m := &mosquitto{addr: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), pwFile: filepath.Join(dir, "passwd"), pidFile: filepath.Join(dir, "mosquitto.pid")}
 	aclFile := filepath.Join(dir, "acl")
 	for name, body := range map[string]string{
 		m.pwFile:                             lines,
@@ -87,7 +87,7 @@ func startMosquitto(t *testing.T, cpUsers ...string) *mosquitto {
 			t.Fatal(err)
 		}
 	}
-	mlog := &lockedBuffer{}
+	mlog := &testenv.LockedBuffer{}
 	cmd := exec.Command(bin, "-c", filepath.Join(dir, "mosquitto.conf"))
 	cmd.Stdout, cmd.Stderr = mlog, mlog
 	if err := cmd.Start(); err != nil {

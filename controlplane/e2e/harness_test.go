@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,7 +23,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -72,34 +71,6 @@ func binaries(t *testing.T) string {
 	return binDir
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects a process's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 const adminPassword = "e2e-admin-password"
 
 // server is a running autocv-server.
@@ -111,7 +82,7 @@ type server struct {
 	URL      string
 	MQTTAddr string
 	DataDir  string
-	out      *lockedBuffer
+	out      *testenv.LockedBuffer
 	done     chan struct{}
 }
 
@@ -138,10 +109,10 @@ func startServer(t *testing.T, o serverOpts) *server {
 		o.dataDir = t.TempDir()
 	}
 	if o.httpPort == 0 {
-		o.httpPort = freePort(t)
+		o.httpPort = testenv.FreePort(t)
 	}
 	if o.mqttPort == 0 {
-		o.mqttPort = freePort(t)
+		o.mqttPort = testenv.FreePort(t)
 	}
 	s := &server{t: t, DataDir: o.dataDir, URL: fmt.Sprintf("http://127.0.0.1:%d", o.httpPort),
 		MQTTAddr: fmt.Sprintf("127.0.0.1:%d", o.mqttPort)}
@@ -153,7 +124,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	}
 	s.env = append(os.Environ(), "AUTOCV_ADMIN_PASSWORD="+adminPassword,
 		"AUTOCV_BACKBONES="+testenv.Data(t, "backbones"), "ONNXRUNTIME_LIB=")
-	s.out = &lockedBuffer{}
+	s.out = &testenv.LockedBuffer{}
 	s.start()
 	t.Cleanup(func() {
 		s.stop()

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // TestReplicas runs two autocv-server replicas side by side on what they

@@ -21,11 +21,11 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/autocv/autocv/controlplane/infer"
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/plugins/onnx/demopkg"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // fixture is built once per test binary: the real plugin binary and demo

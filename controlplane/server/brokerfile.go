@@ -11,7 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/controlplane/bus"
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // With an external Mosquitto, devices log in with credentials the broker

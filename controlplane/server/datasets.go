@@ -3,20 +3,15 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/controlplane/dataset/importer"
 	"github.com/autocv/autocv/controlplane/store"
@@ -26,9 +21,9 @@ import (
 // Label rules of the product: a label needs MinTrainable images to be
 // trained on and gets a warning under WarnImages.
 const (
-	MinTrainable = 20
-	WarnImages   = 100
-	MaxLabels    = 1000
+	MinTrainable = imagerules.MinImagesPerLabel
+	WarnImages   = imagerules.WarnImagesPerLabel
+	MaxLabels    = imagerules.MaxLabels
 )
 
 // datasetJSON is GET /datasets/{id}.
@@ -61,7 +56,7 @@ func (s *Server) datasetJSON(ctx context.Context, d *store.Dataset, withLabels b
 		if len(d.Report) > 0 {
 			h["import_report"] = d.Report
 		}
-		if p, ok := s.imports.progress(d.ID); ok {
+		if p, ok := s.imports.Progress(d.ID); ok {
 			h["progress"] = p
 		}
 	}
@@ -223,7 +218,7 @@ func (s *Server) queueImport(c *gin.Context, datasetID string, up *upload) bool 
 		s.internal(c, err)
 		return false
 	}
-	s.imports.enqueue(*rec)
+	s.imports.Enqueue(*rec)
 	return true
 }
 
@@ -331,274 +326,6 @@ func (s *Server) saveUpload(r io.Reader, limit int64) (string, int64, error) {
 	return f.Name(), n, nil
 }
 
-// importer runs pending imports in the background, a few at a time. Imports
-// are recorded in the store first, so a crash or restart resumes them.
-type importQueue struct {
-	s     *Server
-	queue chan store.Import
-	mu    sync.Mutex
-	prog  map[string]gin.H
-	busy  map[string]bool
-}
-
-func newImporter(s *Server) *importQueue {
-	return &importQueue{s: s, queue: make(chan store.Import, 1024), prog: map[string]gin.H{}, busy: map[string]bool{}}
-}
-
-func (im *importQueue) start(workers int) {
-	s := im.s
-	for range workers {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for {
-				select {
-				case <-s.ctx.Done():
-					return
-				case rec := <-im.queue:
-					im.run(rec)
-				}
-			}
-		}()
-	}
-	// Resume what a previous run left.
-	recs, err := s.st.Imports(s.ctx)
-	if err != nil {
-		s.log.Error("listing pending imports", zap.Error(err))
-		return
-	}
-	im.failOrphans(recs)
-	for _, r := range recs {
-		if _, err := os.Stat(r.Path); err != nil {
-			// Another replica's upload, or lost: only fail it when it is
-			// ours to fail (the path is under our data dir).
-			if strings.HasPrefix(r.Path, s.opt.DataDir) {
-				s.log.Warn("pending import lost its upload", zap.String("dataset", r.DatasetID), zap.String("path", r.Path))
-				_ = s.st.SetDatasetStatus(s.ctx, r.DatasetID, store.DatasetFailed, "the uploaded zip was lost (server data folder changed?); upload it again", nil)
-				_ = s.st.DeleteImport(s.ctx, r.ID)
-			}
-			continue
-		}
-		s.log.Info("resuming import", zap.String("dataset", r.DatasetID))
-		im.enqueue(r)
-	}
-}
-
-// failOrphans ends datasets left "processing" with no import recorded (the
-// server died between storing the dataset and its import): their upload
-// is gone, so they fail with a message saying to upload again.
-func (im *importQueue) failOrphans(recs []store.Import) {
-	s := im.s
-	pending := map[string]bool{}
-	for _, r := range recs {
-		pending[r.DatasetID] = true
-	}
-	for off := 0; ; off += 200 {
-		ds, _, err := s.st.Datasets(s.ctx, "", store.Page{Offset: off, Limit: 200})
-		if err != nil {
-			return
-		}
-		for _, d := range ds {
-			// A minute's grace: another replica may be between the two writes.
-			if d.Status == store.DatasetProcessing && !pending[d.ID] && time.Since(d.UpdatedAt) > time.Minute {
-				status := store.DatasetFailed
-				if d.Revision > 0 {
-					status = store.DatasetReady
-				}
-				s.log.Warn("dataset left processing without an import; the upload was interrupted", zap.String("dataset", d.ID))
-				_ = s.st.SetDatasetStatus(s.ctx, d.ID, status, "the upload was interrupted before it was recorded; upload the zip again", d.Report)
-			}
-		}
-		if len(ds) < 200 {
-			return
-		}
-	}
-}
-
-func (im *importQueue) enqueue(r store.Import) {
-	im.mu.Lock()
-	if _, ok := im.prog[r.DatasetID]; !ok {
-		im.prog[r.DatasetID] = gin.H{"stage": "queued", "done": 0, "total": 0}
-	}
-	im.mu.Unlock()
-	select {
-	case im.queue <- r:
-	default:
-		// The queue is full; the record stays in the store and is picked
-		// up at the next start.
-		im.s.log.Warn("import queue full; import resumes at the next start", zap.String("dataset", r.DatasetID))
-	}
-}
-
-func (im *importQueue) progress(datasetID string) (gin.H, bool) {
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	p, ok := im.prog[datasetID]
-	return p, ok
-}
-
-func (im *importQueue) setProgress(datasetID string, h gin.H) {
-	im.mu.Lock()
-	if h == nil {
-		delete(im.prog, datasetID)
-	} else {
-		im.prog[datasetID] = h
-	}
-	im.mu.Unlock()
-}
-
-// importReport is the stored import_report.
-type importReport struct {
-	Accepted map[string]int   `json:"accepted"`
-	Skipped  []importer.Skip  `json:"skipped"`
-	Labels   []importer.Label `json:"labels,omitempty"`
-	GBK      bool             `json:"gbk,omitempty"`
-	Added    int              `json:"added"`
-	Seconds  float64          `json:"seconds"`
-}
-
-// retryLater puts an import back in the queue after a pause: its dataset
-// is busy with another import, or the store failed for a moment.
-func (im *importQueue) retryLater(rec store.Import, d time.Duration) {
-	s := im.s
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		select {
-		case <-s.ctx.Done():
-		case <-time.After(d):
-			im.enqueue(rec)
-		}
-	}()
-}
-
-func (im *importQueue) run(rec store.Import) {
-	s := im.s
-	ctx := s.ctx
-	log := s.log.With(zap.String("dataset", rec.DatasetID))
-	// One import at a time per dataset, so two appends cannot interleave.
-	im.mu.Lock()
-	if im.busy[rec.DatasetID] {
-		im.mu.Unlock()
-		im.retryLater(rec, time.Second)
-		return
-	}
-	im.busy[rec.DatasetID] = true
-	im.mu.Unlock()
-	defer func() {
-		im.mu.Lock()
-		delete(im.busy, rec.DatasetID)
-		im.mu.Unlock()
-	}()
-	start := time.Now()
-	defer im.setProgress(rec.DatasetID, nil)
-	d, err := s.st.Dataset(ctx, rec.DatasetID)
-	if errors.Is(err, store.ErrNotFound) { // deleted meanwhile
-		_ = s.st.DeleteImport(ctx, rec.ID)
-		os.Remove(rec.Path)
-		return
-	}
-	var existing []store.LabelCount
-	if err == nil {
-		existing, err = s.st.Labels(ctx, d.ID)
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn("import: the store failed; retrying in 5s", zap.Error(err))
-			im.retryLater(rec, 5*time.Second)
-		}
-		return
-	}
-	opts := importer.DefaultOptions()
-	opts.MaxZipBytes = s.opt.MaxUploadBytes
-	opts.Progress = func(done, total int) {
-		im.setProgress(d.ID, gin.H{"stage": "importing", "done": done, "total": total})
-	}
-	rep, err := importer.Import(ctx, rec.Path, opts, func(sha string, data []byte) error {
-		return s.blobs.PutKnown(ctx, sha, bytes.NewReader(data))
-	})
-	if ctx.Err() != nil {
-		log.Info("import interrupted; resumes at the next start")
-		return
-	}
-	finish := func(status, msg string, r *importReport) {
-		var raw json.RawMessage
-		if r != nil {
-			r.Seconds = time.Since(start).Seconds()
-			raw, _ = json.Marshal(r)
-		} else {
-			raw = d.Report
-		}
-		if status == store.DatasetFailed && d.Revision > 0 {
-			status = store.DatasetReady // an append failed; what was there stays usable
-		}
-		if im.morePending(ctx, rec) {
-			status = store.DatasetProcessing // another append of this dataset is queued
-		}
-		if err := s.st.SetDatasetStatus(ctx, d.ID, status, msg, raw); err != nil {
-			if !errors.Is(err, store.ErrNotFound) { // deleted meanwhile: just clean up
-				log.Error("import: storing the status", zap.Error(err))
-				return
-			}
-		}
-		_ = s.st.DeleteImport(ctx, rec.ID)
-		os.Remove(rec.Path)
-	}
-	if err != nil {
-		log.Info("import failed", zap.Error(err))
-		finish(store.DatasetFailed, err.Error(), nil)
-		return
-	}
-	out := &importReport{Accepted: rep.Accepted, Skipped: rep.Skipped, Labels: rep.Labels, GBK: rep.GBK}
-	if out.Skipped == nil {
-		out.Skipped = []importer.Skip{}
-	}
-	labels := map[string]bool{}
-	for _, l := range existing {
-		labels[l.Name] = true
-	}
-	for _, l := range rep.Labels {
-		labels[l.Name] = true
-	}
-	if len(labels) > MaxLabels {
-		finish(store.DatasetFailed, fmt.Sprintf("the dataset would have %d labels; at most %d are allowed", len(labels), MaxLabels), out)
-		return
-	}
-	ims := make([]store.Image, 0, len(rep.Images))
-	for _, x := range rep.Images {
-		ims = append(ims, store.Image{Label: x.Label, SHA256: x.SHA256, Size: x.Size, Width: x.Width, Height: x.Height, Source: x.Path})
-	}
-	im.setProgress(d.ID, gin.H{"stage": "recording", "done": len(ims), "total": len(ims)})
-	added, err := s.st.AddImages(ctx, d.ID, ims)
-	if err != nil {
-		if ctx.Err() != nil {
-			return
-		}
-		log.Error("import: recording images", zap.Error(err))
-		finish(store.DatasetFailed, "recording the images failed: "+err.Error(), out)
-		return
-	}
-	out.Added = len(added)
-	importedImages.add(`outcome="accepted"`, float64(len(added)))
-	importedImages.add(`outcome="skipped"`, float64(len(rep.Skipped)))
-	log.Info("import done", zap.Int("added", len(added)), zap.Int("skipped", len(rep.Skipped)), zap.Duration("took", time.Since(start)))
-	finish(store.DatasetReady, "", out)
-}
-
-// morePending reports whether the dataset has pending imports besides rec.
-func (im *importQueue) morePending(ctx context.Context, rec store.Import) bool {
-	recs, err := im.s.st.Imports(ctx)
-	if err != nil {
-		return false
-	}
-	for _, r := range recs {
-		if r.DatasetID == rec.DatasetID && r.ID != rec.ID {
-			return true
-		}
-	}
-	return false
-}
-
 // addImages adds single images (multipart file parts) to a label.
 func (s *Server) addImages(c *gin.Context) {
 	d := s.dataset(c)
@@ -661,67 +388,6 @@ func (s *Server) addImages(c *gin.Context) {
 		skipped = append(skipped, gin.H{"reason": importer.ReasonDuplicate, "detail": fmt.Sprintf("%d already in label %s", dup, label)})
 	}
 	c.JSON(http.StatusCreated, gin.H{"added": items, "skipped": skipped})
-}
-
-type partFile struct {
-	name string
-	data []byte
-}
-
-// readImageParts reads up to max `file` parts, each at most
-// imagerules.MaxFileSize+1 bytes (the rule check names the oversize ones).
-func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		fail(c, http.StatusBadRequest, "invalid_multipart", "want multipart/form-data with one or more \"file\" parts: "+err.Error())
-		return nil, false
-	}
-	var files []partFile
-	for {
-		part, err := mr.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, failPart(c, err)
-		}
-		if part.FormName() != "file" {
-			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
-			continue
-		}
-		if len(files) == max {
-			failf(c, http.StatusBadRequest, "too_many_files", "at most %d files per request", max)
-			return nil, false
-		}
-		b, err := io.ReadAll(io.LimitReader(part, imagerules.MaxFileSize+1))
-		if err != nil {
-			return nil, failPart(c, err)
-		}
-		_, _ = io.Copy(io.Discard, part) // the rest of an oversize file
-		files = append(files, partFile{name: partName(part, len(files)), data: b})
-	}
-	if len(files) == 0 {
-		fail(c, http.StatusBadRequest, "missing_file", "no \"file\" part in the request")
-		return nil, false
-	}
-	return files, true
-}
-
-func failPart(c *gin.Context, err error) bool {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		failf(c, http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mb.Limit)
-		return false
-	}
-	fail(c, http.StatusBadRequest, "invalid_multipart", "reading the request: "+err.Error())
-	return false
-}
-
-func partName(p *multipart.Part, i int) string {
-	if n := p.FileName(); n != "" {
-		return filepath.Base(n)
-	}
-	return fmt.Sprintf("file-%d", i+1)
 }
 
 func imageJSON(im *store.Image) gin.H {

@@ -2,14 +2,10 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -17,7 +13,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/controlplane/training"
 	"github.com/autocv/autocv/protocol/jobs"
+	"github.com/autocv/autocv/protocol/report"
 )
 
 type createModelRequest struct {
@@ -138,15 +136,10 @@ func (s *Server) deleteModel(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type versionData struct {
-	DatasetID string   `json:"dataset_id"`
-	Labels    []string `json:"labels"`
-}
-
 type createVersionsRequest struct {
-	AppTypes []string      `json:"app_types"`
-	Metric   string        `json:"metric"`
-	Data     []versionData `json:"data"`
+	AppTypes []string        `json:"app_types"`
+	Metric   string          `json:"metric"`
+	Data     []training.Data `json:"data"`
 }
 
 // createVersions freezes the chosen images, splits them and queues one
@@ -175,10 +168,12 @@ func (s *Server) createVersions(c *gin.Context) {
 	if req.Metric == "" {
 		req.Metric = "f1"
 	}
-	if !slices.Contains(jobs.Metrics, req.Metric) {
-		failf(c, http.StatusBadRequest, "invalid_metric", "metric %q is unknown; want one of %s", req.Metric, strings.Join(jobs.Metrics, ", "))
+	metric, ok := report.ParseMetric(req.Metric)
+	if !ok {
+		failf(c, http.StatusBadRequest, "invalid_metric", "metric %q is unknown; want one of %s (or Top1, Top5, f1_score)", req.Metric, strings.Join(jobs.Metrics, ", "))
 		return
 	}
+	req.Metric = metric
 	images, labels, ok := s.freeze(c, req.Data)
 	if !ok {
 		return
@@ -186,9 +181,9 @@ func (s *Server) createVersions(c *gin.Context) {
 	vs := make([]store.Version, len(req.AppTypes))
 	js := make([]jobs.Job, len(req.AppTypes))
 	for i, t := range req.AppTypes {
-		seed := seedFor(m.ID, t)
+		seed := training.SeedFor(m.ID, t)
 		vs[i] = store.Version{AppType: t, Metric: req.Metric, Status: store.VersionQueued, Labels: labels}
-		js[i] = jobs.Job{AppType: t, Metric: req.Metric, Seed: seed, Labels: labels, Images: split(images, seed)}
+		js[i] = jobs.Job{AppType: t, Metric: req.Metric, Seed: seed, Labels: labels, Images: training.Split(images, seed)}
 	}
 	out, err := s.st.CreateVersions(c.Request.Context(), m.ID, vs, js)
 	if err != nil {
@@ -202,163 +197,28 @@ func (s *Server) createVersions(c *gin.Context) {
 	c.JSON(http.StatusAccepted, res)
 }
 
-// frozenImage is one image chosen for training, before splitting; source
-// is the dataset it came from (the report lists sources per label).
-type frozenImage struct {
-	id, sha, label, source string
-}
-
-// freeze collects the live images of the chosen labels of the chosen
-// datasets. Identical photos (same sha256) under one label are kept once;
-// under two labels every copy is left out (the label is unknowable). It
-// checks the product rules: ≥ 2 labels, each with ≥ MinTrainable images.
-func (s *Server) freeze(c *gin.Context, data []versionData) ([]frozenImage, []string, bool) {
-	if len(data) == 0 {
-		fail(c, http.StatusBadRequest, "invalid", "data: choose at least one dataset and its labels")
-		return nil, nil, false
+// freeze runs training.Freeze for the caller and answers its refusals.
+func (s *Server) freeze(c *gin.Context, data []training.Data) ([]training.Image, []string, bool) {
+	images, labels, err := training.Freeze(c.Request.Context(), s.st, func(owner string) bool { return owns(c, owner) }, data)
+	switch {
+	case err == nil:
+		return images, labels, true
+	case errors.Is(err, training.ErrInvalid):
+		fail(c, http.StatusBadRequest, "invalid", err.Error())
+	case errors.Is(err, training.ErrNotReady):
+		fail(c, http.StatusConflict, "dataset_not_ready", err.Error())
+	case errors.Is(err, training.ErrUnknownLabel):
+		fail(c, http.StatusBadRequest, "unknown_label", err.Error())
+	case errors.Is(err, training.ErrTooFewLabels):
+		fail(c, http.StatusBadRequest, "too_few_labels", err.Error())
+	case errors.Is(err, training.ErrTooFewImages):
+		fail(c, http.StatusBadRequest, "too_few_images", err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		fail(c, http.StatusNotFound, "not_found", err.Error())
+	default:
+		s.internal(c, err)
 	}
-	type entry struct {
-		im     frozenImage
-		labels map[string]bool
-	}
-	bySHA := map[string]*entry{}
-	var order []string
-	chosen := map[string]bool{}
-	seenDS := map[string]bool{}
-	for _, d := range data {
-		if seenDS[d.DatasetID] {
-			failf(c, http.StatusBadRequest, "invalid", "data: dataset %s is listed twice", d.DatasetID)
-			return nil, nil, false
-		}
-		seenDS[d.DatasetID] = true
-		ds, err := s.st.Dataset(c.Request.Context(), d.DatasetID)
-		if err == nil && !owns(c, ds.OwnerID) {
-			err = store.ErrNotFound
-		}
-		if err != nil {
-			s.storeError(c, err, "dataset "+d.DatasetID)
-			return nil, nil, false
-		}
-		if ds.Status != store.DatasetReady {
-			failf(c, http.StatusConflict, "dataset_not_ready", "dataset %s is %s, not ready", ds.Name, ds.Status)
-			return nil, nil, false
-		}
-		if len(d.Labels) == 0 {
-			failf(c, http.StatusBadRequest, "invalid", "data: choose labels of dataset %s", ds.Name)
-			return nil, nil, false
-		}
-		have, err := s.st.Labels(c.Request.Context(), ds.ID)
-		if err != nil {
-			s.internal(c, err)
-			return nil, nil, false
-		}
-		for _, l := range d.Labels {
-			found := false
-			for _, h := range have {
-				found = found || h.Name == l
-			}
-			if !found {
-				failf(c, http.StatusBadRequest, "unknown_label", "dataset %s has no label %q", ds.Name, l)
-				return nil, nil, false
-			}
-			chosen[l] = true
-			for p := 0; ; p++ {
-				ims, _, err := s.st.Images(c.Request.Context(), ds.ID, l, store.Page{Offset: p * 1000, Limit: 1000})
-				if err != nil {
-					s.internal(c, err)
-					return nil, nil, false
-				}
-				for _, im := range ims {
-					e := bySHA[im.SHA256]
-					if e == nil {
-						e = &entry{im: frozenImage{id: im.ID, sha: im.SHA256, label: l, source: ds.Name}, labels: map[string]bool{}}
-						bySHA[im.SHA256] = e
-						order = append(order, im.SHA256)
-					}
-					e.labels[l] = true
-				}
-				if len(ims) < 1000 {
-					break
-				}
-			}
-		}
-	}
-	counts := map[string]int{}
-	var out []frozenImage
-	for _, sha := range order {
-		e := bySHA[sha]
-		if len(e.labels) > 1 {
-			continue
-		}
-		counts[e.im.label]++
-		out = append(out, e.im)
-	}
-	labels := make([]string, 0, len(chosen))
-	var short []string
-	for l := range chosen {
-		labels = append(labels, l)
-		if counts[l] < MinTrainable {
-			short = append(short, fmt.Sprintf("%s (%d)", l, counts[l]))
-		}
-	}
-	sort.Strings(labels)
-	sort.Strings(short)
-	if len(labels) < 2 {
-		fail(c, http.StatusBadRequest, "too_few_labels", "choose at least 2 labels to train a classifier")
-		return nil, nil, false
-	}
-	if short != nil {
-		failf(c, http.StatusBadRequest, "too_few_images", "every label needs at least %d images; short: %s", MinTrainable, strings.Join(short, ", "))
-		return nil, nil, false
-	}
-	return out, labels, true
-}
-
-// seedFor makes a version's split seed from its model and type, so
-// retraining the same data splits it the same way.
-func seedFor(modelID, appType string) uint64 {
-	h := sha256.Sum256([]byte(modelID + "\x00" + appType))
-	return binary.LittleEndian.Uint64(h[:8])
-}
-
-// split assigns each label's images to train / validation / test: 70 /
-// 15 / 15 in an order fixed by (seed, sha256), at least one image each in
-// validation and test. Adding photos later moves few existing ones.
-func split(ims []frozenImage, seed uint64) []jobs.Image {
-	byLabel := map[string][]frozenImage{}
-	for _, im := range ims {
-		byLabel[im.label] = append(byLabel[im.label], im)
-	}
-	key := func(sha string) string {
-		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], seed)
-		h := sha256.Sum256(append(b[:], sha...))
-		return string(h[:])
-	}
-	out := make([]jobs.Image, 0, len(ims))
-	labels := make([]string, 0, len(byLabel))
-	for l := range byLabel {
-		labels = append(labels, l)
-	}
-	sort.Strings(labels)
-	for _, l := range labels {
-		xs := byLabel[l]
-		sort.Slice(xs, func(i, j int) bool { return key(xs[i].sha) < key(xs[j].sha) })
-		n := len(xs)
-		nTest := max(1, (n*15+50)/100)
-		nVal := max(1, (n*15+50)/100)
-		for i, im := range xs {
-			sp := jobs.SplitTrain
-			switch {
-			case i < nTest:
-				sp = jobs.SplitTest
-			case i < nTest+nVal:
-				sp = jobs.SplitValidation
-			}
-			out = append(out, jobs.Image{ID: im.id, SHA256: im.sha, Label: im.label, Split: sp, Source: im.source})
-		}
-	}
-	return out
+	return nil, nil, false
 }
 
 func versionJSON(v *store.Version, pubs []gin.H) gin.H {

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 )
 
 var ginParam = regexp.MustCompile(`[:*]([A-Za-z_]+)`)

@@ -231,6 +231,9 @@ const sdkReadme = `AutoCV 离线 SDK / offline SDK
 3. 打开 http://127.0.0.1:8987/upload 上传图片识别 / Open http://127.0.0.1:8987/upload to classify photos.
 
 接口 / API: POST http://127.0.0.1:8987/v1/predict （图片作为请求体 / the image as the body）
-返回 / answers: {"model":{"id","version"},"predictions":[{"label","confidence"}],"latency_ms"}
+参数 / query: ?top_k=5（最多返回的标签数，超过标签总数时返回全部 / labels to return, clamped to the label count）
+       ?threshold=0.5（置信度阈值 0–1，默认取模型包的阈值 / confidence threshold, default the package's）
+返回 / answers: {"model":{"id","version"},"predictions":[{"label","confidence","threshold","above_threshold"}],"latency_ms"}
+错误 / errors: {"error","code"}，如 empty_body、not_an_image、unsupported_format、corrupt、too_large、bad_top_k
 模型包已签名，signing.pub 为信任的公钥 / The package is signed; signing.pub is the trusted key.
 `

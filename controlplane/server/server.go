@@ -26,6 +26,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/blob"
 	"github.com/autocv/autocv/controlplane/bus"
+	"github.com/autocv/autocv/controlplane/dataset"
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/protocol/modelpkg"
@@ -123,9 +124,11 @@ type Server struct {
 	brokerLine string
 
 	limiter *loginLimiter
-	imports *importQueue
+	imports *dataset.Queue
 	svcs    *services
-	engine  *gin.Engine
+	// thresholdsCache: confidence thresholds of packages, for /infer
+	thresholdsCache thresholdCache
+	engine          *gin.Engine
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
@@ -153,10 +156,14 @@ func New(opt Options, d Deps) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{opt: opt, st: d.Store, blobs: d.Blobs, pool: d.Infer, log: d.Log, key: d.Key, pub: pub,
 		bus: d.Bus, limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
-	s.imports = newImporter(s)
+	s.imports = dataset.NewQueue(dataset.Config{Store: d.Store, Blobs: d.Blobs, Log: d.Log, DataDir: opt.DataDir,
+		MaxZipBytes: opt.MaxUploadBytes, Imported: func(accepted, skipped int) {
+			importedImages.add(`outcome="accepted"`, float64(accepted))
+			importedImages.add(`outcome="skipped"`, float64(skipped))
+		}})
 	s.svcs = newServices(s)
 	s.engine = s.routes()
-	s.imports.start(opt.ImportWorkers)
+	s.imports.Start(ctx, opt.ImportWorkers)
 	s.wg.Add(1)
 	go s.sweepUploads()
 	return s, nil
@@ -190,6 +197,7 @@ func (s *Server) Start(ctx context.Context) error {
 func (s *Server) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.imports.Wait()
 }
 
 // PublicKeyPEM is the package-signing public key (PEM).

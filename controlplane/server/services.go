@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +19,8 @@ import (
 
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/store"
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // packageFile returns a local path of a package blob, copying it out of the
@@ -352,79 +352,51 @@ func (s *Server) infer(c *gin.Context) {
 		return
 	}
 	if !owns(c, sv.OwnerID) {
-		fail(c, http.StatusForbidden, "forbidden", "this API key may not call service "+path)
+		abortAPI(c, api.Errorf(api.CodeForbidden, "this API key may not call service %s", path))
 		return
 	}
 	stats := s.svcs.statsFor(sv.ID)
 	if !sv.Online {
 		inferCalls.add(fmt.Sprintf("service=%q,outcome=\"offline\"", sv.ID), 1)
-		fail(c, http.StatusServiceUnavailable, "offline", "service "+path+" is offline")
+		abortAPI(c, api.Errorf(api.CodeOffline, "service %s is offline", path))
 		return
-	}
-	topK, ok := topKParam(c)
-	if !ok {
-		return
-	}
-	var files []partFile
-	multi := strings.HasPrefix(c.ContentType(), "multipart/")
-	if multi {
-		if files, ok = readImageParts(c, 32); !ok {
-			return
-		}
-	} else {
-		b, err := io.ReadAll(c.Request.Body)
-		if err != nil {
-			failPart(c, err)
-			return
-		}
-		if len(b) == 0 {
-			fail(c, http.StatusBadRequest, "missing_image", "send one image as the body, or multipart \"file\" parts")
-			return
-		}
-		files = []partFile{{name: "body", data: b}}
 	}
 	v, err := s.st.Version(c.Request.Context(), sv.ModelID, sv.Version)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
-	key := keyOf(v)
-	start := time.Now()
-	preds, _, err := s.predict(c.Request.Context(), key, files, topK)
-	took := time.Since(start)
-	var ie *infer.ImageError
-	if errors.As(err, &ie) && len(preds) == len(files) {
-		// A bad image is the caller's: each result carries its own error
-		// (a single image answers 400 below), and the service did its job.
-		err = nil
-	}
-	stats.Observe(took, err)
-	if err != nil {
-		inferCalls.add(fmt.Sprintf("service=%q,outcome=\"error\"", sv.ID), 1)
-		s.predictError(c, err)
+	p, ok := readPredictParams(c, v)
+	if !ok {
 		return
 	}
-	inferCalls.add(fmt.Sprintf("service=%q,outcome=\"ok\"", sv.ID), 1)
-	s.answerPredictions(c, v, files, preds, took, multi && len(files) > 1)
-}
-
-func topKParam(c *gin.Context) (int, bool) {
-	topK := 5
-	if q := c.Query("top_k"); q != "" {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 || n > 1000 {
-			fail(c, http.StatusBadRequest, "invalid", "top_k must be 1–1000")
-			return 0, false
+	var files []partFile
+	if strings.HasPrefix(c.ContentType(), "multipart/") {
+		var e *api.Error
+		if files, e = readPredictParts(c, 32); e != nil {
+			abortAPI(c, e)
+			return
 		}
-		topK = n
+	} else {
+		b, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			abortAPI(c, partError(err))
+			return
+		}
+		files = []partFile{{name: "body", data: b}}
 	}
-	return topK, true
+	took, err := s.classify(c, v, files, p, len(files) == 1)
+	stats.Observe(took, err)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	inferCalls.add(fmt.Sprintf("service=%q,outcome=%q", sv.ID, outcome), 1)
 }
 
 // predict runs one batch, loading the version on this replica first if
 // another replica published it.
-func (s *Server) predict(ctx context.Context, key infer.Key, files []partFile, topK int) ([]infer.Prediction, time.Duration, error) {
-	imgs := imagesOf(files)
+func (s *Server) predict(ctx context.Context, key infer.Key, imgs [][]byte, topK int) ([]infer.Prediction, time.Duration, error) {
 	preds, d, err := s.pool.Predict(ctx, key, imgs, topK)
 	if errors.Is(err, infer.ErrNotLoaded) {
 		if lerr := s.loadVersion(ctx, key.ModelID, key.Version, false); lerr != nil {
@@ -435,61 +407,18 @@ func (s *Server) predict(ctx context.Context, key infer.Key, files []partFile, t
 	return preds, d, err
 }
 
+// predictError answers the model's own failure on a call.
 func (s *Server) predictError(c *gin.Context, err error) {
-	var ie *infer.ImageError
 	switch {
-	case errors.As(err, &ie):
-		fail(c, http.StatusBadRequest, ie.Reason, ie.Message)
 	case errors.Is(err, infer.ErrInvalid):
-		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		abortAPI(c, api.Errorf(api.CodeBadRequest, "%v", err))
 	case errors.Is(err, context.DeadlineExceeded):
-		fail(c, http.StatusGatewayTimeout, "timeout", "inference took too long")
+		abortAPI(c, api.Errorf(api.CodeTimeout, "the model did not answer in time"))
 	case errors.Is(err, infer.ErrPluginFailed), errors.Is(err, infer.ErrLoadFailed), errors.Is(err, infer.ErrNotLoaded):
-		fail(c, http.StatusServiceUnavailable, "unavailable", err.Error())
+		abortAPI(c, api.Errorf(api.CodeUnavailable, "%v", err))
 	default:
 		s.internal(c, err)
 	}
-}
-
-func predictionsJSON(p infer.Prediction) []gin.H {
-	out := make([]gin.H, 0, len(p.Labels))
-	for _, l := range p.Labels {
-		out = append(out, gin.H{"label": l.Label, "confidence": l.Confidence})
-	}
-	return out
-}
-
-// answerPredictions writes the prediction JSON: the one-image shape, or
-// results in request order (an image that could not be used carries its
-// error instead of predictions).
-func (s *Server) answerPredictions(c *gin.Context, v *store.Version, files []partFile, preds []infer.Prediction, took time.Duration, many bool) {
-	model := gin.H{"id": v.ModelID, "version": v.Number}
-	ms := float64(took.Microseconds()) / 1000
-	if !many {
-		p := preds[0]
-		if p.Err != nil {
-			s.predictError(c, p.Err)
-			return
-		}
-		c.JSON(http.StatusOK, gin.H{"model": model, "predictions": predictionsJSON(p), "latency_ms": ms})
-		return
-	}
-	results := make([]gin.H, 0, len(files))
-	for i, f := range files {
-		r := gin.H{"file": f.name}
-		if err := preds[i].Err; err != nil {
-			var ie *infer.ImageError
-			code := "bad_image"
-			if errors.As(err, &ie) {
-				code = ie.Reason
-			}
-			r["error"], r["code"] = err.Error(), code
-		} else {
-			r["predictions"] = predictionsJSON(preds[i])
-		}
-		results = append(results, r)
-	}
-	c.JSON(http.StatusOK, gin.H{"model": model, "results": results, "latency_ms": ms})
 }
 
 // Validation (校验) services are pool entries loaded on demand and marked
@@ -552,28 +481,14 @@ func (s *Server) predictValidation(c *gin.Context) {
 		failf(c, http.StatusConflict, "not_ready", "the validation service is %s; POST …/validation first and wait for status ready", st)
 		return
 	}
-	files, ok := readImageParts(c, 10)
+	p, ok := readPredictParams(c, v)
 	if !ok {
 		return
 	}
-	topK, ok := topKParam(c)
-	if !ok {
+	files, e := readPredictParts(c, 10)
+	if e != nil {
+		abortAPI(c, e)
 		return
 	}
-	start := time.Now()
-	preds, _, err := s.pool.Predict(c.Request.Context(), key, imagesOf(files), topK)
-	var ie *infer.ImageError
-	if err != nil && !(errors.As(err, &ie) && len(preds) == len(files)) {
-		s.predictError(c, err)
-		return
-	}
-	s.answerPredictions(c, v, files, preds, time.Since(start), true)
-}
-
-func imagesOf(files []partFile) [][]byte {
-	out := make([][]byte, len(files))
-	for i, f := range files {
-		out[i] = f.data
-	}
-	return out
+	_, _ = s.classify(c, v, files, p, false)
 }

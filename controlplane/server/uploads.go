@@ -22,7 +22,7 @@ import (
 	_ "golang.org/x/image/bmp" // thumbnails of bmp images
 	"golang.org/x/image/draw"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // Resumable uploads, for zips too big to send in one request over a poor

@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/plugins/onnx/demopkg"
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // fixture is built once per test binary: the real plugin binary and signed
@@ -58,12 +57,7 @@ func setup(t *testing.T) fixture {
 		if fixErr != nil {
 			return
 		}
-		fix.binary = filepath.Join(fixDir, host.BinaryName())
-		out, err := exec.Command("go", "build", "-o", fix.binary, "github.com/autocv/autocv/plugins/onnx/cmd/autocv-plugin-onnx").CombinedOutput()
-		if err != nil {
-			fixErr = errors.New("go build plugin: " + string(out))
-			return
-		}
+		fix.binary = testenv.GoBuild(t, "./plugins/onnx/cmd/autocv-plugin-onnx", nil)
 		pub, priv, _ := ed25519.GenerateKey(nil)
 		other, _, _ := ed25519.GenerateKey(nil)
 		fix.pubPEM, _ = modelpkg.MarshalPublicKey(pub)

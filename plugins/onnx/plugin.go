@@ -16,9 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
-	"github.com/autocv/autocv/protocol/buildinfo"
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )

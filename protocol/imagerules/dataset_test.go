@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 // TestHymenoptera checks every photo of the real training set: all pass

@@ -10,7 +10,7 @@ import (
 	"os"
 	"sort"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // Builder writes a model package. Fill in the fields and call Build or

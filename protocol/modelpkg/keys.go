@@ -14,7 +14,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // PEM block types of key files: PKCS #8 and PKIX, as crypto/x509 and

@@ -6,7 +6,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // Resign copies the package from r to w with manifest.sig added, or

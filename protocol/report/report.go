@@ -1,5 +1,10 @@
 package report
 
+import (
+	"slices"
+	"strings"
+)
+
 // SchemaVersion is the report layout this code writes. Parse accepts
 // exactly the versions this code reads and refuses the rest with ErrSchema.
 //
@@ -21,6 +26,21 @@ const (
 // SelectionMetrics lists the selection metrics in the order a user sees them.
 func SelectionMetrics() []string {
 	return []string{MetricTop1, MetricTop5, MetricPrecision, MetricRecall, MetricF1}
+}
+
+// ParseMetric returns the selection metric a user's spelling names: the
+// canonical names, and the product documentation's own (Top1, Top5,
+// precision, recall, f1_score), case-insensitively and with or without "-"
+// or "_" ("top-1", "F1_Score"). ok is false for anything else.
+func ParseMetric(s string) (metric string, ok bool) {
+	k := strings.NewReplacer("-", "", "_", "", " ", "").Replace(strings.ToLower(strings.TrimSpace(s)))
+	if k == "f1score" {
+		k = MetricF1
+	}
+	if slices.Contains(SelectionMetrics(), k) {
+		return k, true
+	}
+	return "", false
 }
 
 // TopK is how many top-k accuracies Summary.TopK holds (top-1 … top-5).

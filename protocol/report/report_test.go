@@ -194,3 +194,20 @@ func TestKappa(t *testing.T) {
 		})
 	}
 }
+
+// The product documentation's metric spellings name the canonical ones.
+func TestParseMetric(t *testing.T) {
+	for in, want := range map[string]string{
+		"Top1": MetricTop1, "top-5": MetricTop5, "TOP_1": MetricTop1, "precision": MetricPrecision,
+		"Recall": MetricRecall, "f1_score": MetricF1, "F1": MetricF1, " f1 ": MetricF1,
+	} {
+		if got, ok := ParseMetric(in); !ok || got != want {
+			t.Errorf("ParseMetric(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{"", "accuracy", "top2", "f2"} {
+		if got, ok := ParseMetric(in); ok {
+			t.Errorf("ParseMetric(%q) = %q, want refused", in, got)
+		}
+	}
+}

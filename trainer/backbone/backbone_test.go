@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 func sharedDir(t *testing.T) string {

@@ -19,6 +19,7 @@ package dataset
 import (
 	"errors"
 	"fmt"
+	"github.com/autocv/autocv/protocol/split"
 	"strings"
 	"unicode"
 
@@ -27,9 +28,9 @@ import (
 
 // Limits a dataset must meet to train (DESIGN.md "Data flow").
 const (
-	MinLabels = 2    // labels a model needs
-	MinImages = 20   // usable images each label needs
-	MaxLabels = 1000 // labels a dataset may have
+	MinLabels = 2                            // labels a model needs
+	MinImages = imagerules.MinImagesPerLabel // usable images each label needs
+	MaxLabels = imagerules.MaxLabels         // labels a dataset may have
 )
 
 // Errors returned by this package, wrapped with details that
@@ -41,7 +42,7 @@ var (
 	ErrTooManyLabels = errors.New("too many labels")
 	ErrTooFewImages  = errors.New("labels with too few images")
 	ErrUnknownLabel  = errors.New("test image of a label that is not trained")
-	ErrBadFractions  = errors.New("invalid split fractions")
+	ErrBadFractions  = split.ErrBadFractions
 )
 
 // Reasons a file is skipped besides imagerules' own (imagerules.OK never

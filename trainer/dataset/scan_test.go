@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/imagerules"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // TestScanHymenoptera scans the real training folder: exactly the two

@@ -1,23 +1,19 @@
 package dataset
 
 import (
-	"cmp"
 	"fmt"
-	"hash/fnv"
-	"math"
-	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/autocv/autocv/protocol/split"
 )
 
 // Fractions are the shares of each label's images that go to training,
-// validation and test. They need not sum to 1 (they are normalised); the
-// zero value means DefaultFractions.
-type Fractions struct{ Train, Val, Test float64 }
+// validation and test (protocol/split, the rule the control plane uses).
+type Fractions = split.Fractions
 
 // DefaultFractions is 70% train, 15% validation, 15% test.
-func DefaultFractions() Fractions { return Fractions{Train: 0.7, Val: 0.15, Test: 0.15} }
+func DefaultFractions() Fractions { return split.Default() }
 
 // DefaultValFraction is the share of a training folder SplitWithTest
 // holds out for validation when asked for 0.
@@ -33,39 +29,29 @@ type Splits struct {
 	Overlap []string
 }
 
-// Split divides images into train, validation and test, stratified: each
-// label is split on its own with the same fractions, rounded to whole
-// images. It is deterministic for a seed and does not depend on the order
-// of images. Each image's place in the order comes from a PCG generator
-// seeded with (seed, the image's sha256), so adding images to a dataset
-// moves few of the others between splits, and a label's split does not
-// depend on the other labels.
-//
-// Small labels: with 3 or more images every split with a positive
-// fraction gets at least one image (and train at least one); with 2, one
-// goes to train and one to test (to validation when Test is 0); a single
-// image goes to train.
+// Split divides images into train, validation and test by the product's
+// one rule, protocol/split (stratified per label, order seeded by each
+// image's sha256): the control plane splits the same photos with the same
+// seed the same way. Each split is sorted by ID.
 func Split(images []Image, seed uint64, f Fractions) (Splits, error) {
-	if f == (Fractions{}) {
-		f = DefaultFractions()
+	items := make([]split.Item, len(images))
+	for i, im := range images {
+		items[i] = split.Item{ID: im.ID, Label: im.Label, SHA256: im.SHA256}
 	}
-	for _, x := range []float64{f.Train, f.Val, f.Test} {
-		if x < 0 || math.IsNaN(x) || math.IsInf(x, 0) {
-			return Splits{}, fmt.Errorf("%w: %+v: each must be a finite number >= 0", ErrBadFractions, f)
-		}
+	where, err := split.Assign(items, seed, f)
+	if err != nil {
+		return Splits{}, err // wraps ErrBadFractions
 	}
-	sum := f.Train + f.Val + f.Test
-	if !(f.Train > 0) {
-		return Splits{}, fmt.Errorf("%w: %+v: the training share must be above 0", ErrBadFractions, f)
-	}
-	f = Fractions{f.Train / sum, f.Val / sum, f.Test / sum}
 	var s Splits
-	for _, group := range byLabel(images) {
-		order(group, seed)
-		_, nVal, nTest := shares(len(group), f)
-		s.Test = append(s.Test, group[:nTest]...)
-		s.Val = append(s.Val, group[nTest:nTest+nVal]...)
-		s.Train = append(s.Train, group[nTest+nVal:]...)
+	for i, im := range images {
+		switch where[i] {
+		case split.Test:
+			s.Test = append(s.Test, im)
+		case split.Validation:
+			s.Val = append(s.Val, im)
+		default:
+			s.Train = append(s.Train, im)
+		}
 	}
 	for _, part := range [][]Image{s.Train, s.Val, s.Test} {
 		slices.SortFunc(part, byID)
@@ -116,83 +102,6 @@ func SplitWithTest(train, test []Image, seed uint64, val float64) (Splits, error
 }
 
 func byID(a, b Image) int { return strings.Compare(a.ID, b.ID) }
-
-// byLabel groups images by label, labels in sorted order; the groups are
-// copies.
-func byLabel(images []Image) [][]Image {
-	m := map[string][]Image{}
-	for _, im := range images {
-		m[im.Label] = append(m[im.Label], im)
-	}
-	var out [][]Image
-	for _, l := range slices.Sorted(func(yield func(string) bool) {
-		for l := range m {
-			if !yield(l) {
-				return
-			}
-		}
-	}) {
-		out = append(out, m[l])
-	}
-	return out
-}
-
-// order sorts one label's images into their seeded random order.
-func order(group []Image, seed uint64) {
-	keys := make(map[string]uint64, len(group))
-	for _, im := range group {
-		keys[im.ID] = rand.New(rand.NewPCG(seed, contentKey(im))).Uint64()
-	}
-	slices.SortFunc(group, func(a, b Image) int {
-		return cmp.Or(cmp.Compare(keys[a.ID], keys[b.ID]), strings.Compare(a.ID, b.ID))
-	})
-}
-
-// contentKey is 64 bits of the image's sha256, or a hash of its ID when
-// the sha256 is unknown.
-func contentKey(im Image) uint64 {
-	if len(im.SHA256) >= 16 {
-		if k, err := strconv.ParseUint(im.SHA256[:16], 16, 64); err == nil {
-			return k
-		}
-	}
-	h := fnv.New64a()
-	h.Write([]byte(im.ID))
-	return h.Sum64()
-}
-
-// shares rounds a label of n images into train, validation and test
-// counts; see Split for the small-label rule.
-func shares(n int, f Fractions) (train, val, test int) {
-	switch {
-	case n <= 0:
-		return 0, 0, 0
-	case n == 1:
-		return 1, 0, 0
-	case n == 2 && f.Test > 0:
-		return 1, 0, 1
-	case n == 2 && f.Val > 0:
-		return 1, 1, 0
-	case n == 2:
-		return 2, 0, 0
-	}
-	atLeastOne := func(frac float64) int {
-		k := int(math.Round(float64(n) * frac))
-		if frac > 0 && k < 1 {
-			k = 1
-		}
-		return k
-	}
-	val, test = atLeastOne(f.Val), atLeastOne(f.Test)
-	for n-val-test < 1 { // give train its image back from the larger share
-		if val > test && val > 1 || test <= 1 {
-			val--
-		} else {
-			test--
-		}
-	}
-	return n - val - test, val, test
-}
 
 // Sizes are the image counts of the splits, overall and per label.
 type Sizes struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/autocv/autocv/protocol/split"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -82,21 +83,21 @@ func TestShares(t *testing.T) {
 		{0, def, 0, 0, 0},
 		{1, def, 1, 0, 0},
 		{2, def, 1, 0, 1},
-		{2, Fractions{0.8, 0.2, 0}, 1, 1, 0},
+		{2, Fractions{Train: 0.8, Val: 0.2, Test: 0}, 1, 1, 0},
 		{3, def, 1, 1, 1},
 		{4, def, 2, 1, 1},
 		{20, def, 14, 3, 3},
 		{100, def, 70, 15, 15},
-		{5, Fractions{0.1, 0.45, 0.45}, 1, 2, 2},
-		{10, Fractions{0.9, 0, 0.1}, 9, 0, 1},
+		{5, Fractions{Train: 0.1, Val: 0.45, Test: 0.45}, 1, 2, 2},
+		{10, Fractions{Train: 0.9, Val: 0, Test: 0.1}, 9, 0, 1},
 	}
 	for _, tc := range cases {
-		tr, va, te := shares(tc.n, tc.f)
+		tr, va, te := split.Shares(tc.n, tc.f)
 		if tr != tc.train || va != tc.val || te != tc.test {
-			t.Errorf("shares(%d, %+v) = %d/%d/%d, want %d/%d/%d", tc.n, tc.f, tr, va, te, tc.train, tc.val, tc.test)
+			t.Errorf("split.Shares(%d, %+v) = %d/%d/%d, want %d/%d/%d", tc.n, tc.f, tr, va, te, tc.train, tc.val, tc.test)
 		}
 	}
-	for _, f := range []Fractions{{0, 1, 1}, {-1, 1, 1}, {1, -0.1, 0}} {
+	for _, f := range []Fractions{{Train: 0, Val: 1, Test: 1}, {Train: -1, Val: 1, Test: 1}, {Train: 1, Val: -0.1, Test: 0}} {
 		if _, err := Split(fakeImages(map[string]int{"a": 3}), 1, f); !errors.Is(err, ErrBadFractions) {
 			t.Errorf("fractions %+v: err %v", f, err)
 		}

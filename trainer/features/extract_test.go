@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // testModel loads onnxruntime and writes the MobileNetV2 feature model

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
-	"github.com/autocv/autocv/protocol/testenv"
 	"github.com/autocv/autocv/trainer/backbone"
 	"google.golang.org/protobuf/proto"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/onnxpb"
 	"google.golang.org/protobuf/proto"

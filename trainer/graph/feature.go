@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/onnxpb"
 	"google.golang.org/protobuf/proto"

@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
-	"github.com/autocv/autocv/protocol/testenv"
 	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/onnxpb"
 	ort "github.com/yalue/onnxruntime_go"

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/trainer/onnxpb"
 	"google.golang.org/protobuf/proto"

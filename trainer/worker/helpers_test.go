@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/protocol/jobs"
-	"github.com/autocv/autocv/protocol/testenv"
 	"github.com/autocv/autocv/trainer"
 	"github.com/autocv/autocv/trainer/worker"
 )

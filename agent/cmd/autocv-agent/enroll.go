@@ -10,7 +10,7 @@ import (
 
 	"github.com/autocv/autocv/agent/enroll"
 	"github.com/autocv/autocv/agent/state"
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 )
 
 // enrollCmd runs `autocv-agent enroll`: trade a one-time token for the

@@ -20,7 +20,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/protocol/inference"
 )
 

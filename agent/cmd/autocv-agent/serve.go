@@ -18,8 +18,8 @@ import (
 	"github.com/autocv/autocv/agent/runner"
 	"github.com/autocv/autocv/agent/selfupdate"
 	"github.com/autocv/autocv/agent/service"
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/plugins/host"
-	"github.com/autocv/autocv/protocol/buildinfo"
 	"github.com/autocv/autocv/protocol/inference"
 )
 

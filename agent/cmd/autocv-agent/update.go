@@ -13,7 +13,7 @@ import (
 	"github.com/autocv/autocv/agent/reconcile"
 	"github.com/autocv/autocv/agent/selfupdate"
 	"github.com/autocv/autocv/agent/service"
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 )
 
 // exitServiceRestart is the service-specific exit code with which a

@@ -33,8 +33,8 @@ import (
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/server"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/internal/buildinfo"
 	"github.com/autocv/autocv/plugins/host"
-	"github.com/autocv/autocv/protocol/buildinfo"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
+	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/protocol/report"
 )
 

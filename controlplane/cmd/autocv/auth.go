@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/autocv/autocv/protocol/atomicfile"
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/atomicfile"
+	"github.com/autocv/autocv/internal/buildinfo"
 )
 
 // credentials is what `autocv login` saves: a session token for one

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/protocol/jobs"
+	"github.com/autocv/autocv/protocol/report"
 )
 
 type model struct {
@@ -222,8 +223,8 @@ func (a *app) train(args []string) error {
 	switch {
 	case len(ts) == 0:
 		return a.usagef("--type is required (e.g. --type cloud-general)")
-	case !slices.Contains(jobs.Metrics, *metric):
-		return a.usagef("--metric %s: unknown; want %s", *metric, strings.Join(jobs.Metrics, ", "))
+	case !validMetric(*metric):
+		return a.usagef("--metric %s: unknown; want %s (or Top1, Top5, f1_score)", *metric, strings.Join(jobs.Metrics, ", "))
 	case len(data) == 0:
 		return a.usagef("--data DATASET_ID:label1,label2 is required")
 	}
@@ -407,3 +408,7 @@ func (a *app) versionsStop(args []string) error {
 	fmt.Fprintf(a.stdout, "version %d of model %s: %s\n", vi.Version, m, vi.Status)
 	return nil
 }
+
+// validMetric accepts the canonical metric names and the seed's spellings;
+// the server resolves them the same way.
+func validMetric(m string) bool { _, ok := report.ParseMetric(m); return ok }

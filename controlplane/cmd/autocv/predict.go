@@ -8,28 +8,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
-type prediction struct {
-	Label      string  `json:"label"`
-	Confidence float64 `json:"confidence"`
-}
-
-// predictAnswer is the prediction JSON: one image's predictions, or
-// results for several in request order.
+// predictAnswer is the prediction JSON (protocol/api): one image's
+// predictions, or results for several in request order.
 type predictAnswer struct {
-	Model struct {
-		ID      string `json:"id"`
-		Version int    `json:"version"`
-	} `json:"model"`
-	Predictions []prediction `json:"predictions"`
-	Results     []struct {
-		File        string       `json:"file"`
-		Predictions []prediction `json:"predictions"`
-		Error       string       `json:"error"`
-		Code        string       `json:"code"`
-	} `json:"results"`
-	LatencyMS float64 `json:"latency_ms"`
+	api.PredictResponse
+	Results []api.FileResult `json:"results"`
 }
 
 // printPredictions shows each image's labels under the name it was given
@@ -37,16 +24,20 @@ type predictAnswer struct {
 func (a *app) printPredictions(files []localFile, ans *predictAnswer) error {
 	w := a.stdout
 	bad := 0
-	show := func(name string, ps []prediction, errMsg, code string) {
+	show := func(name string, ps []api.Prediction, errMsg string, code api.Code) {
 		fmt.Fprintln(w, name)
 		if errMsg != "" {
 			bad++
 			fmt.Fprintf(w, "  error: %s (%s)\n", errMsg, code)
 			return
 		}
-		t := a.table("  LABEL", "CONFIDENCE")
+		t := a.table("  LABEL", "CONFIDENCE", "ABOVE THRESHOLD")
 		for _, p := range ps {
-			t.row("  "+p.Label, fmt.Sprintf("%.4f", p.Confidence))
+			above := "no"
+			if p.AboveThreshold {
+				above = "yes"
+			}
+			t.row("  "+p.Label, fmt.Sprintf("%.4f", p.Confidence), fmt.Sprintf("%s (%.2f)", above, p.Threshold))
 		}
 		t.flush()
 	}

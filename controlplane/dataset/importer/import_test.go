@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/imagerules"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // zent is one entry of a test zip.

@@ -56,7 +56,7 @@ func DefaultOptions() Options {
 		MaxEntries:           500_000,
 		MaxTotalUncompressed: 20 << 30,
 		MaxRatio:             200,
-		MaxLabels:            1000,
+		MaxLabels:            imagerules.MaxLabels,
 		MinImages:            20,
 		WarnImages:           100,
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/imagerules"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // The synthetic images must pass the import's rules and be distinct, or

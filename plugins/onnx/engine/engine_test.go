@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 func initORT(t *testing.T) {

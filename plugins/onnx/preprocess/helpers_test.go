@@ -13,7 +13,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/autocv/autocv/protocol/testenv"
+	"github.com/autocv/autocv/internal/testenv"
 )
 
 // Real photos from the shared test data (paths under datasets/).

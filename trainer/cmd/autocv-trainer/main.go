@@ -16,7 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/autocv/autocv/protocol/buildinfo"
+	"github.com/autocv/autocv/internal/buildinfo"
 )
 
 func main() {

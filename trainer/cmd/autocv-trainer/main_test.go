@@ -5,49 +5,26 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // The trainer runs as a real binary built without the race detector:
 // decoding hundreds of photos under -race would take minutes, and the
 // binary is what users run.
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 func trainerBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "autocv-trainer-test-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "autocv-trainer")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New("go build: " + string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testenv.GoBuild(t, "./trainer/cmd/autocv-trainer", nil)
 }
 
 // cacheDir is one feature cache shared by every test (and by later runs on
@@ -303,7 +280,7 @@ func TestTrainCancelLeavesNothing(t *testing.T) {
 		"--cache-dir", t.TempDir()) // a cold cache: the run is still extracting when stopped
 	cmd.Env = append(os.Environ(), "ONNXRUNTIME_LIB="+testenv.ORTLibrary(t),
 		"AUTOCV_BACKBONES="+testenv.Data(t, "backbones"), "XDG_CONFIG_HOME="+t.TempDir())
-	var se lockedBuffer
+	var se testenv.LockedBuffer
 	cmd.Stderr = &se
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -339,22 +316,4 @@ func lastLine(s string) string {
 		return s[i+1:]
 	}
 	return s
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while a process writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/testenv"
 )
 
 // olderCPUs are the CPUs a package must also serve on: qemu-x86_64 emulates
@@ -30,10 +29,7 @@ var olderCPUs = []string{"Nehalem", "Haswell-v4"}
 func servesOnOlderCPUs(t *testing.T, out string) {
 	qemu := testenv.Tool(t, "qemu-x86_64", "qemu-user")
 	dir := t.TempDir()
-	plugin := filepath.Join(dir, host.BinaryName())
-	if b, err := exec.Command("go", "build", "-o", plugin, "github.com/autocv/autocv/plugins/onnx/cmd/autocv-plugin-onnx").CombinedOutput(); err != nil {
-		t.Fatalf("go build plugin: %v\n%s", err, b)
-	}
+	plugin := testenv.GoBuild(t, "./plugins/onnx/cmd/autocv-plugin-onnx", nil)
 	pub, err := os.ReadFile(filepath.Join(out, "signing.pub"))
 	if err != nil {
 		t.Fatal(err)

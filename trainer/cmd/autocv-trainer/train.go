@@ -57,6 +57,9 @@ func trainCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if m, ok := report.ParseMetric(*metric); ok {
+		*metric = m // Top1, f1_score, … name the canonical metrics
+	}
 	in.AppType, in.Metric, in.Version = *typ, *metric, 1
 	in.ModelID = *modelID
 	if in.ModelID == "" {

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/autocv/autocv/protocol/imagerules"
+)
+
+// Code is the machine-readable "code" of an error body. Scripts match on
+// codes; the "error" text is for people and may change. Each code has one
+// HTTP status (Status), whichever server answers it.
+type Code string
+
+// Codes of the prediction endpoints (agent and cloud alike). An image's
+// own problems are named as the import names them (imagerules.Reason).
+const (
+	CodeEmptyBody         Code = "empty_body"                       // no image bytes
+	CodeNotAnImage        Code = Code(imagerules.NotAnImage)        // bytes of no image format
+	CodeUnsupportedFormat Code = Code(imagerules.UnsupportedFormat) // an image format other than jpg, png, bmp
+	CodeCorrupt           Code = Code(imagerules.Corrupt)           // a jpg/png/bmp that does not decode
+	CodeTooLarge          Code = Code(imagerules.TooLarge)          // over the byte or pixel limit
+	CodeTooManyFiles      Code = "too_many_files"                   // more files than one request may carry
+	CodeNoFiles           Code = "no_files"                         // a multipart request without "file" parts
+	CodeBadForm           Code = "bad_form"                         // a multipart body that does not parse
+	CodeBadTopK           Code = "bad_top_k"                        // top_k not a whole number ≥ 1
+	CodeBadThreshold      Code = "bad_threshold"                    // threshold not a number in [0, 1]
+	CodeBadRequest        Code = "bad_request"                      // anything else wrong with the request
+	CodeUnauthorized      Code = "unauthorized"                     // no or wrong credentials
+	CodeForbidden         Code = "forbidden"                        // credentials that may not do this
+	CodeNotFound          Code = "not_found"                        // no such path or thing
+	CodeMethod            Code = "method_not_allowed"               // the path exists, the method does not
+	CodeBusy              Code = "busy"                             // try again after Retry-After
+	CodeOffline           Code = "offline"                          // a published service switched off
+	CodeUnavailable       Code = "model_unavailable"                // no model loaded, or it is (re)starting
+	CodeTimeout           Code = "timeout"                          // the request or the model ran out of time
+	CodeInference         Code = "inference_failed"                 // the model failed on a good request
+	CodeInternal          Code = "internal"                         // a fault on the server's side
+	CodeCancelled         Code = "cancelled"                        // the client went away (status 499, never read)
+)
+
+var statuses = map[Code]int{
+	CodeEmptyBody: http.StatusBadRequest, CodeNotAnImage: http.StatusUnsupportedMediaType,
+	CodeUnsupportedFormat: http.StatusUnsupportedMediaType, CodeCorrupt: http.StatusUnprocessableEntity,
+	CodeTooLarge: http.StatusRequestEntityTooLarge, CodeTooManyFiles: http.StatusBadRequest,
+	CodeNoFiles: http.StatusBadRequest, CodeBadForm: http.StatusBadRequest, CodeBadTopK: http.StatusBadRequest,
+	CodeBadThreshold: http.StatusBadRequest, CodeBadRequest: http.StatusBadRequest,
+	CodeUnauthorized: http.StatusUnauthorized, CodeForbidden: http.StatusForbidden, CodeNotFound: http.StatusNotFound,
+	CodeMethod: http.StatusMethodNotAllowed, CodeBusy: http.StatusTooManyRequests,
+	CodeOffline: http.StatusServiceUnavailable, CodeUnavailable: http.StatusServiceUnavailable,
+	CodeTimeout: http.StatusGatewayTimeout, CodeInference: http.StatusInternalServerError,
+	CodeInternal: http.StatusInternalServerError, CodeCancelled: 499,
+}
+
+// Codes lists every code in the table.
+func Codes() []Code {
+	out := make([]Code, 0, len(statuses))
+	for c := range statuses {
+		out = append(out, c)
+	}
+	return out
+}
+
+// Status is the HTTP status a code is answered with (500 for a code not in
+// the table).
+func (c Code) Status() int {
+	if s, ok := statuses[c]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// Error is the body of every error answer.
+type Error struct {
+	Message string `json:"error"`
+	Code    Code   `json:"code"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Status is the HTTP status e is answered with.
+func (e *Error) Status() int { return e.Code.Status() }
+
+// Errorf builds an error body.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// supported says what an image may be, in both product languages.
+const supported = "send a JPEG, PNG or BMP image / 请上传 JPG、PNG 或 BMP 图片"
+
+// CheckImage looks at an image's first bytes, before any decoding: nil for
+// a JPEG, PNG or BMP, else the error both servers answer. what names the
+// image for people ("the request body", "file ant.jpg").
+func CheckImage(data []byte, what string) *Error {
+	if len(data) == 0 {
+		return Errorf(CodeEmptyBody, "%s is empty: %s", what, supported)
+	}
+	format := imagerules.Sniff(data)
+	switch {
+	case imagerules.Supported(format):
+		return nil
+	case format != "":
+		return Errorf(CodeUnsupportedFormat, "%s is a %s file, which is not supported: %s (re-save it as .jpg or .png)",
+			what, imagerules.Label(format), supported)
+	}
+	kind, _, _ := strings.Cut(http.DetectContentType(data), ";")
+	return Errorf(CodeNotAnImage, "%s is not an image (its bytes look like %s, starting % x): %s as the raw file bytes",
+		what, kind, data[:min(len(data), 8)], supported)
+}
+
+// DecodeError is the answer for an image the inference plugin could not
+// decode, from the plugin's explanation (the text that crosses its gRPC
+// boundary; its phrases come from plugins/onnx/preprocess).
+func DecodeError(what, plugin string) *Error {
+	switch {
+	case strings.Contains(plugin, "unsupported image format"):
+		return Errorf(CodeUnsupportedFormat, "%s: %s: %s", what, plugin, supported)
+	case strings.Contains(plugin, "image too large"):
+		return Errorf(CodeTooLarge, "%s: %s", what, plugin)
+	}
+	return Errorf(CodeCorrupt, "%s could not be decoded: %s", what, plugin)
+}
