@@ -65,7 +65,7 @@ func (s *Server) limit(c *gin.Context) {
 				return
 			}
 			// The client went away; nobody reads this.
-			abort(c, newError(CodeTimeout, "request cancelled while waiting for a turn"))
+			abort(c, newError(CodeCancelled, "request cancelled while waiting for a turn"))
 			return
 		}
 	}

@@ -132,7 +132,9 @@ func TestUpload(t *testing.T) {
 	big := append(jpegImg, make([]byte, 2000)...)
 
 	t.Run("several files in order", func(t *testing.T) {
-		body, ctype := form(t, file{"a.jpg", jpegImg}, file{"b.jpg", corruptImg}, file{"c.gif", gifImg})
+		// refused before the plugin first, so the plugin's answers must be
+		// mapped back to their files, not taken in order
+		body, ctype := form(t, file{"c.gif", gifImg}, file{"b.jpg", corruptImg}, file{"a.jpg", jpegImg})
 		ans := a.do(t, "POST", "/upload?top_k=2", ctype, body)
 		var got UploadResponse
 		ans.decode(t, &got)
@@ -142,7 +144,7 @@ func TestUpload(t *testing.T) {
 		want := []struct {
 			file string
 			code api.Code
-		}{{"a.jpg", ""}, {"b.jpg", CodeCorrupt}, {"c.gif", CodeUnsupportedFormat}}
+		}{{"c.gif", CodeUnsupportedFormat}, {"b.jpg", CodeCorrupt}, {"a.jpg", ""}}
 		for i, w := range want {
 			r := got.Results[i]
 			if r.File != w.file || r.Code != w.code || (w.code == "") != (len(r.Predictions) == 2) || (w.code != "") != (r.Error != "") {

@@ -193,7 +193,8 @@ func (s *Session) Close(quiesce time.Duration) {
 func (s *Session) onConnect(c mqtt.Client) {
 	subs := map[string]byte{s.topics[fleet.KindDesired]: fleet.QoS, s.topics[fleet.KindTransferChunks]: fleet.QoS}
 	tok := c.SubscribeMultiple(subs, s.onMessage)
-	if !tok.WaitTimeout(30*time.Second) || tok.Error() != nil {
+	subscribed := tok.WaitTimeout(30*time.Second) && tok.Error() == nil
+	if !subscribed {
 		s.log.Error("MQTT subscribe failed; desired state and transfers will not arrive until the next reconnection",
 			zap.Error(tok.Error()))
 	} else {
@@ -203,7 +204,9 @@ func (s *Session) onConnect(c mqtt.Client) {
 	close(s.onConn)
 	s.onConn = make(chan struct{})
 	s.mu.Unlock()
-	s.firstOnce.Do(func() { close(s.first) })
+	if subscribed {
+		s.firstOnce.Do(func() { close(s.first) })
+	}
 }
 
 // onMessage routes one incoming message. It runs on the client's router

@@ -196,7 +196,8 @@ type Report struct {
 	Seconds  float64          `json:"seconds"`
 }
 
-// retryLater puts an import back in the queue after a pause: its dataset
+// retryLater (called only from a worker, whose WaitGroup count keeps Wait
+// from returning meanwhile) puts an import back in the queue after a pause: its dataset
 // is busy with another import, or the store failed for a moment.
 func (im *Queue) retryLater(rec store.Import, d time.Duration) {
 	im.wg.Add(1)
@@ -270,16 +271,23 @@ func (im *Queue) run(rec store.Import) {
 		if status == store.DatasetFailed && d.Revision > 0 {
 			status = store.DatasetReady // an append failed; what was there stays usable
 		}
-		if im.morePending(ctx, rec) {
+		// the outcome is written whole even if shutdown begins now: a
+		// status without its record deleted would be imported again, a
+		// record whose zip is gone would fail a good dataset at restart
+		wctx := context.WithoutCancel(ctx)
+		if im.morePending(wctx, rec) {
 			status = store.DatasetProcessing // another append of this dataset is queued
 		}
-		if err := s.Store.SetDatasetStatus(ctx, d.ID, status, msg, raw); err != nil {
+		if err := s.Store.SetDatasetStatus(wctx, d.ID, status, msg, raw); err != nil {
 			if !errors.Is(err, store.ErrNotFound) { // deleted meanwhile: just clean up
 				log.Error("import: storing the status", zap.Error(err))
 				return
 			}
 		}
-		_ = s.Store.DeleteImport(ctx, rec.ID)
+		if err := s.Store.DeleteImport(wctx, rec.ID); err != nil {
+			log.Error("import: deleting the finished import record; it runs again at the next start", zap.Error(err))
+			return
+		}
 		os.Remove(rec.Path)
 	}
 	if err != nil {

@@ -111,7 +111,14 @@ func TestQueueResumesAndImports(t *testing.T) {
 	q := dataset.NewQueue(dataset.Config{Store: e.st, Blobs: e.blobs, Log: zaptest.NewLogger(t), DataDir: e.dir,
 		MaxZipBytes: 1 << 30, Imported: func(a, s int) { accepted, skipped = a, s }})
 	q.Start(ctx, 2)
+	defer cancel()
 	d := e.waitReady(t)
+	// the record goes right after the status
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if recs, _ := e.st.Imports(context.Background()); len(recs) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	cancel()
 	q.Wait()
 	if d.Status != store.DatasetReady || d.Error != "" {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
 )
@@ -420,10 +421,7 @@ func sameAnswers(t *testing.T, c, agent *client, modelID string, version int) {
 		c.call("GET", vpath, nil, &v)
 		return v.Status == "ready", v.Status + " " + v.Error
 	})
-	type prediction struct {
-		Label      string
-		Confidence float64
-	}
+	type prediction = api.Prediction
 	right := 0
 	for _, p := range answerPhotos {
 		photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", p))
@@ -445,7 +443,9 @@ func sameAnswers(t *testing.T, c, agent *client, modelID string, version int) {
 		}
 		for i, want := range cloud.Results[0].Predictions {
 			got := dev.Predictions[i]
-			if got.Label != want.Label || math.Abs(got.Confidence-want.Confidence) > modelpkg.GoldenTolerance {
+			// the same package's thresholds, read by each side from its copy
+			if got.Label != want.Label || math.Abs(float64(got.Confidence-want.Confidence)) > modelpkg.GoldenTolerance ||
+				got.Threshold != want.Threshold || got.AboveThreshold != want.AboveThreshold {
 				t.Errorf("%s: the device answers %+v, the control plane %+v", p, dev.Predictions, cloud.Results[0].Predictions)
 				break
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path/filepath"
 
 	"github.com/gin-gonic/gin"
@@ -116,6 +117,18 @@ func readPredictParts(c *gin.Context, max int) ([]partFile, *api.Error) {
 		return nil, api.Errorf(api.CodeNoFiles, "no files: send one or more images as multipart form parts named file")
 	}
 	return files, nil
+}
+
+// bodyError is the answer when reading a raw image body failed.
+func bodyError(c *gin.Context, err error) *api.Error {
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		return api.Errorf(api.CodeTooLarge, "the request is larger than %d bytes: send a smaller image", mb.Limit)
+	case c.Request.Context().Err() != nil || errors.Is(err, os.ErrDeadlineExceeded):
+		return api.Errorf(api.CodeTimeout, "the image did not arrive in time: send it faster or smaller")
+	}
+	return api.Errorf(api.CodeBadRequest, "reading the request body: %v", err)
 }
 
 func partError(err error) *api.Error {

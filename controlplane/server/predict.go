@@ -52,11 +52,17 @@ func checkPart(f partFile, what string) *api.Error {
 	return api.CheckImage(f.data, what)
 }
 
-// classify checks each file, runs the good ones on v's model and answers
-// the prediction JSON: the one-image shape (an error for a bad image) when
-// one is false, else results in request order. It reports the model's own
-// failure (not a bad image) as err, answered already.
-func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p predictParams, one bool) (time.Duration, error) {
+// predictFunc runs a batch on a model: the published service's (which
+// loads the version on this replica when needed) or 校验's (which must not
+// pin a validation model that idled out).
+type predictFunc func(ctx context.Context, key infer.Key, imgs [][]byte, topK int) ([]infer.Prediction, time.Duration, error)
+
+// classify checks each file, runs the good ones on v's model with run and
+// answers the prediction JSON: the one-image shape (an error for a bad
+// image) when one is true, else results in request order. ran says whether
+// the model was called at all (not when every file was refused before);
+// err is the model's own failure (not a bad image), answered already.
+func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p predictParams, one bool, run predictFunc) (took time.Duration, ran bool, err error) {
 	start := time.Now()
 	results := make([]api.FileResult, len(files))
 	var good [][]byte
@@ -74,14 +80,13 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		good = append(good, f.data)
 		index = append(index, i)
 	}
-	var took time.Duration
 	if len(good) > 0 {
-		preds, d, err := s.predict(c.Request.Context(), keyOf(v), good, p.topK)
-		took = d
+		preds, d, err := run(c.Request.Context(), keyOf(v), good, p.topK)
+		took, ran = d, true
 		var ie *infer.ImageError
 		if err != nil && !(errors.As(err, &ie) && len(preds) == len(good)) {
 			s.predictError(c, err)
-			return took, err
+			return took, ran, err
 		}
 		th := s.thresholds(c.Request.Context(), v)
 		for j, pr := range preds {
@@ -106,10 +111,10 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		} else {
 			c.JSON(http.StatusOK, api.PredictResponse{Model: model, Predictions: r.Predictions, LatencyMS: ms})
 		}
-		return took, nil
+		return took, ran, nil
 	}
 	c.JSON(http.StatusOK, api.BatchResponse{Model: model, Results: results, LatencyMS: ms})
-	return took, nil
+	return took, ran, nil
 }
 
 // thresholdCache holds the confidence thresholds of recently used

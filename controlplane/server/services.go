@@ -380,16 +380,21 @@ func (s *Server) infer(c *gin.Context) {
 	} else {
 		b, err := io.ReadAll(c.Request.Body)
 		if err != nil {
-			abortAPI(c, partError(err))
+			abortAPI(c, bodyError(c, err))
 			return
 		}
 		files = []partFile{{name: "body", data: b}}
 	}
-	took, err := s.classify(c, v, files, p, len(files) == 1)
-	stats.Observe(took, err)
+	took, ran, err := s.classify(c, v, files, p, len(files) == 1, s.predict)
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case !ran:
+		outcome = "bad_input" // refused before the model: not a call to time
+	case err != nil:
 		outcome = "error"
+	}
+	if ran {
+		stats.Observe(took, err)
 	}
 	inferCalls.add(fmt.Sprintf("service=%q,outcome=%q", sv.ID, outcome), 1)
 }
@@ -490,5 +495,7 @@ func (s *Server) predictValidation(c *gin.Context) {
 		abortAPI(c, e)
 		return
 	}
-	_, _ = s.classify(c, v, files, p, false)
+	// the pool as it is: a validation model that idled out is started
+	// again by POST …/validation, never pinned by a call
+	_, _, _ = s.classify(c, v, files, p, false, s.pool.Predict)
 }

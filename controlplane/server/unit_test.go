@@ -1,18 +1,10 @@
 package server
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
 )
-
-// fakeSHA is a sha256 hex as real photos have: uniformly spread bits.
-func fakeSHA(i int) string {
-	h := sha256.Sum256([]byte(fmt.Sprint(i)))
-	return hex.EncodeToString(h[:])
-}
 
 func TestLoginLimiter(t *testing.T) {
 	l := newLoginLimiter()

@@ -19,8 +19,9 @@ import (
 	"github.com/autocv/autocv/protocol/split"
 )
 
-// Errors of Freeze, wrapped with the dataset or labels they are about; the
-// HTTP layer maps them to statuses and codes.
+// Kinds of Freeze's refusals (errors.Is); the error's text is the whole
+// message for the user, and the HTTP layer maps the kind to a status and
+// code.
 var (
 	ErrInvalid       = errors.New("invalid training data")   // nothing chosen, a dataset twice, no labels of one
 	ErrNotReady      = errors.New("dataset not ready")       // still importing, or failed
@@ -29,6 +30,19 @@ var (
 	ErrTooFewImages  = errors.New("too few images in label") // a label under imagerules.MinImagesPerLabel
 	errNotFoundOwner = store.ErrNotFound
 )
+
+// refusal is a refusal of one kind with its own message.
+type refusal struct {
+	kind error
+	msg  string
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
+
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
 
 // Data is one dataset and the labels of it to train on.
 type Data struct {
@@ -50,7 +64,7 @@ type Image struct {
 // images. It returns the images in a stable order and the labels sorted.
 func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bool, data []Data) ([]Image, []string, error) {
 	if len(data) == 0 {
-		return nil, nil, fmt.Errorf("%w: data: choose at least one dataset and its labels", ErrInvalid)
+		return nil, nil, refuse(ErrInvalid, "data: choose at least one dataset and its labels")
 	}
 	type entry struct {
 		im     Image
@@ -62,7 +76,7 @@ func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bo
 	seenDS := map[string]bool{}
 	for _, d := range data {
 		if seenDS[d.DatasetID] {
-			return nil, nil, fmt.Errorf("%w: data: dataset %s is listed twice", ErrInvalid, d.DatasetID)
+			return nil, nil, refuse(ErrInvalid, "data: dataset %s is listed twice", d.DatasetID)
 		}
 		seenDS[d.DatasetID] = true
 		ds, err := st.Dataset(ctx, d.DatasetID)
@@ -70,16 +84,16 @@ func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bo
 			err = errNotFoundOwner
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, fmt.Errorf("dataset %s %w", d.DatasetID, err) // "dataset X not found"
+			return nil, nil, refuse(errNotFoundOwner, "dataset %s not found", d.DatasetID)
 		}
 		if err != nil {
 			return nil, nil, err
 		}
 		if ds.Status != store.DatasetReady {
-			return nil, nil, fmt.Errorf("%w: dataset %s is %s, not ready", ErrNotReady, ds.Name, ds.Status)
+			return nil, nil, refuse(ErrNotReady, "dataset %s is %s, not ready", ds.Name, ds.Status)
 		}
 		if len(d.Labels) == 0 {
-			return nil, nil, fmt.Errorf("%w: data: choose labels of dataset %s", ErrInvalid, ds.Name)
+			return nil, nil, refuse(ErrInvalid, "data: choose labels of dataset %s", ds.Name)
 		}
 		have, err := st.Labels(ctx, ds.ID)
 		if err != nil {
@@ -91,7 +105,7 @@ func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bo
 				found = found || h.Name == l
 			}
 			if !found {
-				return nil, nil, fmt.Errorf("%w: dataset %s has no label %q", ErrUnknownLabel, ds.Name, l)
+				return nil, nil, refuse(ErrUnknownLabel, "dataset %s has no label %q", ds.Name, l)
 			}
 			chosen[l] = true
 			for p := 0; ; p++ {
@@ -135,11 +149,11 @@ func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bo
 	sort.Strings(labels)
 	sort.Strings(short)
 	if len(labels) < 2 {
-		return nil, nil, fmt.Errorf("%w: choose at least 2 labels to train a classifier", ErrTooFewLabels)
+		return nil, nil, refuse(ErrTooFewLabels, "choose at least 2 labels to train a classifier")
 	}
 	if short != nil {
-		return nil, nil, fmt.Errorf("%w: every label needs at least %d images; short: %s",
-			ErrTooFewImages, imagerules.MinImagesPerLabel, strings.Join(short, ", "))
+		return nil, nil, refuse(ErrTooFewImages, "every label needs at least %d images; short: %s",
+			imagerules.MinImagesPerLabel, strings.Join(short, ", "))
 	}
 	return out, labels, nil
 }

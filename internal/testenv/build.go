@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -22,6 +21,7 @@ var builds struct {
 
 type build struct {
 	once sync.Once
+	dir  string
 	path string
 	err  error
 }
@@ -35,31 +35,28 @@ type build struct {
 func GoBuild(t testing.TB, pkg string, env []string, flags ...string) string {
 	t.Helper()
 	root := RepoRoot(t)
-	key := strings.Join(append(append([]string{pkg}, env...), flags...), "\x00")
+	key := fmt.Sprintf("%q %q %q", pkg, env, flags)
 	builds.mu.Lock()
-	if builds.done == nil {
-		builds.done = map[string]*build{}
-	}
-	b := builds.done[key]
-	if b == nil {
-		b = &build{}
-		builds.done[key] = b
-	}
 	if builds.dir == "" {
 		dir, err := os.MkdirTemp("", "autocv-test-bin-")
 		if err != nil {
 			builds.mu.Unlock()
 			t.Fatal(err)
 		}
-		builds.dir = dir
+		builds.dir, builds.done = dir, map[string]*build{}
 	}
-	dir := filepath.Join(builds.dir, fmt.Sprint(len(builds.done)))
+	b := builds.done[key]
+	if b == nil {
+		// each build its own folder, named once, when it is first asked for
+		b = &build{dir: filepath.Join(builds.dir, fmt.Sprint(len(builds.done)))}
+		builds.done[key] = b
+	}
 	builds.mu.Unlock()
 	b.once.Do(func() {
-		if b.err = os.MkdirAll(dir, 0o755); b.err != nil {
+		if b.err = os.MkdirAll(b.dir, 0o755); b.err != nil {
 			return
 		}
-		b.path = filepath.Join(dir, path.Base(pkg))
+		b.path = filepath.Join(b.dir, path.Base(pkg))
 		// go test puts $GOROOT/bin first on the test's PATH
 		args := append(append([]string{"build"}, flags...), "-o", b.path, pkg)
 		cmd := exec.Command("go", args...)

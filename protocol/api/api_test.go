@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/autocv/autocv/protocol/inference"
@@ -67,6 +68,11 @@ func TestCheckImage(t *testing.T) {
 		}
 	}
 	if e := DecodeError("x", "corrupt image: unexpected EOF"); e.Code != CodeCorrupt || e.Status() != http.StatusUnprocessableEntity {
+		t.Errorf("decode error: %+v", e)
+	}
+	// the plugin's batch numbering is not the caller's
+	if e := DecodeError(`file "c.jpg"`, "image 2: unsupported image format: gif"); e.Code != CodeUnsupportedFormat ||
+		strings.Contains(e.Message, "image 2") || !strings.Contains(e.Message, "c.jpg") {
 		t.Errorf("decode error: %+v", e)
 	}
 }

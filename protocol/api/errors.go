@@ -114,6 +114,13 @@ func CheckImage(data []byte, what string) *Error {
 // decode, from the plugin's explanation (the text that crosses its gRPC
 // boundary; its phrases come from plugins/onnx/preprocess).
 func DecodeError(what, plugin string) *Error {
+	// "image 2: corrupt image: …" counts within the plugin's batch, which
+	// is not the caller's numbering: what names the image instead
+	if rest, ok := strings.CutPrefix(plugin, "image "); ok {
+		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
+			plugin = rest[i+2:]
+		}
+	}
 	switch {
 	case strings.Contains(plugin, "unsupported image format"):
 		return Errorf(CodeUnsupportedFormat, "%s: %s: %s", what, plugin, supported)

@@ -9,12 +9,14 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/autocv/autocv/protocol/imagerules"
 )
 
 // Manifest limits.
 const (
 	MinLabels     = 2
-	MaxLabels     = 1000
+	MaxLabels     = imagerules.MaxLabels
 	MaxInputSize  = 4096 // bound on input_size, resize and crop
 	maxLabelLen   = 256  // bytes
 	maxModelIDLen = 128

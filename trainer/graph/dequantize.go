@@ -42,7 +42,7 @@ import (
 func dequantize(g *onnxpb.GraphProto, opset int64) (func(string) string, error) {
 	d := dequantizer{
 		g: g, opset: opset, inits: map[string]*onnxpb.TensorProto{},
-		float: map[string]string{}, alias: map[string]string{},
+		float: map[string]string{}, alias: map[string]string{}, qparams: map[string][2]float64{},
 	}
 	for _, t := range g.GetInitializer() {
 		d.inits[t.GetName()] = t
@@ -62,12 +62,17 @@ func dequantize(g *onnxpb.GraphProto, opset int64) (func(string) string, error) 
 	if d.n == 0 && len(d.alias) == 0 && !d.changed {
 		return func(s string) string { return s }, nil
 	}
-	// graph outputs keep their names
+	// graph outputs keep their names, now holding float
 	for _, o := range g.GetOutput() {
-		if a, ok := d.alias[o.GetName()]; ok {
-			d.add("Identity", []string{a}, []string{o.GetName()})
-		} else if f, ok := d.float[o.GetName()]; ok {
+		f, ok := d.alias[o.GetName()]
+		if !ok {
+			f, ok = d.float[o.GetName()]
+		}
+		if ok {
 			d.add("Identity", []string{f}, []string{o.GetName()})
+			if tt := o.GetType().GetTensorType(); tt != nil {
+				tt.ElemType = proto.Int32(int32(onnxpb.TensorProto_FLOAT))
+			}
 		}
 	}
 	// value_info still describes the quantised types; shapes are inferred
@@ -92,7 +97,10 @@ type dequantizer struct {
 	// value now; alias maps the output of a dropped DequantizeLinear to it.
 	float map[string]string
 	alias map[string]string
-	n     int // names added nodes and tensors
+	// qparams holds each quantised activation's scale and zero point, so a
+	// consumer that reads it with others is refused, not miscomputed
+	qparams map[string][2]float64
+	n       int // names added nodes and tensors
 	// changed: a weight was dequantised
 	changed bool
 }
@@ -102,7 +110,7 @@ type dequantizer struct {
 var passThrough = map[string]bool{
 	"Reshape": true, "Flatten": true, "Transpose": true, "Squeeze": true, "Unsqueeze": true,
 	"Identity": true, "Concat": true, "Split": true, "Slice": true, "Gather": true,
-	"MaxPool": true, "Pad": true, "DepthToSpace": true, "SpaceToDepth": true, "Resize": true,
+	"MaxPool": true, "DepthToSpace": true, "SpaceToDepth": true, "Resize": true,
 }
 
 func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
@@ -121,6 +129,9 @@ func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
 		return d.clip(arg(0), out[0], arg(1), arg(2))
 	case ":DequantizeLinear", "ai.onnx:DequantizeLinear":
 		if f, ok := d.float[arg(0)]; ok {
+			if err := d.sameParams(arg(0), arg(1), arg(2)); err != nil {
+				return err
+			}
 			d.alias[out[0]] = f
 			return nil
 		}
@@ -140,7 +151,7 @@ func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
 		d.addInit(out[0], dims, v)
 		return nil
 	case ":QLinearConv", "ai.onnx:QLinearConv":
-		x, err := d.act(arg(0))
+		x, err := d.act(arg(0), arg(1), arg(2))
 		if err != nil {
 			return err
 		}
@@ -169,11 +180,11 @@ func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
 			Name: proto.String(conv), Input: inputs, Output: []string{conv}, Attribute: n.GetAttribute()})
 		return d.clip(conv, out[0], arg(6), arg(7))
 	case ":QLinearMatMul", "ai.onnx:QLinearMatMul", "com.microsoft:QLinearAdd", "com.microsoft:QLinearMul":
-		a, err := d.operand(arg(0), arg(1), arg(2))
+		a, err := d.operand(arg(0), arg(1), arg(2), 0)
 		if err != nil {
 			return err
 		}
-		b, err := d.operand(arg(3), arg(4), arg(5))
+		b, err := d.operand(arg(3), arg(4), arg(5), -1) // per-column scales of a weight
 		if err != nil {
 			return err
 		}
@@ -186,7 +197,7 @@ func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
 				return fmt.Errorf("channels_last is not supported")
 			}
 		}
-		x, err := d.act(arg(0))
+		x, err := d.act(arg(0), arg(1), arg(2))
 		if err != nil {
 			return err
 		}
@@ -221,23 +232,46 @@ func (d *dequantizer) rewrite(n *onnxpb.NodeProto) error {
 	}
 }
 
-// act returns the float tensor that now holds quantised activation q.
-func (d *dequantizer) act(q string) (string, error) {
-	if f, ok := d.float[q]; ok {
-		return f, nil
+// act returns the float tensor that now holds quantised activation q,
+// read with scale and zero point as it was written.
+func (d *dequantizer) act(q, scale, zero string) (string, error) {
+	f, ok := d.float[q]
+	if !ok {
+		return "", fmt.Errorf("%s is not a quantised activation this pass knows", q)
 	}
-	return "", fmt.Errorf("%s is not a quantised activation this pass knows", q)
+	return f, d.sameParams(q, scale, zero)
 }
 
-// operand is an activation or a quantised weight, as float.
-func (d *dequantizer) operand(q, scale, zero string) (string, error) {
-	if f, ok := d.float[q]; ok {
-		return f, nil
+// sameParams fails when a consumer reads activation q with another scale
+// or zero point than its producer wrote it with: in float the values
+// would silently differ.
+func (d *dequantizer) sameParams(q, scale, zero string) error {
+	s, _, err := d.values(scale)
+	if err != nil || len(s) != 1 {
+		return fmt.Errorf("the scale %s of %s is not a scalar", scale, q)
+	}
+	z := []float64{0}
+	if zero != "" {
+		if z, _, err = d.values(zero); err != nil || len(z) != 1 {
+			return fmt.Errorf("the zero point %s of %s is not a scalar", zero, q)
+		}
+	}
+	if p, ok := d.qparams[q]; ok && (math.Abs(p[0]-s[0]) > 1e-9*math.Abs(p[0]) || p[1] != z[0]) {
+		return fmt.Errorf("%s is read with scale %g and zero point %g but was written with %g and %g", q, s[0], z[0], p[0], p[1])
+	}
+	return nil
+}
+
+// operand is an activation or a quantised weight (scales along axis), as
+// float.
+func (d *dequantizer) operand(q, scale, zero string, axis int64) (string, error) {
+	if _, ok := d.float[q]; ok {
+		return d.act(q, scale, zero)
 	}
 	if _, ok := d.inits[q]; !ok {
 		return "", fmt.Errorf("%s is neither a weight nor a quantised activation", q)
 	}
-	v, dims, err := d.dequant(q, scale, zero, 1, nil)
+	v, dims, err := d.dequant(q, scale, zero, axis, nil)
 	if err != nil {
 		return "", err
 	}
@@ -271,6 +305,7 @@ func (d *dequantizer) clip(x, out, scale, zero string) error {
 			return fmt.Errorf("zero point %s has type %v, want uint8 or int8", zero, onnxpb.TensorProto_DataType(zt.GetDataType()))
 		}
 	}
+	d.qparams[out] = [2]float64{s[0], z}
 	minV, maxV := float32((lo-z)*s[0]), float32((hi-z)*s[0])
 	f := d.name("q")
 	if d.opset < 11 {

@@ -51,6 +51,11 @@ func Features(d backbone.Descriptor, model []byte) (*Model, error) {
 	if err := checkFree(g, d.File, prefix, FeatureOutput); err != nil {
 		return nil, err
 	}
+	// Cut first, so only what the feature needs must have a float form.
+	g.Output = []*onnxpb.ValueInfoProto{{Name: proto.String(d.Feature.Tensor)}}
+	if err := prune(m, d.Input); err != nil {
+		return nil, fmt.Errorf("%s: %w", d.File, err)
+	}
 	// int8 kernels answer differently per CPU; float ones do not (see
 	// dequantize). The dequantised feature tensor is float already.
 	floatName, err := dequantize(g, opset)

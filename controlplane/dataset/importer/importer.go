@@ -57,8 +57,8 @@ func DefaultOptions() Options {
 		MaxTotalUncompressed: 20 << 30,
 		MaxRatio:             200,
 		MaxLabels:            imagerules.MaxLabels,
-		MinImages:            20,
-		WarnImages:           100,
+		MinImages:            imagerules.MinImagesPerLabel,
+		WarnImages:           imagerules.WarnImagesPerLabel,
 	}
 }
 

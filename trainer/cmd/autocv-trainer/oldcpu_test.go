@@ -73,6 +73,9 @@ func servesOnOlderCPUs(t *testing.T, out string) {
 				t.Fatal(err)
 			}
 			emulated := serve(t, wrapper)
+			if len(emulated.Predictions) != len(native.Predictions) {
+				t.Fatalf("%d answers on %s for %d photos", len(emulated.Predictions), cpu, len(native.Predictions))
+			}
 			for i, want := range native.Predictions {
 				got := emulated.Predictions[i]
 				if got.Err != "" || len(got.Labels) != len(want.Labels) {
