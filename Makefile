@@ -46,7 +46,7 @@ CONSOLE_DIST := controlplane/console/dist/app/index.html
 .PHONY: console
 console: $(CONSOLE_DIST) ## build the web console (Vite) that autocv-server embeds
 
-$(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.js $(wildcard $(CONSOLE_WEB)/src/*)
+$(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.js $(wildcard $(CONSOLE_WEB)/src/*) $(wildcard $(CONSOLE_WEB)/src/*/*)
 	npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund
 	npm run --prefix $(CONSOLE_WEB) build
 

@@ -56,7 +56,7 @@ function sdkPanel(screen, base, platform, title) {
   const build = async () => {
     showError(err, null);
     try {
-      await post(`${base}/sdk/${platform}`, { platform });
+      await post(`${base}/sdk`, { platform });
       draw({ status: "building" });
       watch();
     } catch (e) {
