@@ -309,8 +309,9 @@ func flow(t *testing.T, s *server) (string, []int) {
 		mres.Results[1].Error == "" || mres.Results[1].Code == "" {
 		t.Errorf("infer with a good and a bad file: %d %s", st, raw)
 	}
-	if st, raw := api.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader("not an image")); st != http.StatusBadRequest {
-		t.Errorf("infer with one bad image: %d %s, want 400", st, raw)
+	if st, raw := api.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader("not an image")); st != http.StatusUnsupportedMediaType ||
+		!strings.Contains(string(raw), `"code":"not_an_image"`) {
+		t.Errorf("infer with one bad image: %d %s, want 415 not_an_image", st, raw)
 	}
 	// The version lists its publication (发布状态).
 	var got version
@@ -323,8 +324,26 @@ func flow(t *testing.T, s *server) (string, []int) {
 
 // deploy enrols a real autocv-agent, sets its desired model and waits until
 // the agent serves it on its own HTTP API.
+var (
+	agentOnce sync.Once
+	agentErr  error
+)
+
 func deploy(t *testing.T, s *server, modelID string, version int) *client {
-	agentBin := testenv.GoBuild(t, "./agent/cmd/autocv-agent", []string{"CGO_ENABLED=0"})
+	// beside the server and the plugin: the agent runs the plugin next to
+	// itself, and the server packs this agent into offline SDKs
+	bin := binaries(t)
+	agentBin := filepath.Join(bin, "autocv-agent")
+	agentOnce.Do(func() {
+		cmd := exec.Command("go", "build", "-o", bin, "./agent/cmd/autocv-agent")
+		cmd.Dir = testenv.RepoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("building the agent: %v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
 	c := s.admin(t)
 	var tok struct{ Token string }
 	if st := c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "edge"}, &tok); st != 201 {

@@ -119,6 +119,9 @@ func readPredictParts(c *gin.Context, max int) ([]partFile, *api.Error) {
 	return files, nil
 }
 
+// rawBody names the one image of a request whose body is the image.
+const rawBody = "body"
+
 // bodyError is the answer when reading a raw image body failed.
 func bodyError(c *gin.Context, err error) *api.Error {
 	var mb *http.MaxBytesError

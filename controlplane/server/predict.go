@@ -68,10 +68,7 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 	var good [][]byte
 	var index []int // files[index[i]] is good[i]
 	for i, f := range files {
-		what := fmt.Sprintf("file %q", f.name)
-		if one {
-			what = "the image"
-		}
+		what := describe(f)
 		results[i] = api.FileResult{File: f.name, Predictions: []api.Prediction{}}
 		if e := checkPart(f, what); e != nil {
 			results[i].Error, results[i].Code = e.Message, e.Code
@@ -92,11 +89,7 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		for j, pr := range preds {
 			r := &results[index[j]]
 			if errors.As(pr.Err, &ie) {
-				what := fmt.Sprintf("file %q", r.File)
-				if one {
-					what = "the image"
-				}
-				e := api.DecodeError(what, ie.Message)
+				e := api.DecodeError(describe(files[index[j]]), ie.Message)
 				r.Error, r.Code = e.Message, e.Code
 				continue
 			}
@@ -115,6 +108,14 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 	}
 	c.JSON(http.StatusOK, api.BatchResponse{Model: model, Results: results, LatencyMS: ms})
 	return took, ran, nil
+}
+
+// describe names an image for people: the raw body, or its file part.
+func describe(f partFile) string {
+	if f.name == rawBody {
+		return "the request body"
+	}
+	return fmt.Sprintf("file %q", f.name)
 }
 
 // thresholdCache holds the confidence thresholds of recently used

@@ -383,7 +383,7 @@ func (s *Server) infer(c *gin.Context) {
 			abortAPI(c, bodyError(c, err))
 			return
 		}
-		files = []partFile{{name: "body", data: b}}
+		files = []partFile{{name: rawBody, data: b}}
 	}
 	took, ran, err := s.classify(c, v, files, p, len(files) == 1, s.predict)
 	outcome := "ok"
