@@ -110,6 +110,20 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 	return took, ran, nil
 }
 
+// predictError answers the model's own failure on a call.
+func (s *Server) predictError(c *gin.Context, err error) {
+	switch {
+	case errors.Is(err, infer.ErrInvalid):
+		abortAPI(c, api.Errorf(api.CodeBadRequest, "%v", err))
+	case errors.Is(err, context.DeadlineExceeded):
+		abortAPI(c, api.Errorf(api.CodeTimeout, "the model did not answer in time"))
+	case errors.Is(err, infer.ErrPluginFailed), errors.Is(err, infer.ErrLoadFailed), errors.Is(err, infer.ErrNotLoaded):
+		abortAPI(c, api.Errorf(api.CodeUnavailable, "%v", err))
+	default:
+		s.internal(c, err)
+	}
+}
+
 // describe names an image for people: the raw body, or its file part.
 func describe(f partFile) string {
 	if f.name == rawBody {

@@ -412,20 +412,6 @@ func (s *Server) predict(ctx context.Context, key infer.Key, imgs [][]byte, topK
 	return preds, d, err
 }
 
-// predictError answers the model's own failure on a call.
-func (s *Server) predictError(c *gin.Context, err error) {
-	switch {
-	case errors.Is(err, infer.ErrInvalid):
-		abortAPI(c, api.Errorf(api.CodeBadRequest, "%v", err))
-	case errors.Is(err, context.DeadlineExceeded):
-		abortAPI(c, api.Errorf(api.CodeTimeout, "the model did not answer in time"))
-	case errors.Is(err, infer.ErrPluginFailed), errors.Is(err, infer.ErrLoadFailed), errors.Is(err, infer.ErrNotLoaded):
-		abortAPI(c, api.Errorf(api.CodeUnavailable, "%v", err))
-	default:
-		s.internal(c, err)
-	}
-}
-
 // Validation (校验) services are pool entries loaded on demand and marked
 // unloadable, so the pool unloads them when idle.
 
