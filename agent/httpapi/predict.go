@@ -59,7 +59,7 @@ func (s *Server) predict(c *gin.Context) {
 	}
 	p := res.Predictions[0]
 	if p.Err != "" {
-		abort(c, api.DecodeError("the request body", p.Err))
+		abort(c, api.DecodeError("the request body", p.ErrCode, p.Err))
 		return
 	}
 	c.JSON(http.StatusOK, PredictResponse{

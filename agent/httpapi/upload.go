@@ -70,7 +70,7 @@ func (s *Server) upload(c *gin.Context) {
 		for j, p := range res.Predictions {
 			r := &resp.Results[index[j]]
 			if p.Err != "" {
-				e := api.DecodeError(fmt.Sprintf("file %q", r.File), p.Err)
+				e := api.DecodeError(fmt.Sprintf("file %q", r.File), p.ErrCode, p.Err)
 				r.Error, r.Code = e.Message, e.Code
 				continue
 			}

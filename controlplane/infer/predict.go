@@ -18,12 +18,11 @@ type Prediction struct {
 }
 
 // Reasons an image is refused, as ImageError.Reason; the HTTP layer returns
-// them with a 400.
+// them with their api code.
 const (
-	ReasonUnsupportedFormat = "unsupported_format" // not jpg, png or bmp
-	ReasonCorrupt           = "corrupt"            // empty or undecodable bytes
-	ReasonTooLarge          = "too_large"          // too many pixels to decode
-	ReasonUndecodable       = "undecodable"        // any other decode failure
+	ReasonUnsupportedFormat = inference.ImageUnsupportedFormat // not jpg, png or bmp
+	ReasonCorrupt           = inference.ImageCorrupt           // empty or undecodable bytes
+	ReasonTooLarge          = inference.ImageTooLarge          // too many pixels to decode
 )
 
 // ImageError says why one image could not be classified. It matches
@@ -41,22 +40,23 @@ func (e *ImageError) Error() string {
 // Is makes errors.Is(err, ErrBadImage) true.
 func (e *ImageError) Is(target error) bool { return target == ErrBadImage }
 
-// imageError turns the plugin's per-image error text ("image 2: corrupt
-// image: ...") into an ImageError. The text is all that crosses the gRPC
-// hop; its sentinel phrases come from plugins/onnx/preprocess.
-func imageError(index int, text string) *ImageError {
-	msg := text
-	if rest, ok := strings.CutPrefix(text, fmt.Sprintf("image %d: ", index+1)); ok {
+// imageError turns the plugin's per-image error into an ImageError: its
+// code says why (typed, across the gRPC boundary); a plugin too old to send
+// one is read from the message's sentinel phrases (plugins/onnx/preprocess).
+func imageError(index int, p inference.Prediction) *ImageError {
+	msg := p.Err
+	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("image %d: ", index+1)); ok {
 		msg = rest
 	}
-	reason := ReasonUndecodable
-	switch {
-	case strings.Contains(msg, "unsupported image format"):
-		reason = ReasonUnsupportedFormat
-	case strings.Contains(msg, "image too large"):
-		reason = ReasonTooLarge
-	case strings.Contains(msg, "corrupt image"):
+	reason := p.ErrCode
+	if reason == "" {
 		reason = ReasonCorrupt
+		switch {
+		case strings.Contains(msg, "unsupported image format"):
+			reason = ReasonUnsupportedFormat
+		case strings.Contains(msg, "image too large"):
+			reason = ReasonTooLarge
+		}
 	}
 	return &ImageError{Index: index, Reason: reason, Message: msg}
 }
@@ -108,7 +108,7 @@ func (p *Pool) Predict(ctx context.Context, key Key, images [][]byte, topK int) 
 	var first error
 	for i, pr := range res.Predictions {
 		if pr.Err != "" {
-			out[i].Err = imageError(i, pr.Err)
+			out[i].Err = imageError(i, pr)
 			if first == nil {
 				first = out[i].Err
 			}

@@ -89,7 +89,7 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		for j, pr := range preds {
 			r := &results[index[j]]
 			if errors.As(pr.Err, &ie) {
-				e := api.DecodeError(describe(files[index[j]]), ie.Message)
+				e := api.DecodeError(describe(files[index[j]]), ie.Reason, ie.Message)
 				r.Error, r.Code = e.Message, e.Code
 				continue
 			}

@@ -2,12 +2,14 @@ package onnx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/autocv/autocv/plugins/onnx/engine"
+	"github.com/autocv/autocv/plugins/onnx/preprocess"
 	"github.com/autocv/autocv/protocol/inference"
 )
 
@@ -128,6 +130,7 @@ func (m *model) decodeAll(ctx context.Context, images [][]byte, first int, batch
 				start := time.Now()
 				if err := m.spec.DecodeTensor(images[i], batch[i*size:(i+1)*size]); err != nil {
 					preds[i].Err = fmt.Sprintf("image %d: %v", first+i+1, err)
+					preds[i].ErrCode = imageErrCode(err)
 				}
 				preds[i].DecodeTime = time.Since(start)
 			}
@@ -180,4 +183,16 @@ func (m *model) labels(probs []float32, idx []int) []inference.Label {
 		out[i] = inference.Label{Label: m.manifest.Labels[c], Confidence: probs[c]}
 	}
 	return out
+}
+
+// imageErrCode names why an image did not decode, for the host to map
+// without reading the message.
+func imageErrCode(err error) string {
+	switch {
+	case errors.Is(err, preprocess.ErrUnsupportedFormat):
+		return inference.ImageUnsupportedFormat
+	case errors.Is(err, preprocess.ErrTooLarge):
+		return inference.ImageTooLarge
+	}
+	return inference.ImageCorrupt
 }

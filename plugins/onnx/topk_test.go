@@ -1,12 +1,15 @@
 package onnx
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sort"
 	"testing"
 
+	"github.com/autocv/autocv/plugins/onnx/preprocess"
+	"github.com/autocv/autocv/protocol/inference"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
@@ -40,6 +43,20 @@ func TestTopKMatchesSort(t *testing.T) {
 					t.Fatalf("n=%d trial %d k=%d: got %v, want %v", n, trial, k, got, want)
 				}
 			}
+		}
+	}
+}
+
+// A decode failure crosses the plugin boundary with a typed code.
+func TestImageErrCode(t *testing.T) {
+	for err, want := range map[error]string{
+		fmt.Errorf("%w: gif is not supported", preprocess.ErrUnsupportedFormat): inference.ImageUnsupportedFormat,
+		fmt.Errorf("%w: 40000x40000", preprocess.ErrTooLarge):                   inference.ImageTooLarge,
+		fmt.Errorf("%w: unexpected EOF", preprocess.ErrCorrupt):                 inference.ImageCorrupt,
+		errors.New("anything else"):                                             inference.ImageCorrupt,
+	} {
+		if got := imageErrCode(err); got != want {
+			t.Errorf("%v: %q, want %q", err, got, want)
 		}
 	}
 }

@@ -67,11 +67,15 @@ func TestCheckImage(t *testing.T) {
 			t.Errorf("%s: %v, want %q", tc.name, e, tc.code)
 		}
 	}
-	if e := DecodeError("x", "corrupt image: unexpected EOF"); e.Code != CodeCorrupt || e.Status() != http.StatusUnprocessableEntity {
+	if e := DecodeError("x", "", "corrupt image: unexpected EOF"); e.Code != CodeCorrupt || e.Status() != http.StatusUnprocessableEntity {
 		t.Errorf("decode error: %+v", e)
 	}
+	// the plugin's typed code decides, not the words of its message
+	if e := DecodeError("x", inference.ImageTooLarge, "corrupt image: sort of"); e.Code != CodeTooLarge {
+		t.Errorf("typed code: %+v", e)
+	}
 	// the plugin's batch numbering is not the caller's
-	if e := DecodeError(`file "c.jpg"`, "image 2: unsupported image format: gif"); e.Code != CodeUnsupportedFormat ||
+	if e := DecodeError(`file "c.jpg"`, "", "image 2: unsupported image format: gif"); e.Code != CodeUnsupportedFormat ||
 		strings.Contains(e.Message, "image 2") || !strings.Contains(e.Message, "c.jpg") {
 		t.Errorf("decode error: %+v", e)
 	}

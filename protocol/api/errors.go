@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/autocv/autocv/protocol/imagerules"
+	"github.com/autocv/autocv/protocol/inference"
 )
 
 // Code is the machine-readable "code" of an error body. Scripts match on
@@ -111,21 +112,30 @@ func CheckImage(data []byte, what string) *Error {
 }
 
 // DecodeError is the answer for an image the inference plugin could not
-// decode, from the plugin's explanation (the text that crosses its gRPC
-// boundary; its phrases come from plugins/onnx/preprocess).
-func DecodeError(what, plugin string) *Error {
+// decode: code is the plugin's reason (inference.Image…, "" from a plugin
+// too old to send one, read from its message's phrases), msg its
+// explanation.
+func DecodeError(what, code, msg string) *Error {
 	// "image 2: corrupt image: …" counts within the plugin's batch, which
 	// is not the caller's numbering: what names the image instead
-	if rest, ok := strings.CutPrefix(plugin, "image "); ok {
+	if rest, ok := strings.CutPrefix(msg, "image "); ok {
 		if i := strings.Index(rest, ": "); i > 0 && strings.Trim(rest[:i], "0123456789") == "" {
-			plugin = rest[i+2:]
+			msg = rest[i+2:]
 		}
 	}
-	switch {
-	case strings.Contains(plugin, "unsupported image format"):
-		return Errorf(CodeUnsupportedFormat, "%s: %s: %s", what, plugin, supported)
-	case strings.Contains(plugin, "image too large"):
-		return Errorf(CodeTooLarge, "%s: %s", what, plugin)
+	if code == "" {
+		switch {
+		case strings.Contains(msg, "unsupported image format"):
+			code = inference.ImageUnsupportedFormat
+		case strings.Contains(msg, "image too large"):
+			code = inference.ImageTooLarge
+		}
 	}
-	return Errorf(CodeCorrupt, "%s could not be decoded: %s", what, plugin)
+	switch code {
+	case inference.ImageUnsupportedFormat:
+		return Errorf(CodeUnsupportedFormat, "%s: %s: %s", what, msg, supported)
+	case inference.ImageTooLarge:
+		return Errorf(CodeTooLarge, "%s: %s", what, msg)
+	}
+	return Errorf(CodeCorrupt, "%s could not be decoded: %s", what, msg)
 }

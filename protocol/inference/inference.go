@@ -128,8 +128,17 @@ type Label struct {
 type Prediction struct {
 	Labels     []Label // highest confidence first
 	Err        string  // set when this image could not be decoded; Labels is empty
+	ErrCode    string  // with Err: ImageUnsupportedFormat, ImageCorrupt or ImageTooLarge ("" from older plugins)
 	DecodeTime time.Duration
 }
+
+// Why an image could not be decoded, as Prediction.ErrCode: the same names
+// as the dataset import's skip reasons (protocol/imagerules).
+const (
+	ImageUnsupportedFormat = "unsupported_format"
+	ImageCorrupt           = "corrupt"
+	ImageTooLarge          = "too_large"
+)
 
 // PredictResult answers a PredictRequest, in request order.
 type PredictResult struct {

@@ -56,7 +56,7 @@ func (c *client) Predict(ctx context.Context, req PredictRequest) (PredictResult
 		for j, l := range p.Labels {
 			labels[j] = Label{Label: l.Label, Confidence: l.Confidence}
 		}
-		out.Predictions[i] = Prediction{Labels: labels, Err: p.Error, DecodeTime: dur(p.DecodeMs)}
+		out.Predictions[i] = Prediction{Labels: labels, Err: p.Error, ErrCode: p.ErrorCode, DecodeTime: dur(p.DecodeMs)}
 	}
 	return out, nil
 }
@@ -131,7 +131,7 @@ func (s *server) Predict(ctx context.Context, r *pb.PredictRequest) (*pb.Predict
 		for j, l := range p.Labels {
 			labels[j] = &pb.Label{Label: l.Label, Confidence: l.Confidence}
 		}
-		out.Predictions[i] = &pb.Prediction{Labels: labels, Error: p.Err, DecodeMs: ms(p.DecodeTime)}
+		out.Predictions[i] = &pb.Prediction{Labels: labels, Error: p.Err, ErrorCode: p.ErrCode, DecodeMs: ms(p.DecodeTime)}
 	}
 	return out, nil
 }

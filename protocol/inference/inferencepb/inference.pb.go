@@ -441,10 +441,13 @@ func (x *Label) GetConfidence() float32 {
 }
 
 type Prediction struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Labels        []*Label               `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty"` // sorted by confidence, highest first
-	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`   // set when this image could not be decoded
-	DecodeMs      float64                `protobuf:"fixed64,3,opt,name=decode_ms,json=decodeMs,proto3" json:"decode_ms,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Labels   []*Label               `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels,omitempty"` // sorted by confidence, highest first
+	Error    string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`   // set when this image could not be decoded
+	DecodeMs float64                `protobuf:"fixed64,3,opt,name=decode_ms,json=decodeMs,proto3" json:"decode_ms,omitempty"`
+	// why, with error: "unsupported_format", "corrupt" or "too_large"
+	// (inference.ImageUnsupportedFormat …); empty from older plugins.
+	ErrorCode     string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +501,13 @@ func (x *Prediction) GetDecodeMs() float64 {
 		return x.DecodeMs
 	}
 	return 0
+}
+
+func (x *Prediction) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
 }
 
 type PredictResponse struct {
@@ -789,12 +799,14 @@ const file_inference_proto_rawDesc = "" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x1e\n" +
 	"\n" +
 	"confidence\x18\x02 \x01(\x02R\n" +
-	"confidence\"s\n" +
+	"confidence\"\x92\x01\n" +
 	"\n" +
 	"Prediction\x122\n" +
 	"\x06labels\x18\x01 \x03(\v2\x1a.autocv.inference.v1.LabelR\x06labels\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
-	"\tdecode_ms\x18\x03 \x01(\x01R\bdecodeMs\"\x8a\x01\n" +
+	"\tdecode_ms\x18\x03 \x01(\x01R\bdecodeMs\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x04 \x01(\tR\terrorCode\"\x8a\x01\n" +
 	"\x0fPredictResponse\x12A\n" +
 	"\vpredictions\x18\x01 \x03(\v2\x1f.autocv.inference.v1.PredictionR\vpredictions\x12\x19\n" +
 	"\binfer_ms\x18\x02 \x01(\x01R\ainferMs\x12\x19\n" +
