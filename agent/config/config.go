@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/inference"
 )
 
@@ -60,7 +61,7 @@ func Defaults() Serve {
 		Plugin:         PluginAuto,
 		LogLevel:       "info",
 		LogFormat:      "console",
-		MaxImageBytes:  8 << 20,
+		MaxImageBytes:  api.MaxImageBytes,
 		MaxFiles:       32,
 		MaxQueue:       64,
 		RequestTimeout: 30 * time.Second,

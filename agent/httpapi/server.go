@@ -26,11 +26,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/agent/runner"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxImageBytes  = 8 << 20
+	DefaultMaxImageBytes  = api.MaxImageBytes
 	DefaultMaxFiles       = 32
 	DefaultMaxUploadBytes = 128 << 20
 	DefaultRequestTimeout = 30 * time.Second

@@ -56,6 +56,7 @@ func sameContract(t *testing.T, s *server, agent *client) {
 		{"text", "", []byte("hello, this is not a photo"), 415, api.CodeNotAnImage},
 		{"gif", "", gif, 415, api.CodeUnsupportedFormat},
 		{"corrupt jpeg", "", corrupt, 422, api.CodeCorrupt},
+		{"over the image limit", "", append([]byte{0xFF, 0xD8, 0xFF, 0xE0}, make([]byte, api.MaxImageBytes)...), 413, api.CodeTooLarge},
 		{"top_k 0", "?top_k=0", photo, 400, api.CodeBadTopK},
 		{"top_k words", "?top_k=five", photo, 400, api.CodeBadTopK},
 		{"threshold over 1", "?threshold=2", photo, 400, api.CodeBadThreshold},

@@ -104,7 +104,7 @@ func readPredictParts(c *gin.Context, max int) ([]partFile, *api.Error) {
 		if len(files) == max {
 			return nil, api.Errorf(api.CodeTooManyFiles, "too many files: at most %d images per request; send the rest in another request", max)
 		}
-		b, err := io.ReadAll(io.LimitReader(part, imagerules.MaxFileSize+1))
+		b, err := io.ReadAll(io.LimitReader(part, api.MaxImageBytes+1))
 		if err == nil {
 			_, err = io.Copy(io.Discard, part) // the rest of an oversize file
 		}

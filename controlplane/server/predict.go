@@ -14,7 +14,6 @@ import (
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/protocol/api"
-	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
@@ -46,8 +45,8 @@ func readPredictParams(c *gin.Context, v *store.Version) (predictParams, bool) {
 
 // checkPart is the error an image gets before any decoding, or nil.
 func checkPart(f partFile, what string) *api.Error {
-	if len(f.data) > imagerules.MaxFileSize {
-		return api.Errorf(api.CodeTooLarge, "%s is larger than the limit of %d MB: send a smaller image", what, imagerules.MaxFileSize>>20)
+	if len(f.data) > api.MaxImageBytes {
+		return api.Errorf(api.CodeTooLarge, "%s is larger than the limit of %d MB: send a smaller image", what, api.MaxImageBytes>>20)
 	}
 	return api.CheckImage(f.data, what)
 }

@@ -56,6 +56,12 @@ type BatchResponse struct {
 	LatencyMS float64      `json:"latency_ms"`
 }
 
+// MaxImageBytes is the largest image a prediction endpoint takes by
+// default, the agent's and the cloud's alike (the agent's max_image_bytes
+// can change its own); dataset import has its own, smaller rule
+// (imagerules.MaxFileSize).
+const MaxImageBytes = 8 << 20
+
 // DefaultThreshold applies to every label of a package whose thresholds
 // cannot be read.
 const DefaultThreshold = 0.5
