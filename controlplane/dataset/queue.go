@@ -20,6 +20,7 @@ import (
 	"github.com/autocv/autocv/controlplane/blob"
 	"github.com/autocv/autocv/controlplane/dataset/importer"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
 )
 
@@ -55,11 +56,7 @@ type Queue struct {
 
 // Progress is where a dataset's import stands: Stage "queued",
 // "importing" (Done of Total zip entries) or "recording".
-type Progress struct {
-	Stage string `json:"stage"`
-	Done  int    `json:"done"`
-	Total int    `json:"total"`
-}
+type Progress = api.ImportProgress
 
 // NewQueue returns a queue; Start runs it.
 func NewQueue(cfg Config) *Queue {
@@ -187,14 +184,7 @@ func (im *Queue) setProgress(datasetID string, p *Progress) {
 }
 
 // Report is a dataset's stored import_report.
-type Report struct {
-	Accepted map[string]int   `json:"accepted"`
-	Skipped  []importer.Skip  `json:"skipped"`
-	Labels   []importer.Label `json:"labels,omitempty"`
-	GBK      bool             `json:"gbk,omitempty"`
-	Added    int              `json:"added"`
-	Seconds  float64          `json:"seconds"`
-}
+type Report = api.ImportReport
 
 // retryLater (called only from a worker, whose WaitGroup count keeps Wait
 // from returning meanwhile) puts an import back in the queue after a pause: its dataset

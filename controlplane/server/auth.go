@@ -20,6 +20,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Cookies of a console session. The session cookie is HttpOnly; the CSRF
@@ -82,7 +83,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 		if h := c.GetHeader("Authorization"); h != "" {
 			t, ok := strings.CutPrefix(h, "Bearer ")
 			if !ok || t == "" {
-				fail(c, http.StatusUnauthorized, "unauthenticated", "Authorization header must be \"Bearer <token>\"")
+				fail(c, api.CodeUnauthorized, "Authorization header must be \"Bearer <token>\"")
 				return
 			}
 			secret = t
@@ -90,7 +91,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			secret, cookie = v, true
 		}
 		if secret == "" {
-			fail(c, http.StatusUnauthorized, "unauthenticated", "log in (POST /api/v1/auth/login) or send an API key as \"Authorization: Bearer <key>\"")
+			fail(c, api.CodeUnauthorized, "log in (POST /api/v1/auth/login) or send an API key as \"Authorization: Bearer <key>\"")
 			return
 		}
 		tok, err := s.st.TokenByHash(c.Request.Context(), hashSecret(secret))
@@ -99,11 +100,11 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 				s.internal(c, err)
 				return
 			}
-			fail(c, http.StatusUnauthorized, "unauthenticated", "token unknown, revoked or expired")
+			fail(c, api.CodeUnauthorized, "token unknown, revoked or expired")
 			return
 		}
 		if cookie && tok.Kind != store.TokenSession {
-			fail(c, http.StatusUnauthorized, "unauthenticated", "session cookie is not a session")
+			fail(c, api.CodeUnauthorized, "session cookie is not a session")
 			return
 		}
 		ok := false
@@ -111,7 +112,7 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			ok = ok || tok.Kind == k
 		}
 		if !ok {
-			fail(c, http.StatusForbidden, "forbidden", "a "+tok.Kind+" token cannot call this endpoint")
+			fail(c, api.CodeForbidden, "a "+tok.Kind+" token cannot call this endpoint")
 			return
 		}
 		if cookie && !safeMethod(c.Request.Method) {
@@ -119,13 +120,13 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 			// a sibling site cannot be paired with a known header value.
 			got := c.GetHeader(CSRFHeader)
 			if subtle.ConstantTimeCompare([]byte(s.csrfToken(secret)), []byte(got)) != 1 {
-				fail(c, http.StatusForbidden, "csrf", "missing or wrong "+CSRFHeader+" header for a cookie session")
+				fail(c, api.CodeCSRF, "missing or wrong "+CSRFHeader+" header for a cookie session")
 				return
 			}
 		}
 		u, err := s.st.User(c.Request.Context(), tok.UserID)
 		if err != nil {
-			fail(c, http.StatusUnauthorized, "unauthenticated", "the token's user no longer exists")
+			fail(c, api.CodeUnauthorized, "the token's user no longer exists")
 			return
 		}
 		c.Set(principalKey, &principal{user: u, token: tok, kind: tok.Kind, cookie: cookie})
@@ -148,7 +149,7 @@ func safeMethod(m string) bool {
 
 func requireAdmin(c *gin.Context) {
 	if p := who(c); p == nil || !p.user.Admin {
-		fail(c, http.StatusForbidden, "forbidden", "only an admin may do this")
+		fail(c, api.CodeForbidden, "only an admin may do this")
 		return
 	}
 	c.Next()
@@ -169,24 +170,19 @@ func ownerFilter(c *gin.Context) string {
 	return who(c).user.ID
 }
 
-type loginRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
-
 func (s *Server) login(c *gin.Context) {
-	var req loginRequest
+	var req api.LoginRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if req.Username == "" || req.Password == "" {
-		fail(c, http.StatusBadRequest, "invalid", "username and password are required")
+		fail(c, api.CodeInvalid, "username and password are required")
 		return
 	}
 	ip := c.ClientIP()
 	if wait := s.limiter.blocked(ip, req.Username); wait > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		fail(c, http.StatusTooManyRequests, "rate_limited", "too many failed logins; try again in "+wait.Round(time.Second).String())
+		fail(c, api.CodeRateLimited, "too many failed logins; try again in "+wait.Round(time.Second).String())
 		return
 	}
 	u, err := s.st.UserByName(c.Request.Context(), req.Username)
@@ -202,7 +198,7 @@ func (s *Server) login(c *gin.Context) {
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil {
 		s.limiter.failed(ip, req.Username)
 		s.log.Info("login failed", zap.String("user", req.Username), zap.String("ip", ip))
-		fail(c, http.StatusUnauthorized, "bad_credentials", "wrong username or password")
+		fail(c, api.CodeBadCredentials, "wrong username or password")
 		return
 	}
 	s.limiter.succeeded(ip, req.Username)
@@ -219,7 +215,7 @@ func (s *Server) login(c *gin.Context) {
 	c.SetSameSite(http.SameSiteStrictMode)
 	c.SetCookie(SessionCookie, secret, maxAge, "/", "", secure, true)
 	c.SetCookie(CSRFCookie, csrf, maxAge, "/", "", secure, false)
-	c.JSON(http.StatusOK, gin.H{"token": secret, "csrf_token": csrf, "expires_at": tok.ExpiresAt.UTC(), "user": userJSON(u)})
+	c.JSON(http.StatusOK, api.LoginResponse{Token: secret, CSRFToken: csrf, ExpiresAt: tok.ExpiresAt.UTC(), User: userJSON(u)})
 }
 
 func (s *Server) logout(c *gin.Context) {
@@ -231,8 +227,8 @@ func (s *Server) logout(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-func userJSON(u *store.User) gin.H {
-	return gin.H{"id": u.ID, "username": u.Username, "admin": u.Admin, "created_at": u.CreatedAt.UTC()}
+func userJSON(u *store.User) api.User {
+	return api.User{ID: u.ID, Username: u.Username, Admin: u.Admin, CreatedAt: u.CreatedAt.UTC()}
 }
 
 func (s *Server) me(c *gin.Context) { c.JSON(http.StatusOK, userJSON(who(c).user)) }
@@ -259,23 +255,17 @@ func hashPassword(p string) (string, error) {
 	return string(h), err
 }
 
-type createUserRequest struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
-	Admin    bool   `json:"admin"`
-}
-
 func (s *Server) createUser(c *gin.Context) {
-	var req createUserRequest
+	var req api.CreateUserRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if !validName(req.Username, 64) {
-		fail(c, http.StatusBadRequest, "invalid", "username must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
+		fail(c, api.CodeInvalid, "username must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
 		return
 	}
 	if err := checkPassword(req.Password); err != nil {
-		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		fail(c, api.CodeInvalid, err.Error())
 		return
 	}
 	h, err := hashPassword(req.Password)
@@ -291,26 +281,21 @@ func (s *Server) createUser(c *gin.Context) {
 	c.JSON(http.StatusCreated, userJSON(u))
 }
 
-type passwordRequest struct {
-	Old string `json:"old_password"`
-	New string `json:"new_password"`
-}
-
 func (s *Server) changePassword(c *gin.Context) {
-	var req passwordRequest
+	var req api.PasswordRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	u := who(c).user
-	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(req.Old)) != nil {
-		fail(c, http.StatusForbidden, "bad_credentials", "old password is wrong")
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(req.OldPassword)) != nil {
+		fail(c, api.CodeWrongPassword, "old password is wrong")
 		return
 	}
-	if err := checkPassword(req.New); err != nil {
-		fail(c, http.StatusBadRequest, "invalid", err.Error())
+	if err := checkPassword(req.NewPassword); err != nil {
+		fail(c, api.CodeInvalid, err.Error())
 		return
 	}
-	h, err := hashPassword(req.New)
+	h, err := hashPassword(req.NewPassword)
 	if err != nil {
 		s.internal(c, err)
 		return
@@ -331,14 +316,10 @@ func (s *Server) changePassword(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type tokenRequest struct {
-	Name string `json:"name"`
-}
-
 // createToken makes an API key (any user) or a trainer token (admins).
 func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var req tokenRequest
+		var req api.TokenRequest
 		if c.Request.ContentLength != 0 && !bindJSON(c, &req) {
 			return
 		}
@@ -346,7 +327,7 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 			req.Name = kind
 		}
 		if utf8.RuneCountInString(req.Name) > 64 {
-			fail(c, http.StatusBadRequest, "invalid", "name must be at most 64 characters")
+			fail(c, api.CodeInvalid, "name must be at most 64 characters")
 			return
 		}
 		secret := newSecret(prefix)
@@ -355,11 +336,11 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 			s.internal(c, err)
 			return
 		}
-		body := gin.H{"id": tok.ID, "name": tok.Name, "created_at": tok.CreatedAt.UTC()}
+		body := api.Token{ID: tok.ID, Name: tok.Name, CreatedAt: tok.CreatedAt.UTC()}
 		if kind == store.TokenAPIKey {
-			body["key"] = secret
+			body.Key = secret
 		} else {
-			body["token"] = secret
+			body.Token = secret
 		}
 		c.JSON(http.StatusCreated, body)
 	}
@@ -372,15 +353,16 @@ func (s *Server) listTokens(kind string) gin.HandlerFunc {
 			s.internal(c, err)
 			return
 		}
-		items := make([]gin.H, 0, len(ts))
+		items := make([]api.Token, 0, len(ts))
 		for _, t := range ts {
-			h := gin.H{"id": t.ID, "name": t.Name, "created_at": t.CreatedAt.UTC()}
+			tk := api.Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
 			if !t.LastUsed.IsZero() {
-				h["last_used"] = t.LastUsed.UTC()
+				used := t.LastUsed.UTC()
+				tk.LastUsed = &used
 			}
-			items = append(items, h)
+			items = append(items, tk)
 		}
-		c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+		c.JSON(http.StatusOK, api.TokenList{Items: items, Total: len(items)})
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/autocv/autocv/controlplane/dataset"
 	"github.com/autocv/autocv/controlplane/dataset/importer"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
 )
 
@@ -26,41 +29,35 @@ const (
 	MaxLabels    = imagerules.MaxLabels
 )
 
-// datasetJSON is GET /datasets/{id}.
-func (s *Server) datasetJSON(ctx context.Context, d *store.Dataset, withLabels bool) (gin.H, error) {
-	h := gin.H{"id": d.ID, "name": d.Name, "status": d.Status, "revision": d.Revision,
-		"created_at": d.CreatedAt.UTC(), "updated_at": d.UpdatedAt.UTC()}
-	if d.Error != "" {
-		h["error"] = d.Error
-	}
+// datasetJSON is a dataset with its label counts; withLabels adds the
+// labels, the last import report and the running import's progress.
+func (s *Server) datasetJSON(ctx context.Context, d *store.Dataset, withLabels bool) (api.Dataset, error) {
+	out := api.Dataset{ID: d.ID, Name: d.Name, Status: d.Status, Error: d.Error, Revision: d.Revision,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 	ls, err := s.st.Labels(ctx, d.ID)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	total := 0
-	labels := make([]gin.H, 0, len(ls))
+	labels := make([]api.Label, 0, len(ls))
 	for _, l := range ls {
-		total += l.Count
-		lh := gin.H{"name": l.Name, "count": l.Count, "trainable": l.Count >= MinTrainable}
-		switch {
-		case l.Count < MinTrainable:
-			lh["warning"] = fmt.Sprintf("不足 %d 张图片，不能训练 / fewer than %d images: not trainable", MinTrainable, MinTrainable)
-		case l.Count < WarnImages:
-			lh["warning"] = fmt.Sprintf("少于 %d 张图片，建议补充 / fewer than %d images: add more for better results", WarnImages, WarnImages)
-		}
-		labels = append(labels, lh)
+		out.ImageCount += l.Count
+		labels = append(labels, dataset.LabelOf(l.Name, l.Count))
 	}
-	h["image_count"], h["label_count"] = total, len(ls)
+	out.LabelCount = len(ls)
 	if withLabels {
-		h["labels"] = labels
+		out.Labels = labels
 		if len(d.Report) > 0 {
-			h["import_report"] = d.Report
+			var r api.ImportReport
+			if err := json.Unmarshal(d.Report, &r); err != nil {
+				return out, fmt.Errorf("dataset %s: stored import report: %w", d.ID, err)
+			}
+			out.ImportReport = &r
 		}
 		if p, ok := s.imports.Progress(d.ID); ok {
-			h["progress"] = p
+			out.Progress = &p
 		}
 	}
-	return h, nil
+	return out, nil
 }
 
 // dataset loads the path's dataset and checks the caller may see it.
@@ -86,7 +83,7 @@ func (s *Server) listDatasets(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(ds))
+	items := make([]api.Dataset, 0, len(ds))
 	for i := range ds {
 		h, err := s.datasetJSON(c.Request.Context(), &ds[i], false)
 		if err != nil {
@@ -95,7 +92,7 @@ func (s *Server) listDatasets(c *gin.Context) {
 		}
 		items = append(items, h)
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+	c.JSON(http.StatusOK, api.DatasetList{Items: items, Page: api.Page{Total: total, Page: page, PageSize: size}})
 }
 
 func (s *Server) getDataset(c *gin.Context) {
@@ -111,17 +108,13 @@ func (s *Server) getDataset(c *gin.Context) {
 	c.JSON(http.StatusOK, h)
 }
 
-type renameRequest struct {
-	Name string `json:"name"`
-}
-
 func (s *Server) renameDataset(c *gin.Context) {
-	var req renameRequest
+	var req api.RenameRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if !validName(req.Name, 64) {
-		fail(c, http.StatusBadRequest, "invalid_name", "dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		fail(c, api.CodeInvalidName, "dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}
 	d := s.dataset(c)
@@ -148,7 +141,7 @@ func (s *Server) deleteDataset(c *gin.Context) {
 	}
 	if err := s.st.DeleteDataset(c.Request.Context(), d.ID); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, http.StatusConflict, "in_use", "dataset "+d.ID+" is used by a queued or running training job; stop it first")
+			fail(c, api.CodeInUse, "dataset "+d.ID+" is used by a queued or running training job; stop it first")
 			return
 		}
 		s.storeError(c, err, "dataset")
@@ -167,7 +160,7 @@ func (s *Server) createDataset(c *gin.Context) {
 	}
 	if !validName(up.name, 64) {
 		up.discard()
-		fail(c, http.StatusBadRequest, "invalid_name", "field name: dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		fail(c, api.CodeInvalidName, "field name: dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}
 	ctx := context.WithoutCancel(c.Request.Context())
@@ -180,7 +173,7 @@ func (s *Server) createDataset(c *gin.Context) {
 	if !s.queueImport(c, d.ID, up) {
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"id": d.ID, "name": d.Name, "status": d.Status})
+	s.accepted(c, d)
 }
 
 // appendZip adds a zip to an existing dataset.
@@ -190,7 +183,7 @@ func (s *Server) appendZip(c *gin.Context) {
 		return
 	}
 	if d.Status == store.DatasetProcessing {
-		fail(c, http.StatusConflict, "busy", "dataset "+d.ID+" is still importing; wait until it is ready")
+		fail(c, api.CodeImporting, "dataset "+d.ID+" is still importing; wait until it is ready")
 		return
 	}
 	up, ok := s.receiveZip(c)
@@ -206,7 +199,18 @@ func (s *Server) appendZip(c *gin.Context) {
 	if !s.queueImport(c, d.ID, up) {
 		return
 	}
-	c.JSON(http.StatusAccepted, gin.H{"id": d.ID, "name": d.Name, "status": store.DatasetProcessing})
+	d.Status = store.DatasetProcessing
+	s.accepted(c, d)
+}
+
+// accepted answers 202 with a dataset whose zip is queued for import.
+func (s *Server) accepted(c *gin.Context, d *store.Dataset) {
+	h, err := s.datasetJSON(c.Request.Context(), d, false)
+	if err != nil {
+		s.internal(c, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, h)
 }
 
 func (s *Server) queueImport(c *gin.Context, datasetID string, up *upload) bool {
@@ -237,21 +241,21 @@ func (u *upload) discard() { os.Remove(u.path) }
 func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 	limit := s.opt.MaxUploadBytes + 1<<20
 	if c.Request.ContentLength > limit {
-		failf(c, http.StatusRequestEntityTooLarge, "too_large", "upload is %d bytes; a zip may be at most %d bytes (use the resumable upload API for large files)", c.Request.ContentLength, s.opt.MaxUploadBytes)
+		failf(c, api.CodeTooLarge, "upload is %d bytes; a zip may be at most %d bytes (use the resumable upload API for large files)", c.Request.ContentLength, s.opt.MaxUploadBytes)
 		return nil, false
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, limit)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		fail(c, http.StatusBadRequest, "invalid_multipart", "want a multipart/form-data body with fields name and file: "+err.Error())
+		fail(c, api.CodeInvalidMultipart, "want a multipart/form-data body with fields name and file: "+err.Error())
 		return nil, false
 	}
 	up := &upload{}
-	fail2 := func(status int, code, msg string) (*upload, bool) {
+	fail2 := func(code api.Code, msg string) (*upload, bool) {
 		if up.path != "" {
 			up.discard()
 		}
-		fail(c, status, code, msg)
+		fail(c, code, msg)
 		return nil, false
 	}
 	for {
@@ -260,33 +264,33 @@ func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 			break
 		}
 		if err != nil {
-			return fail2(http.StatusBadRequest, "invalid_multipart", "reading the upload: "+err.Error())
+			return fail2(api.CodeInvalidMultipart, "reading the upload: "+err.Error())
 		}
 		switch part.FormName() {
 		case "name":
 			b, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
-				return fail2(http.StatusBadRequest, "invalid_multipart", "field name: "+err.Error())
+				return fail2(api.CodeInvalidMultipart, "field name: "+err.Error())
 			}
 			up.name = strings.TrimSpace(string(b))
 		case "file":
 			if up.path != "" {
-				return fail2(http.StatusBadRequest, "invalid_multipart", "more than one file part; send one zip per request")
+				return fail2(api.CodeInvalidMultipart, "more than one file part; send one zip per request")
 			}
 			p, n, err := s.saveUpload(part, s.opt.MaxUploadBytes)
 			if err != nil {
 				var mb *http.MaxBytesError
 				if errors.As(err, &mb) || errors.Is(err, errTooLarge) {
-					return fail2(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the zip is over the %d-byte limit", s.opt.MaxUploadBytes))
+					return fail2(api.CodeTooLarge, fmt.Sprintf("the zip is over the %d-byte limit", s.opt.MaxUploadBytes))
 				}
-				return fail2(http.StatusBadRequest, "upload_failed", "receiving the file: "+err.Error())
+				return fail2(api.CodeUploadFailed, "receiving the file: "+err.Error())
 			}
 			up.path, up.size = p, n
 		case "upload_id":
 			b, _ := io.ReadAll(io.LimitReader(part, 128))
 			p, n, err := s.finishedUpload(c, strings.TrimSpace(string(b)))
 			if err != nil {
-				return fail2(http.StatusBadRequest, "upload_incomplete", err.Error())
+				return fail2(api.CodeUploadIncomplete, err.Error())
 			}
 			up.path, up.size = p, n
 		default:
@@ -294,10 +298,10 @@ func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 		}
 	}
 	if up.path == "" {
-		return fail2(http.StatusBadRequest, "missing_file", "no file: send the zip as multipart field \"file\" (or \"upload_id\")")
+		return fail2(api.CodeMissingFile, "no file: send the zip as multipart field \"file\" (or \"upload_id\")")
 	}
 	if up.size == 0 {
-		return fail2(http.StatusBadRequest, "empty_file", "the uploaded file is empty (0 bytes)")
+		return fail2(api.CodeEmptyFile, "the uploaded file is empty (0 bytes)")
 	}
 	return up, true
 }
@@ -334,11 +338,11 @@ func (s *Server) addImages(c *gin.Context) {
 	}
 	label := c.Param("label")
 	if !importer.ValidLabel(label) {
-		fail(c, http.StatusBadRequest, "bad_label", "label "+label+" must be Chinese characters, letters, digits or '_'")
+		fail(c, api.CodeBadLabel, "label "+label+" must be Chinese characters, letters, digits or '_'")
 		return
 	}
 	if d.Status == store.DatasetProcessing {
-		fail(c, http.StatusConflict, "busy", "dataset "+d.ID+" is still importing; wait until it is ready")
+		fail(c, api.CodeImporting, "dataset "+d.ID+" is still importing; wait until it is ready")
 		return
 	}
 	files, ok := readImageParts(c, 100)
@@ -355,15 +359,15 @@ func (s *Server) addImages(c *gin.Context) {
 		known = known || l.Name == label
 	}
 	if !known {
-		failf(c, http.StatusBadRequest, "too_many_labels", "the dataset already has %d labels; at most %d are allowed", len(ls), MaxLabels)
+		failf(c, api.CodeTooManyLabels, "the dataset already has %d labels; at most %d are allowed", len(ls), MaxLabels)
 		return
 	}
 	var ims []store.Image
-	skipped := []gin.H{}
+	skipped := []api.SkippedFile{}
 	for _, f := range files {
 		res := imagerules.CheckBytes(f.data)
 		if res.Reason != imagerules.OK {
-			skipped = append(skipped, gin.H{"file": f.name, "reason": string(res.Reason), "detail": res.Message("zh-CN") + " / " + res.Message("en")})
+			skipped = append(skipped, api.SkippedFile{Path: f.name, Reason: string(res.Reason), Detail: res.Message("zh-CN") + " / " + res.Message("en")})
 			continue
 		}
 		sha, n, err := s.blobs.Put(c.Request.Context(), bytes.NewReader(f.data))
@@ -380,20 +384,20 @@ func (s *Server) addImages(c *gin.Context) {
 			return
 		}
 	}
-	items := make([]gin.H, 0, len(added))
+	items := make([]api.Image, 0, len(added))
 	for i := range added {
 		items = append(items, imageJSON(&added[i]))
 	}
 	if dup := len(ims) - len(added); dup > 0 {
-		skipped = append(skipped, gin.H{"reason": importer.ReasonDuplicate, "detail": fmt.Sprintf("%d already in label %s", dup, label)})
+		skipped = append(skipped, api.SkippedFile{Reason: importer.ReasonDuplicate, Detail: fmt.Sprintf("%d already in label %s", dup, label)})
 	}
-	c.JSON(http.StatusCreated, gin.H{"added": items, "skipped": skipped})
+	c.JSON(http.StatusCreated, api.AddImagesResponse{Added: items, Skipped: skipped})
 }
 
-func imageJSON(im *store.Image) gin.H {
-	return gin.H{"id": im.ID, "label": im.Label, "sha256": im.SHA256, "size": im.Size, "width": im.Width,
-		"height": im.Height, "source": im.Source, "created_at": im.CreatedAt.UTC(),
-		"url": "/api/v1/images/" + im.ID, "thumbnail_url": "/api/v1/images/" + im.ID + "/thumbnail"}
+func imageJSON(im *store.Image) api.Image {
+	return api.Image{ID: im.ID, Label: im.Label, SHA256: im.SHA256, Size: im.Size, Width: im.Width,
+		Height: im.Height, Source: im.Source, CreatedAt: im.CreatedAt.UTC(),
+		URL: "/api/v1/images/" + im.ID, ThumbnailURL: "/api/v1/images/" + im.ID + "/thumbnail"}
 }
 
 func (s *Server) listImages(c *gin.Context) {
@@ -410,11 +414,11 @@ func (s *Server) listImages(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(ims))
+	items := make([]api.Image, 0, len(ims))
 	for i := range ims {
 		items = append(items, imageJSON(&ims[i]))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+	c.JSON(http.StatusOK, api.ImageList{Items: items, Page: api.Page{Total: total, Page: page, PageSize: size}})
 }
 
 func (s *Server) deleteImage(c *gin.Context) {

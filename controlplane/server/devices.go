@@ -21,17 +21,12 @@ import (
 
 	"github.com/autocv/autocv/controlplane/bus"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/fleet"
 )
 
-type enrollmentTokenRequest struct {
-	Group     string `json:"group"`
-	Uses      int    `json:"uses"`
-	ExpiresIn int    `json:"expires_in"` // seconds
-}
-
 func (s *Server) createEnrollmentToken(c *gin.Context) {
-	var req enrollmentTokenRequest
+	var req api.EnrollmentTokenRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -46,13 +41,13 @@ func (s *Server) createEnrollmentToken(c *gin.Context) {
 	}
 	switch {
 	case !validName(req.Group, 64):
-		fail(c, http.StatusBadRequest, "invalid", "group must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
+		fail(c, api.CodeInvalid, "group must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
 		return
 	case req.Uses < 1 || req.Uses > 100_000:
-		fail(c, http.StatusBadRequest, "invalid", "uses must be 1–100000")
+		fail(c, api.CodeInvalid, "uses must be 1–100000")
 		return
 	case req.ExpiresIn < 60 || req.ExpiresIn > 365*24*3600:
-		fail(c, http.StatusBadRequest, "invalid", "expires_in must be 60 seconds to 365 days")
+		fail(c, api.CodeInvalid, "expires_in must be 60 seconds to 365 days")
 		return
 	}
 	secret := newSecret("acve_")
@@ -62,8 +57,14 @@ func (s *Server) createEnrollmentToken(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": t.ID, "token": secret, "group": t.Group, "uses": t.UsesLeft,
-		"expires_at": t.ExpiresAt.UTC(), "command": "autocv-agent enroll --server " + s.opt.PublicURL + " --token " + secret})
+	out := enrollmentTokenJSON(t)
+	out.Token, out.Command = secret, "autocv-agent enroll --server "+s.opt.PublicURL+" --token "+secret
+	c.JSON(http.StatusCreated, out)
+}
+
+func enrollmentTokenJSON(t *store.EnrollmentToken) api.EnrollmentToken {
+	return api.EnrollmentToken{ID: t.ID, Group: t.Group, UsesLeft: t.UsesLeft, ExpiresAt: t.ExpiresAt.UTC(),
+		Expired: !t.ExpiresAt.IsZero() && time.Now().After(t.ExpiresAt), CreatedAt: t.CreatedAt.UTC()}
 }
 
 func (s *Server) listEnrollmentTokens(c *gin.Context) {
@@ -72,12 +73,11 @@ func (s *Server) listEnrollmentTokens(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(ts))
-	for _, t := range ts {
-		items = append(items, gin.H{"id": t.ID, "group": t.Group, "uses_left": t.UsesLeft, "expires_at": t.ExpiresAt.UTC(),
-			"expired": !t.ExpiresAt.IsZero() && time.Now().After(t.ExpiresAt), "created_at": t.CreatedAt.UTC()})
+	items := make([]api.EnrollmentToken, 0, len(ts))
+	for i := range ts {
+		items = append(items, enrollmentTokenJSON(&ts[i]))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	c.JSON(http.StatusOK, api.EnrollmentTokenList{Items: items, Total: len(items)})
 }
 
 func (s *Server) deleteEnrollmentToken(c *gin.Context) {
@@ -88,18 +88,10 @@ func (s *Server) deleteEnrollmentToken(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// enrollRequest accepts the agent's EnrollRequest and the issue's
-// spelling (hostname, capabilities) alike.
-type enrollRequest struct {
-	fleet.EnrollRequest
-	Hostname     string          `json:"hostname"`
-	Capabilities json.RawMessage `json:"capabilities"`
-}
-
 // enroll consumes a token and registers a device. The answer carries the
 // device's MQTT password, which is stored only as a hash.
 func (s *Server) enroll(c *gin.Context) {
-	var req enrollRequest
+	var req api.EnrollRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -110,11 +102,11 @@ func (s *Server) enroll(c *gin.Context) {
 		req.AgentVersion = "unknown"
 	}
 	if err := req.EnrollRequest.Validate(); err != nil {
-		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		fail(c, api.CodeInvalid, err.Error())
 		return
 	}
 	if s.opt.MQTTURL == "" {
-		fail(c, http.StatusServiceUnavailable, "mqtt_off", "this control plane runs without MQTT; devices cannot enrol")
+		fail(c, api.CodeMQTTOff, "this control plane runs without MQTT; devices cannot enrol")
 		return
 	}
 	password := newSecret("")
@@ -131,7 +123,7 @@ func (s *Server) enroll(c *gin.Context) {
 	}
 	if err := s.st.Enroll(c.Request.Context(), hashSecret(req.Token), d); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			fail(c, http.StatusUnauthorized, "bad_token", "enrolment token unknown, used up or expired")
+			fail(c, api.CodeBadToken, "enrolment token unknown, used up or expired")
 			return
 		}
 		s.storeError(c, err, "device")
@@ -167,19 +159,25 @@ func (s *Server) DeviceLogin(username, password string) bool {
 	return subtle.ConstantTimeCompare([]byte(d.MQTTPasswordHash), []byte(hashSecret(password))) == 1
 }
 
-func deviceJSON(d *store.Device) gin.H {
-	h := gin.H{"id": d.ID, "name": d.Name, "group": d.Group, "os": d.OS, "arch": d.Arch,
-		"agent_version": d.AgentVersion, "online": d.Online, "enrolled_at": d.EnrolledAt.UTC()}
+func deviceJSON(d *store.Device) api.Device {
+	out := api.Device{ID: d.ID, Name: d.Name, Group: d.Group, OS: d.OS, Arch: d.Arch,
+		AgentVersion: d.AgentVersion, Online: d.Online, EnrolledAt: d.EnrolledAt.UTC()}
 	if !d.LastSeen.IsZero() {
-		h["last_seen"] = d.LastSeen.UTC()
+		seen := d.LastSeen.UTC()
+		out.LastSeen = &seen
 	}
 	if len(d.Reported) > 0 {
-		h["reported"] = d.Reported
+		// Stored as received and validated (OnReported); a message this
+		// server cannot read back is left out rather than failing the list.
+		var r fleet.Reported
+		if json.Unmarshal(d.Reported, &r) == nil {
+			out.Reported = &r
+		}
 	}
 	if d.DesiredModelID != "" {
-		h["desired"] = gin.H{"model_id": d.DesiredModelID, "version": d.DesiredVersion, "id": d.DesiredID}
+		out.Desired = &api.DesiredRef{ModelID: d.DesiredModelID, Version: d.DesiredVersion, ID: d.DesiredID}
 	}
-	return h
+	return out
 }
 
 func (s *Server) listDevices(c *gin.Context) {
@@ -188,11 +186,11 @@ func (s *Server) listDevices(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(ds))
+	items := make([]api.Device, 0, len(ds))
 	for i := range ds {
 		items = append(items, deviceJSON(&ds[i]))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	c.JSON(http.StatusOK, api.DeviceList{Items: items, Total: len(items)})
 }
 
 func (s *Server) getDevice(c *gin.Context) {
@@ -221,16 +219,11 @@ func (s *Server) deleteDevice(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type desiredRequest struct {
-	ModelID string `json:"model_id"`
-	Version int    `json:"version"`
-}
-
 // setDesired records and publishes (retained) the model a device should
 // run; the package goes to it over MQTT chunks (transfer id = package
 // sha256) or HTTP from a URL only that device can use.
 func (s *Server) setDesired(c *gin.Context) {
-	var req desiredRequest
+	var req api.DesiredRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -245,7 +238,7 @@ func (s *Server) setDesired(c *gin.Context) {
 		return
 	}
 	if v.Status != store.VersionSucceeded {
-		failf(c, http.StatusConflict, "not_trained", "version %d is %s; only a trained version can be deployed", v.Number, v.Status)
+		failf(c, api.CodeNotTrained, "version %d is %s; only a trained version can be deployed", v.Number, v.Status)
 		return
 	}
 	size, err := s.blobs.Stat(c.Request.Context(), v.PackageSHA256)
@@ -271,7 +264,7 @@ func (s *Server) setDesired(c *gin.Context) {
 	if b := s.getBus(); b != nil {
 		if err := b.PublishDesired(c.Request.Context(), d.ID, msg); err != nil {
 			// Stored: it is published again at the next start.
-			failf(c, http.StatusBadGateway, "mqtt", "desired state stored but not published: %v", err)
+			failf(c, api.CodeMQTT, "desired state stored but not published: %v", err)
 			return
 		}
 	}
@@ -323,11 +316,11 @@ func (s *Server) urlSig(deviceID, sha string) string {
 func (s *Server) devicePackage(c *gin.Context) {
 	sha, dev, sig := c.Param("sha"), c.Query("device"), c.Query("sig")
 	if !hmac.Equal([]byte(sig), []byte(s.urlSig(dev, sha))) {
-		fail(c, http.StatusForbidden, "forbidden", "this package URL is not valid for this device")
+		fail(c, api.CodeForbidden, "this package URL is not valid for this device")
 		return
 	}
 	if !s.transferAllowed(c.Request.Context(), dev, sha) {
-		fail(c, http.StatusNotFound, "not_found", "package "+sha+" is not desired for device "+dev)
+		fail(c, api.CodeNotFound, "package "+sha+" is not desired for device "+dev)
 		return
 	}
 	s.sendBlob(c, sha, "application/gzip", sha+".tar.gz")

@@ -18,16 +18,17 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 )
 
-// Errors are JSON {"error": "...", "code": "..."}: error is for people,
-// code is stable for scripts.
-func fail(c *gin.Context, status int, code, msg string) {
-	c.AbortWithStatusJSON(status, gin.H{"error": msg, "code": code})
+// fail answers an error body, api.Error: its message is for people, its
+// code stable for scripts, and the status the one api.Code gives it.
+func fail(c *gin.Context, code api.Code, msg string) {
+	c.AbortWithStatusJSON(code.Status(), api.Error{Message: msg, Code: code})
 }
 
-func failf(c *gin.Context, status int, code, format string, args ...any) {
-	fail(c, status, code, fmt.Sprintf(format, args...))
+func failf(c *gin.Context, code api.Code, format string, args ...any) {
+	fail(c, code, fmt.Sprintf(format, args...))
 }
 
 // internal logs err with the request id and answers 500 without details.
@@ -38,16 +39,16 @@ func (s *Server) internal(c *gin.Context, err error) {
 	}
 	s.log.Error("request failed", zap.String("request_id", c.GetString(requestIDKey)),
 		zap.String("path", c.FullPath()), zap.Error(err))
-	fail(c, http.StatusInternalServerError, "internal", "internal error (request id "+c.GetString(requestIDKey)+")")
+	fail(c, api.CodeInternal, "internal error (request id "+c.GetString(requestIDKey)+")")
 }
 
 // storeError maps the store's sentinel errors to statuses.
 func (s *Server) storeError(c *gin.Context, err error, what string) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		fail(c, http.StatusNotFound, "not_found", what+" not found")
+		fail(c, api.CodeNotFound, what+" not found")
 	case errors.Is(err, store.ErrConflict):
-		fail(c, http.StatusConflict, "conflict", err.Error())
+		fail(c, api.CodeConflict, err.Error())
 	default:
 		s.internal(c, err)
 	}
@@ -66,11 +67,11 @@ func bindJSON(c *gin.Context, v any) bool {
 		if errors.Is(err, io.EOF) {
 			msg = "empty body; a JSON object is required"
 		}
-		fail(c, http.StatusBadRequest, "invalid_json", "request body: "+msg)
+		fail(c, api.CodeInvalidJSON, "request body: "+msg)
 		return false
 	}
 	if dec.More() {
-		fail(c, http.StatusBadRequest, "invalid_json", "request body: more than one JSON value")
+		fail(c, api.CodeInvalidJSON, "request body: more than one JSON value")
 		return false
 	}
 	return true
@@ -97,7 +98,7 @@ func pageParams(c *gin.Context) (store.Page, int, int, bool) {
 	if v := c.Query("page"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1_000_000 {
-			fail(c, http.StatusBadRequest, "invalid", "page must be a number ≥ 1")
+			fail(c, api.CodeInvalid, "page must be a number ≥ 1")
 			return store.Page{}, 0, 0, false
 		}
 		page = n
@@ -105,7 +106,7 @@ func pageParams(c *gin.Context) (store.Page, int, int, bool) {
 	if v := c.Query("page_size"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 200 {
-			fail(c, http.StatusBadRequest, "invalid", "page_size must be 1–200")
+			fail(c, api.CodeInvalid, "page_size must be 1–200")
 			return store.Page{}, 0, 0, false
 		}
 		size = n
@@ -157,7 +158,7 @@ func printableASCII(s string) bool {
 func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > n {
-			failf(c, http.StatusRequestEntityTooLarge, "too_large", "request body is %d bytes, at most %d allowed", c.Request.ContentLength, n)
+			failf(c, api.CodeTooLarge, "request body is %d bytes, at most %d allowed", c.Request.ContentLength, n)
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/blob"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
@@ -32,11 +33,11 @@ func (s *Server) leaseJob(c *gin.Context) {
 		return
 	}
 	if req.Version < 1 || req.Version > jobs.Version {
-		failf(c, http.StatusBadRequest, "unsupported_version", "worker speaks job API %d; this server speaks 1–%d: upgrade the trainer", req.Version, jobs.Version)
+		failf(c, api.CodeUnsupportedVersion, "worker speaks job API %d; this server speaks 1–%d: upgrade the trainer", req.Version, jobs.Version)
 		return
 	}
 	if req.WorkerID == "" || len(req.WorkerID) > 128 || !printableASCII(req.WorkerID) {
-		fail(c, http.StatusBadRequest, "invalid", "worker_id must be 1–128 printable ASCII characters")
+		fail(c, api.CodeInvalid, "worker_id must be 1–128 printable ASCII characters")
 		return
 	}
 	j, err := s.st.Lease(c.Request.Context(), req.WorkerID, s.opt.LeaseTTL, s.opt.MaxAttempts)
@@ -58,7 +59,7 @@ func (s *Server) leaseJob(c *gin.Context) {
 // leaseLost answers 410 for a lease that no longer holds its job.
 func (s *Server) leaseError(c *gin.Context, err error) {
 	if errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) {
-		fail(c, http.StatusGone, "lease_lost", "job "+c.Param("id")+": "+err.Error())
+		fail(c, api.CodeLeaseLost, "job "+c.Param("id")+": "+err.Error())
 		return
 	}
 	s.internal(c, err)
@@ -71,7 +72,7 @@ func (s *Server) heartbeat(c *gin.Context) {
 	}
 	p := hb.Progress
 	if p.Percent < 0 || p.Percent > 100 || p.ETASeconds < 0 || len(p.Stage) > 64 || len(p.Message) > 1024 {
-		fail(c, http.StatusBadRequest, "invalid", "progress: percent 0–100, eta_seconds ≥ 0, stage ≤ 64 and message ≤ 1024 bytes")
+		fail(c, api.CodeInvalid, "progress: percent 0–100, eta_seconds ≥ 0, stage ≤ 64 and message ≤ 1024 bytes")
 		return
 	}
 	exp, cancel, err := s.st.Heartbeat(c.Request.Context(), c.Param("id"), hb.LeaseID, p, s.opt.LeaseTTL)
@@ -95,7 +96,7 @@ func (s *Server) leased(c *gin.Context) *store.Job {
 func (s *Server) jobImage(c *gin.Context) {
 	sha, err := s.st.LeasedImage(c.Request.Context(), c.Param("id"), c.GetHeader(jobs.LeaseHeader), c.Param("image"))
 	if errors.Is(err, store.ErrNotFound) {
-		fail(c, http.StatusNotFound, "not_found", "image "+c.Param("image")+" is not part of job "+c.Param("id"))
+		fail(c, api.CodeNotFound, "image "+c.Param("image")+" is not part of job "+c.Param("id"))
 		return
 	}
 	if err != nil {
@@ -120,30 +121,30 @@ func (s *Server) putArtifact(c *gin.Context) {
 	}
 	name := c.Param("name")
 	if name != jobs.ArtifactPackage && name != jobs.ArtifactReport {
-		failf(c, http.StatusBadRequest, "invalid", "artifact %q: want %s or %s", name, jobs.ArtifactPackage, jobs.ArtifactReport)
+		failf(c, api.CodeInvalid, "artifact %q: want %s or %s", name, jobs.ArtifactPackage, jobs.ArtifactReport)
 		return
 	}
 	sum := c.GetHeader(jobs.SHA256Header)
 	if !blob.ValidSHA(sum) {
-		fail(c, http.StatusBadRequest, "invalid", jobs.SHA256Header+" must be 64 lowercase hex digits")
+		fail(c, api.CodeInvalid, jobs.SHA256Header+" must be 64 lowercase hex digits")
 		return
 	}
 	var body io.Reader = c.Request.Body
 	if name == jobs.ArtifactReport {
 		b, err := io.ReadAll(io.LimitReader(c.Request.Body, 64<<20))
 		if err != nil {
-			fail(c, http.StatusBadRequest, "upload_failed", err.Error())
+			fail(c, api.CodeUploadFailed, err.Error())
 			return
 		}
 		if _, err := report.Parse(b); err != nil {
-			fail(c, http.StatusBadRequest, "invalid_report", "report.json: "+err.Error())
+			fail(c, api.CodeInvalidReport, "report.json: "+err.Error())
 			return
 		}
 		body = bytes.NewReader(b)
 	}
 	if err := s.blobs.PutKnown(c.Request.Context(), sum, body); err != nil {
 		if errors.Is(err, blob.ErrHashMismatch) {
-			fail(c, http.StatusBadRequest, "sha256_mismatch", "the body does not hash to "+sum)
+			fail(c, api.CodeChecksum, "the body does not hash to "+sum)
 			return
 		}
 		s.internal(c, err)
@@ -169,7 +170,7 @@ func (s *Server) completeJob(c *gin.Context) {
 		// Our side failed (blob store, disk): the job keeps its lease, and
 		// the worker retries or lets it expire back into the queue.
 		s.log.Error("signing a job's package", zap.String("job", j.ID), zap.Error(err))
-		fail(c, http.StatusServiceUnavailable, "unavailable", "the server could not store the package just now; try again")
+		fail(c, api.CodeServiceUnavailable, "the server could not store the package just now; try again")
 		return
 	}
 	if err != nil {
@@ -179,7 +180,7 @@ func (s *Server) completeJob(c *gin.Context) {
 			s.leaseError(c, ferr)
 			return
 		}
-		fail(c, http.StatusUnprocessableEntity, "invalid_package", msg)
+		fail(c, api.CodeInvalidPackage, msg)
 		return
 	}
 	if err := s.st.CompleteJob(c.Request.Context(), j.ID, req.LeaseID, signed, reportSHA, req.Metrics); err != nil {

@@ -14,30 +14,25 @@ import (
 
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/controlplane/training"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/report"
 )
 
-type createModelRequest struct {
-	Name        string `json:"name"`
-	Contact     string `json:"contact"`
-	Description string `json:"description"`
-}
-
 func (s *Server) createModel(c *gin.Context) {
-	var req createModelRequest
+	var req api.CreateModelRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	switch {
 	case !validName(req.Name, 64):
-		fail(c, http.StatusBadRequest, "invalid_name", "model name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		fail(c, api.CodeInvalidName, "model name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	case utf8.RuneCountInString(req.Contact) > 128 || !utf8.ValidString(req.Contact):
-		fail(c, http.StatusBadRequest, "invalid", "contact must be at most 128 characters")
+		fail(c, api.CodeInvalid, "contact must be at most 128 characters")
 		return
 	case utf8.RuneCountInString(req.Description) > 2000 || !utf8.ValidString(req.Description):
-		fail(c, http.StatusBadRequest, "invalid", "description must be at most 2000 characters")
+		fail(c, api.CodeInvalid, "description must be at most 2000 characters")
 		return
 	}
 	m := &store.Model{OwnerID: who(c).user.ID, Name: req.Name, Contact: req.Contact, Description: req.Description}
@@ -45,19 +40,18 @@ func (s *Server) createModel(c *gin.Context) {
 		s.storeError(c, err, "model")
 		return
 	}
-	c.JSON(http.StatusCreated, modelJSON(m, nil))
+	c.JSON(http.StatusCreated, modelJSON(m, nil, nil))
 }
 
-// modelJSON is a model with a summary of its versions (GET /models/{id}
-// replaces it with the full version objects).
-func modelJSON(m *store.Model, vs []store.Version) gin.H {
-	h := gin.H{"id": m.ID, "name": m.Name, "contact": m.Contact, "description": m.Description, "created_at": m.CreatedAt.UTC()}
-	items := make([]gin.H, 0, len(vs))
+// modelJSON is a model with its versions; pubs (nil in lists) says where
+// each is published.
+func modelJSON(m *store.Model, vs []store.Version, pubs map[int][]api.Publication) api.Model {
+	out := api.Model{ID: m.ID, Name: m.Name, Contact: m.Contact, Description: m.Description, CreatedAt: m.CreatedAt.UTC(),
+		Versions: make([]api.Version, 0, len(vs))}
 	for i := range vs {
-		items = append(items, gin.H{"version": vs[i].Number, "app_type": vs[i].AppType, "status": vs[i].Status})
+		out.Versions = append(out.Versions, versionJSON(&vs[i], pubs[vs[i].Number]))
 	}
-	h["versions"] = items
-	return h
+	return out
 }
 
 func (s *Server) model(c *gin.Context) *store.Model {
@@ -82,16 +76,16 @@ func (s *Server) listModels(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(ms))
+	items := make([]api.Model, 0, len(ms))
 	for i := range ms {
 		vs, err := s.st.Versions(c.Request.Context(), ms[i].ID)
 		if err != nil {
 			s.internal(c, err)
 			return
 		}
-		items = append(items, modelJSON(&ms[i], vs))
+		items = append(items, modelJSON(&ms[i], vs, nil))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": total, "page": page, "page_size": size})
+	c.JSON(http.StatusOK, api.ModelList{Items: items, Page: api.Page{Total: total, Page: page, PageSize: size}})
 }
 
 func (s *Server) getModel(c *gin.Context) {
@@ -104,18 +98,12 @@ func (s *Server) getModel(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	h := modelJSON(m, nil)
 	pubs, err := s.publications(c.Request.Context(), vs)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(vs))
-	for i := range vs {
-		items = append(items, versionJSON(&vs[i], pubs[vs[i].Number]))
-	}
-	h["versions"] = items
-	c.JSON(http.StatusOK, h)
+	c.JSON(http.StatusOK, modelJSON(m, vs, pubs))
 }
 
 func (s *Server) deleteModel(c *gin.Context) {
@@ -127,7 +115,7 @@ func (s *Server) deleteModel(c *gin.Context) {
 	// a service publishes the model.
 	if err := s.st.DeleteModel(c.Request.Context(), m.ID); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, http.StatusConflict, "in_use", err.Error())
+			fail(c, api.CodeInUse, err.Error())
 			return
 		}
 		s.storeError(c, err, "model")
@@ -136,16 +124,10 @@ func (s *Server) deleteModel(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-type createVersionsRequest struct {
-	AppTypes []string        `json:"app_types"`
-	Metric   string          `json:"metric"`
-	Data     []training.Data `json:"data"`
-}
-
 // createVersions freezes the chosen images, splits them and queues one
 // job per application type.
 func (s *Server) createVersions(c *gin.Context) {
-	var req createVersionsRequest
+	var req api.CreateVersionsRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -154,13 +136,13 @@ func (s *Server) createVersions(c *gin.Context) {
 		return
 	}
 	if len(req.AppTypes) == 0 {
-		fail(c, http.StatusBadRequest, "invalid", "app_types: choose at least one of cloud-general, cloud-high-accuracy, offline-general, offline-high-performance")
+		fail(c, api.CodeInvalid, "app_types: choose at least one of cloud-general, cloud-high-accuracy, offline-general, offline-high-performance")
 		return
 	}
 	seenType := map[string]bool{}
 	for _, t := range req.AppTypes {
 		if _, ok := jobs.RecipeFor(t); !ok || seenType[t] {
-			failf(c, http.StatusBadRequest, "invalid_app_type", "app_types: %q is unknown or repeated; want cloud-general, cloud-high-accuracy, offline-general or offline-high-performance", t)
+			failf(c, api.CodeInvalidAppType, "app_types: %q is unknown or repeated; want cloud-general, cloud-high-accuracy, offline-general or offline-high-performance", t)
 			return
 		}
 		seenType[t] = true
@@ -170,7 +152,7 @@ func (s *Server) createVersions(c *gin.Context) {
 	}
 	metric, ok := report.ParseMetric(req.Metric)
 	if !ok {
-		failf(c, http.StatusBadRequest, "invalid_metric", "metric %q is unknown; want one of %s (or Top1, Top5, f1_score)", req.Metric, strings.Join(jobs.Metrics, ", "))
+		failf(c, api.CodeInvalidMetric, "metric %q is unknown; want one of %s (or Top1, Top5, f1_score)", req.Metric, strings.Join(jobs.Metrics, ", "))
 		return
 	}
 	req.Metric = metric
@@ -190,9 +172,9 @@ func (s *Server) createVersions(c *gin.Context) {
 		s.storeError(c, err, "model")
 		return
 	}
-	res := make([]gin.H, 0, len(out))
-	for _, v := range out {
-		res = append(res, gin.H{"version": v.Number, "app_type": v.AppType, "status": v.Status})
+	res := make([]api.Version, 0, len(out))
+	for i := range out {
+		res = append(res, versionJSON(&out[i], nil))
 	}
 	c.JSON(http.StatusAccepted, res)
 }
@@ -204,42 +186,37 @@ func (s *Server) freeze(c *gin.Context, data []training.Data) ([]training.Image,
 	case err == nil:
 		return images, labels, true
 	case errors.Is(err, training.ErrInvalid):
-		fail(c, http.StatusBadRequest, "invalid", err.Error())
+		fail(c, api.CodeInvalid, err.Error())
 	case errors.Is(err, training.ErrNotReady):
-		fail(c, http.StatusConflict, "dataset_not_ready", err.Error())
+		fail(c, api.CodeDatasetNotReady, err.Error())
 	case errors.Is(err, training.ErrUnknownLabel):
-		fail(c, http.StatusBadRequest, "unknown_label", err.Error())
+		fail(c, api.CodeUnknownLabel, err.Error())
 	case errors.Is(err, training.ErrTooFewLabels):
-		fail(c, http.StatusBadRequest, "too_few_labels", err.Error())
+		fail(c, api.CodeTooFewLabels, err.Error())
 	case errors.Is(err, training.ErrTooFewImages):
-		fail(c, http.StatusBadRequest, "too_few_images", err.Error())
+		fail(c, api.CodeTooFewImages, err.Error())
 	case errors.Is(err, store.ErrNotFound):
-		fail(c, http.StatusNotFound, "not_found", err.Error())
+		fail(c, api.CodeNotFound, err.Error())
 	default:
 		s.internal(c, err)
 	}
 	return nil, nil, false
 }
 
-func versionJSON(v *store.Version, pubs []gin.H) gin.H {
-	h := gin.H{"version": v.Number, "model_id": v.ModelID, "app_type": v.AppType, "target": targetOf(v.AppType),
-		"metric": v.Metric, "status": v.Status, "labels": v.Labels,
-		"progress":   gin.H{"stage": v.Progress.Stage, "percent": v.Progress.Percent, "eta_seconds": v.Progress.ETASeconds, "message": v.Progress.Message},
-		"created_at": v.CreatedAt.UTC(), "updated_at": v.UpdatedAt.UTC()}
-	if v.Error != "" {
-		h["error"] = v.Error
-	}
-	if v.Metrics != nil {
-		h["metrics"] = v.Metrics
-	}
-	if v.PackageSHA256 != "" {
-		h["package_sha256"] = v.PackageSHA256
-	}
+func versionJSON(v *store.Version, pubs []api.Publication) api.Version {
 	if pubs == nil {
-		pubs = []gin.H{}
+		pubs = []api.Publication{}
 	}
-	h["publications"] = pubs
-	return h
+	labels := v.Labels
+	if labels == nil {
+		labels = []string{}
+	}
+	return api.Version{Version: v.Number, ModelID: v.ModelID, AppType: v.AppType, Target: targetOf(v.AppType),
+		Metric: v.Metric, Status: v.Status, Labels: labels,
+		Progress: api.TrainingProgress{Stage: v.Progress.Stage, Percent: v.Progress.Percent,
+			ETASeconds: v.Progress.ETASeconds, Message: v.Progress.Message},
+		Error: v.Error, Metrics: v.Metrics, PackageSHA256: v.PackageSHA256, Publications: pubs,
+		CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
 }
 
 // targetOf is where a version may be published: "cloud" or "offline".
@@ -258,7 +235,7 @@ func (s *Server) version(c *gin.Context) (*store.Model, *store.Version) {
 	}
 	n, err := strconv.Atoi(c.Param("v"))
 	if err != nil || n < 1 {
-		fail(c, http.StatusBadRequest, "invalid", "version must be a number ≥ 1")
+		fail(c, api.CodeInvalid, "version must be a number ≥ 1")
 		return nil, nil
 	}
 	v, err := s.st.Version(c.Request.Context(), m.ID, n)
@@ -279,11 +256,11 @@ func (s *Server) listVersions(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(vs))
+	items := make([]api.Version, 0, len(vs))
 	for i := range vs {
 		items = append(items, versionJSON(&vs[i], nil))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	c.JSON(http.StatusOK, api.VersionList{Items: items, Total: len(items)})
 }
 
 func (s *Server) getVersion(c *gin.Context) {
@@ -302,8 +279,8 @@ func (s *Server) getVersion(c *gin.Context) {
 // publications lists where each of a model's versions is published
 // (发布状态): cloud services, SDK builds and devices told to run it. The
 // services and devices are read once for all the versions asked about.
-func (s *Server) publications(ctx context.Context, vs []store.Version) (map[int][]gin.H, error) {
-	out := map[int][]gin.H{}
+func (s *Server) publications(ctx context.Context, vs []store.Version) (map[int][]api.Publication, error) {
+	out := map[int][]api.Publication{}
 	if len(vs) == 0 {
 		return out, nil
 	}
@@ -323,10 +300,10 @@ func (s *Server) publications(ctx context.Context, vs []store.Version) (map[int]
 		}
 	}
 	for _, v := range vs {
-		pubs := []gin.H{}
+		pubs := []api.Publication{}
 		for _, sv := range svcs {
 			if sv.ModelID == modelID && sv.Version == v.Number {
-				pubs = append(pubs, gin.H{"kind": "service", "id": sv.ID, "name": sv.Name, "path": sv.Path, "online": sv.Online})
+				pubs = append(pubs, api.Publication{Kind: "service", ID: sv.ID, Name: sv.Name, Path: sv.Path, Online: &sv.Online})
 			}
 		}
 		sdks, err := s.st.SDKs(ctx, modelID, v.Number)
@@ -334,10 +311,10 @@ func (s *Server) publications(ctx context.Context, vs []store.Version) (map[int]
 			return nil, err
 		}
 		for _, r := range sdks {
-			pubs = append(pubs, gin.H{"kind": "sdk", "platform": r.Platform, "status": r.Status})
+			pubs = append(pubs, api.Publication{Kind: "sdk", Platform: r.Platform, Status: r.Status})
 		}
 		if n := devices[v.Number]; n > 0 {
-			pubs = append(pubs, gin.H{"kind": "device", "devices": n})
+			pubs = append(pubs, api.Publication{Kind: "device", Devices: n})
 		}
 		out[v.Number] = pubs
 	}
@@ -350,7 +327,7 @@ func (s *Server) stopVersion(c *gin.Context) {
 		return
 	}
 	if v.Status != store.VersionQueued && v.Status != store.VersionTraining {
-		failf(c, http.StatusConflict, "not_training", "version %d is %s; only queued or training versions can be stopped", v.Number, v.Status)
+		failf(c, api.CodeNotTraining, "version %d is %s; only queued or training versions can be stopped", v.Number, v.Status)
 		return
 	}
 	if err := s.st.StopVersion(c.Request.Context(), m.ID, v.Number); err != nil {
@@ -367,7 +344,7 @@ func (s *Server) stopVersion(c *gin.Context) {
 
 func (s *Server) succeeded(c *gin.Context, v *store.Version) bool {
 	if v.Status != store.VersionSucceeded {
-		failf(c, http.StatusConflict, "not_trained", "version %d is %s; it has no report or package until it succeeds", v.Number, v.Status)
+		failf(c, api.CodeNotTrained, "version %d is %s; it has no report or package until it succeeds", v.Number, v.Status)
 		return false
 	}
 	return true
@@ -423,12 +400,12 @@ func (s *Server) versionImages(c *gin.Context) {
 		s.storeError(c, err, "the job of version "+strconv.Itoa(v.Number))
 		return
 	}
-	items := make([]gin.H, 0, len(j.Spec.Images))
+	items := make([]api.VersionImage, 0, len(j.Spec.Images))
 	splits := map[string]int{}
 	for _, im := range j.Spec.Images {
-		items = append(items, gin.H{"image_id": im.ID, "label": im.Label, "split": im.Split, "sha256": im.SHA256, "source": im.Source,
-			"thumbnail_url": "/api/v1/images/" + im.ID + "/thumbnail"})
+		items = append(items, api.VersionImage{ImageID: im.ID, Label: im.Label, Split: im.Split, SHA256: im.SHA256, Source: im.Source,
+			ThumbnailURL: "/api/v1/images/" + im.ID + "/thumbnail"})
 		splits[im.Split]++
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items), "splits": splits, "labels": j.Spec.Labels, "seed": j.Spec.Seed})
+	c.JSON(http.StatusOK, api.VersionImages{Items: items, Total: len(items), Splits: splits, Labels: j.Spec.Labels, Seed: j.Spec.Seed})
 }

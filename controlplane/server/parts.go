@@ -28,7 +28,7 @@ type partFile struct {
 func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
-		fail(c, http.StatusBadRequest, "invalid_multipart", "want multipart/form-data with one or more \"file\" parts: "+err.Error())
+		fail(c, api.CodeInvalidMultipart, "want multipart/form-data with one or more \"file\" parts: "+err.Error())
 		return nil, false
 	}
 	var files []partFile
@@ -45,7 +45,7 @@ func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
 			continue
 		}
 		if len(files) == max {
-			failf(c, http.StatusBadRequest, "too_many_files", "at most %d files per request", max)
+			failf(c, api.CodeTooManyFiles, "at most %d files per request", max)
 			return nil, false
 		}
 		b, err := io.ReadAll(io.LimitReader(part, imagerules.MaxFileSize+1))
@@ -56,7 +56,7 @@ func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
 		files = append(files, partFile{name: partName(part, len(files)), data: b})
 	}
 	if len(files) == 0 {
-		fail(c, http.StatusBadRequest, "missing_file", "no \"file\" part in the request")
+		fail(c, api.CodeMissingFile, "no \"file\" part in the request")
 		return nil, false
 	}
 	return files, true
@@ -65,10 +65,10 @@ func readImageParts(c *gin.Context, max int) ([]partFile, bool) {
 func failPart(c *gin.Context, err error) bool {
 	var mb *http.MaxBytesError
 	if errors.As(err, &mb) {
-		failf(c, http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", mb.Limit)
+		failf(c, api.CodeTooLarge, "request body over %d bytes", mb.Limit)
 		return false
 	}
-	fail(c, http.StatusBadRequest, "invalid_multipart", "reading the request: "+err.Error())
+	fail(c, api.CodeInvalidMultipart, "reading the request: "+err.Error())
 	return false
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/console"
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/fleet"
 	"github.com/autocv/autocv/protocol/jobs"
 )
@@ -121,26 +122,26 @@ func (s *Server) routes() *gin.Engine {
 	e.ContextWithFallback = true
 	e.HandleMethodNotAllowed = true
 	e.Use(s.requestID, s.recovery)
-	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, api.Health{Status: "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", s.metrics)
-	api := e.Group("/api/v1")
+	v1 := e.Group("/api/v1")
 	tbl := s.table()
 	for _, rt := range tbl {
-		api.Handle(rt.method, rt.path, rt.handlers...)
+		v1.Handle(rt.method, rt.path, rt.handlers...)
 	}
 	doc := openAPI(tbl)
-	api.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", doc) })
+	v1.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", doc) })
 	ui := console.Handler()
 	e.NoRoute(func(c *gin.Context) {
 		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
-			fail(c, http.StatusNotFound, "not_found", "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+" (see /api/v1/openapi.json)")
+			fail(c, api.CodeNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+" (see /api/v1/openapi.json)")
 			return
 		}
 		ui.ServeHTTP(c.Writer, c.Request)
 	})
 	e.NoMethod(func(c *gin.Context) {
-		fail(c, http.StatusMethodNotAllowed, "method_not_allowed", c.Request.Method+" is not allowed on "+c.Request.URL.Path)
+		fail(c, api.CodeMethod, c.Request.Method+" is not allowed on "+c.Request.URL.Path)
 	})
 	return e
 }
@@ -152,7 +153,7 @@ func (s *Server) recovery(c *gin.Context) {
 				panic(v)
 			}
 			s.log.Error("panic in handler", zap.Any("panic", v), zap.String("path", c.Request.URL.Path))
-			fail(c, http.StatusInternalServerError, "internal", "internal error (request id "+c.GetString(requestIDKey)+")")
+			fail(c, api.CodeInternal, "internal error (request id "+c.GetString(requestIDKey)+")")
 		}
 	}()
 	c.Next()
@@ -160,8 +161,8 @@ func (s *Server) recovery(c *gin.Context) {
 
 func (s *Server) ready(c *gin.Context) {
 	if err := s.st.Ping(c.Request.Context()); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "database unavailable", "error": err.Error()})
+		c.JSON(http.StatusServiceUnavailable, api.Health{Status: "database unavailable", Error: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	c.JSON(http.StatusOK, api.Health{Status: "ready"})
 }

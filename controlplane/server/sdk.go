@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Offline SDK (离线 SDK): a zip per platform holding the agent in
@@ -31,29 +32,25 @@ var sdkPlatforms = map[string]struct{ exe, lib, start string }{
 	"windows-amd64": {".exe", "onnxruntime.dll", "start.bat"},
 }
 
-type sdkRequest struct {
-	Platform string `json:"platform"`
-}
-
 func (s *Server) offlineVersion(c *gin.Context) *store.Version {
 	_, v := s.version(c)
 	if v == nil || !s.succeeded(c, v) {
 		return nil
 	}
 	if targetOf(v.AppType) != "offline" {
-		failf(c, http.StatusBadRequest, "wrong_target", "version %d is %s: cloud versions are published as a cloud API, not an SDK", v.Number, v.AppType)
+		failf(c, api.CodeWrongTarget, "version %d is %s: cloud versions are published as a cloud API, not an SDK", v.Number, v.AppType)
 		return nil
 	}
 	return v
 }
 
 func (s *Server) requestSDK(c *gin.Context) {
-	var req sdkRequest
+	var req api.SDKRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if _, ok := sdkPlatforms[req.Platform]; !ok {
-		failf(c, http.StatusBadRequest, "invalid_platform", "platform %q: want linux-amd64, windows-amd64 or linux-arm64", req.Platform)
+		failf(c, api.CodeInvalidPlatform, "platform %q: want linux-amd64, windows-amd64 or linux-arm64", req.Platform)
 		return
 	}
 	v := s.offlineVersion(c)
@@ -97,15 +94,12 @@ func (s *Server) requestSDK(c *gin.Context) {
 // starts it again (a build lost to a restart stays "building" otherwise).
 const sdkBuildLimit = 15 * time.Minute
 
-func sdkJSON(r *store.SDKRequest) gin.H {
-	h := gin.H{"platform": r.Platform, "status": r.Status, "model_id": r.ModelID, "version": r.Version}
-	if r.Error != "" {
-		h["error"] = r.Error
-	}
+func sdkJSON(r *store.SDKRequest) api.SDKBuild {
+	out := api.SDKBuild{Platform: r.Platform, Status: r.Status, ModelID: r.ModelID, Version: r.Version, Error: r.Error}
 	if r.Status == store.SDKReady {
-		h["download_url"] = fmt.Sprintf("/api/v1/models/%s/versions/%d/sdk/%s/download", r.ModelID, r.Version, r.Platform)
+		out.DownloadURL = fmt.Sprintf("/api/v1/models/%s/versions/%d/sdk/%s/download", r.ModelID, r.Version, r.Platform)
 	}
-	return h
+	return out
 }
 
 func (s *Server) getSDK(c *gin.Context) {
@@ -135,7 +129,7 @@ func (s *Server) downloadSDK(c *gin.Context) {
 		return
 	}
 	if r.Status != store.SDKReady {
-		failf(c, http.StatusConflict, "not_ready", "the SDK is %s", r.Status)
+		failf(c, api.CodeNotReady, "the SDK is %s", r.Status)
 		return
 	}
 	s.sendBlob(c, r.SHA256, "application/zip", fmt.Sprintf("autocv-sdk-%s-v%d-%s.zip", v.ModelID, v.Number, r.Platform))

@@ -131,13 +131,6 @@ func (s *Server) loadVersion(ctx context.Context, modelID string, number int, un
 
 var servicePathRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}(/[a-z0-9][a-z0-9_-]{0,62}){0,3}$`)
 
-type createServiceRequest struct {
-	Name    string `json:"name"`
-	Path    string `json:"path"`
-	ModelID string `json:"model_id"`
-	Version int    `json:"version"`
-}
-
 // cloudVersion loads a version the caller owns that may be published to
 // the cloud.
 func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store.Version {
@@ -158,23 +151,23 @@ func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store
 		return nil
 	}
 	if targetOf(v.AppType) != "cloud" {
-		failf(c, http.StatusBadRequest, "wrong_target", "version %d is %s: offline versions are published as an SDK, not a cloud API", v.Number, v.AppType)
+		failf(c, api.CodeWrongTarget, "version %d is %s: offline versions are published as an SDK, not a cloud API", v.Number, v.AppType)
 		return nil
 	}
 	return v
 }
 
 func (s *Server) createService(c *gin.Context) {
-	var req createServiceRequest
+	var req api.CreateServiceRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if !validName(req.Name, 64) {
-		fail(c, http.StatusBadRequest, "invalid_name", "service name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
+		fail(c, api.CodeInvalidName, "service name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}
 	if !servicePathRE.MatchString(req.Path) {
-		fail(c, http.StatusBadRequest, "invalid_path", "path must be 1–4 segments of lowercase letters, digits, '_' or '-' (e.g. \"factory/defects\")")
+		fail(c, api.CodeInvalidPath, "path must be 1–4 segments of lowercase letters, digits, '_' or '-' (e.g. \"factory/defects\")")
 		return
 	}
 	v := s.cloudVersion(c, req.ModelID, req.Version)
@@ -184,17 +177,17 @@ func (s *Server) createService(c *gin.Context) {
 	s.svcs.edit.Lock()
 	defer s.svcs.edit.Unlock()
 	if _, err := s.st.ServiceByPath(c.Request.Context(), req.Path); err == nil {
-		fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
+		fail(c, api.CodePathTaken, "path "+req.Path+" is already published; choose another")
 		return
 	}
 	if err := s.loadVersion(c.Request.Context(), v.ModelID, v.Number, false); err != nil {
-		failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", v.Number, err)
+		failf(c, api.CodeLoadFailed, "loading version %d for serving: %v", v.Number, err)
 		return
 	}
 	sv := &store.Service{OwnerID: who(c).user.ID, Name: req.Name, Path: req.Path, ModelID: v.ModelID, Version: v.Number, Online: true}
 	if err := s.st.CreateService(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			fail(c, http.StatusConflict, "path_taken", "path "+req.Path+" is already published; choose another")
+			fail(c, api.CodePathTaken, "path "+req.Path+" is already published; choose another")
 			return
 		}
 		s.internal(c, err)
@@ -203,7 +196,7 @@ func (s *Server) createService(c *gin.Context) {
 	c.JSON(http.StatusCreated, s.serviceJSON(c, sv))
 }
 
-func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) gin.H {
+func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) api.Service {
 	url := strings.TrimRight(s.opt.PublicURL, "/") + "/api/v1/infer/" + sv.Path
 	snap := s.svcs.statsFor(sv.ID).Snapshot()
 	state := "offline"
@@ -216,14 +209,15 @@ func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) gin.H {
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return gin.H{"id": sv.ID, "name": sv.Name, "path": sv.Path, "model_id": sv.ModelID, "version": sv.Version,
-		"online": sv.Online, "state": state, "url": url, "created_at": sv.CreatedAt.UTC(), "updated_at": sv.UpdatedAt.UTC(),
-		"stats": gin.H{"calls": snap.Calls, "errors": snap.Errors, "p50_ms": ms(snap.P50), "p90_ms": ms(snap.P90), "p99_ms": ms(snap.P99), "window": snap.Window},
-		"example": gin.H{
-			"curl":          "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" --data-binary @photo.jpg " + url,
-			"curl_multiple": "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" -F file=@a.jpg -F file=@b.jpg " + url,
-			"request":       "POST " + url + "?top_k=5 — body: one image (jpg, png or bmp; raw bytes or one multipart \"file\"), or several \"file\" parts",
-			"response":      gin.H{"model": gin.H{"id": sv.ModelID, "version": sv.Version}, "predictions": []gin.H{{"label": "…", "confidence": 0.97}}, "latency_ms": 12.3},
+	return api.Service{ID: sv.ID, Name: sv.Name, Path: sv.Path, ModelID: sv.ModelID, Version: sv.Version,
+		Online: sv.Online, State: state, URL: url, CreatedAt: sv.CreatedAt.UTC(), UpdatedAt: sv.UpdatedAt.UTC(),
+		Stats: api.ServiceStats{Calls: snap.Calls, Errors: snap.Errors, P50MS: ms(snap.P50), P90MS: ms(snap.P90), P99MS: ms(snap.P99), Window: snap.Window},
+		Example: api.ServiceExample{
+			Curl:         "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" --data-binary @photo.jpg " + url,
+			CurlMultiple: "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" -F file=@a.jpg -F file=@b.jpg " + url,
+			Request:      "POST " + url + "?top_k=5 — body: one image (jpg, png or bmp; raw bytes or one multipart \"file\"), or several \"file\" parts",
+			Response: api.PredictResponse{Model: api.ModelRef{ID: sv.ModelID, Version: sv.Version},
+				Predictions: []api.Prediction{{Label: "…", Confidence: 0.97, Threshold: api.DefaultThreshold, AboveThreshold: true}}, LatencyMS: 12.3},
 		}}
 }
 
@@ -246,11 +240,11 @@ func (s *Server) listServices(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	items := make([]gin.H, 0, len(list))
+	items := make([]api.Service, 0, len(list))
 	for i := range list {
 		items = append(items, s.serviceJSON(c, &list[i]))
 	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "total": len(items)})
+	c.JSON(http.StatusOK, api.ServiceList{Items: items, Total: len(items)})
 }
 
 func (s *Server) getService(c *gin.Context) {
@@ -259,17 +253,12 @@ func (s *Server) getService(c *gin.Context) {
 	}
 }
 
-type updateServiceRequest struct {
-	Online  *bool `json:"online"`
-	Version *int  `json:"version"`
-}
-
 // updateService switches a service on or off, or moves its path to
 // another version: the new version is loaded first, then the row is
 // switched, then the old one is unloaded once no service uses it (the pool
 // lets calls in flight on it finish), so no call fails.
 func (s *Server) updateService(c *gin.Context) {
-	var req updateServiceRequest
+	var req api.UpdateServiceRequest
 	if !bindJSON(c, &req) {
 		return
 	}
@@ -292,7 +281,7 @@ func (s *Server) updateService(c *gin.Context) {
 	}
 	if sv.Online {
 		if err := s.loadVersion(c.Request.Context(), sv.ModelID, sv.Version, false); err != nil {
-			failf(c, http.StatusBadGateway, "load_failed", "loading version %d for serving: %v", sv.Version, err)
+			failf(c, api.CodeLoadFailed, "loading version %d for serving: %v", sv.Version, err)
 			return
 		}
 	}
@@ -426,7 +415,7 @@ func (s *Server) startValidation(c *gin.Context) {
 		return
 	}
 	if err := s.pool.Start(keyOf(v), path, infer.LoadOptions{Unloadable: true}); err != nil {
-		fail(c, http.StatusServiceUnavailable, "unavailable", err.Error())
+		fail(c, api.CodeUnavailable, err.Error())
 		return
 	}
 	s.validationState(c, v, http.StatusAccepted)
@@ -447,16 +436,15 @@ func (s *Server) validationState(c *gin.Context, v *store.Version, status int) {
 			st, err = x, e
 		}
 	}
-	h := gin.H{"status": st, "model_id": v.ModelID, "version": v.Number}
+	out := api.ValidationState{Status: st, ModelID: v.ModelID, Version: v.Number}
 	if err != nil {
-		h["error"] = err.Error()
+		out.Error = err.Error()
 	}
 	if info, ok := s.pool.Info(keyOf(v)); ok && len(info.Model.Labels) > 0 {
-		labels := append([]string(nil), info.Model.Labels...)
-		sort.Strings(labels)
-		h["labels"] = labels
+		out.Labels = append([]string(nil), info.Model.Labels...)
+		sort.Strings(out.Labels)
 	}
-	c.JSON(status, h)
+	c.JSON(status, out)
 }
 
 func (s *Server) predictValidation(c *gin.Context) {
@@ -469,7 +457,7 @@ func (s *Server) predictValidation(c *gin.Context) {
 		if st == "" {
 			st = "stopped"
 		}
-		failf(c, http.StatusConflict, "not_ready", "the validation service is %s; POST …/validation first and wait for status ready", st)
+		failf(c, api.CodeNotReady, "the validation service is %s; POST …/validation first and wait for status ready", st)
 		return
 	}
 	p, ok := readPredictParams(c, v)

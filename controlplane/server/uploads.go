@@ -23,6 +23,7 @@ import (
 	"golang.org/x/image/draw"
 
 	"github.com/autocv/autocv/internal/atomicfile"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Resumable uploads, for zips too big to send in one request over a poor
@@ -44,6 +45,9 @@ var uploadIDRE = regexp.MustCompile(`^up_[a-z2-7]{26}$`)
 
 // uploadLocks serialises appends per upload.
 var uploadLocks sync.Map
+
+// api is the upload as the API shows it (without its owner).
+func (m *uploadMeta) api() api.Upload { return api.Upload{ID: m.ID, Size: m.Size, Offset: m.Offset} }
 
 func (s *Server) uploadPaths(id string) (meta, data string) {
 	dir := filepath.Join(s.opt.DataDir, "uploads")
@@ -71,17 +75,13 @@ func (s *Server) readUpload(id, owner string) (*uploadMeta, error) {
 	return &m, nil
 }
 
-type createUploadRequest struct {
-	Size int64 `json:"size"`
-}
-
 func (s *Server) createUpload(c *gin.Context) {
-	var req createUploadRequest
+	var req api.CreateUploadRequest
 	if !bindJSON(c, &req) {
 		return
 	}
 	if req.Size <= 0 || req.Size > s.opt.MaxUploadBytes {
-		failf(c, http.StatusBadRequest, "invalid_size", "size must be 1–%d bytes", s.opt.MaxUploadBytes)
+		failf(c, api.CodeInvalidSize, "size must be 1–%d bytes", s.opt.MaxUploadBytes)
 		return
 	}
 	m := uploadMeta{ID: "up_" + newSecret("")[:26], Owner: who(c).user.ID, Size: req.Size}
@@ -95,16 +95,16 @@ func (s *Server) createUpload(c *gin.Context) {
 		s.internal(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, m)
+	c.JSON(http.StatusCreated, m.api())
 }
 
 func (s *Server) getUpload(c *gin.Context) {
 	m, err := s.readUpload(c.Param("id"), who(c).user.ID)
 	if err != nil {
-		fail(c, http.StatusNotFound, "not_found", err.Error())
+		fail(c, api.CodeNotFound, err.Error())
 		return
 	}
-	c.JSON(http.StatusOK, m)
+	c.JSON(http.StatusOK, m.api())
 }
 
 // lockUpload serialises the calls on one upload; ids are checked first so
@@ -123,19 +123,19 @@ func (s *Server) appendUpload(c *gin.Context) {
 	id := c.Param("id")
 	unlock, ok := lockUpload(id)
 	if !ok {
-		fail(c, http.StatusNotFound, "not_found", "upload id "+id+" is malformed")
+		fail(c, api.CodeNotFound, "upload id "+id+" is malformed")
 		return
 	}
 	defer unlock()
 	m, err := s.readUpload(id, who(c).user.ID)
 	if err != nil {
-		fail(c, http.StatusNotFound, "not_found", err.Error())
+		fail(c, api.CodeNotFound, err.Error())
 		return
 	}
 	off, err := strconv.ParseInt(c.GetHeader("Upload-Offset"), 10, 64)
 	if err != nil || off != m.Offset {
 		c.Header("Upload-Offset", strconv.FormatInt(m.Offset, 10))
-		failf(c, http.StatusConflict, "offset_mismatch", "Upload-Offset must be %d (the bytes received so far)", m.Offset)
+		failf(c, api.CodeOffsetMismatch, "Upload-Offset must be %d (the bytes received so far)", m.Offset)
 		return
 	}
 	_, dp := s.uploadPaths(id)
@@ -156,15 +156,15 @@ func (s *Server) appendUpload(c *gin.Context) {
 		// Cut back to the last good offset so a retry can resume.
 		_ = os.Truncate(dp, m.Offset)
 		if errors.Is(err, errTooLarge) {
-			failf(c, http.StatusRequestEntityTooLarge, "too_large", "chunk goes past the declared size %d", m.Size)
+			failf(c, api.CodeTooLarge, "chunk goes past the declared size %d", m.Size)
 			return
 		}
-		fail(c, http.StatusBadRequest, "upload_failed", "receiving the chunk: "+err.Error())
+		fail(c, api.CodeUploadFailed, "receiving the chunk: "+err.Error())
 		return
 	}
 	m.Offset += n
 	c.Header("Upload-Offset", strconv.FormatInt(m.Offset, 10))
-	c.JSON(http.StatusOK, m)
+	c.JSON(http.StatusOK, m.api())
 }
 
 // finishedUpload hands over a complete resumable upload: it moves the data

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/split"
@@ -45,10 +46,7 @@ func refuse(kind error, format string, args ...any) error {
 }
 
 // Data is one dataset and the labels of it to train on.
-type Data struct {
-	DatasetID string   `json:"dataset_id"`
-	Labels    []string `json:"labels"`
-}
+type Data = api.TrainingData
 
 // Image is one image chosen for training, before splitting; Source is the
 // dataset it came from (the report lists sources per label).

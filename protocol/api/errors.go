@@ -28,7 +28,7 @@ const (
 	CodeBadTopK           Code = "bad_top_k"                        // top_k not a whole number ≥ 1
 	CodeBadThreshold      Code = "bad_threshold"                    // threshold not a number in [0, 1]
 	CodeBadRequest        Code = "bad_request"                      // anything else wrong with the request
-	CodeUnauthorized      Code = "unauthorized"                     // no or wrong credentials
+	CodeUnauthorized      Code = "unauthenticated"                  // no, wrong, revoked or expired credentials
 	CodeForbidden         Code = "forbidden"                        // credentials that may not do this
 	CodeNotFound          Code = "not_found"                        // no such path or thing
 	CodeMethod            Code = "method_not_allowed"               // the path exists, the method does not
@@ -39,6 +39,52 @@ const (
 	CodeInference         Code = "inference_failed"                 // the model failed on a good request
 	CodeInternal          Code = "internal"                         // a fault on the server's side
 	CodeCancelled         Code = "cancelled"                        // the client went away (status 499, never read)
+)
+
+// Codes of the control plane's other endpoints.
+const (
+	CodeInvalid            Code = "invalid"             // a field breaks its rule; the message names the field
+	CodeInvalidJSON        Code = "invalid_json"        // a body that is not the JSON the endpoint takes
+	CodeInvalidMultipart   Code = "invalid_multipart"   // a multipart body that does not parse
+	CodeInvalidName        Code = "invalid_name"        // a dataset, model or service name breaks the name rule
+	CodeInvalidAppType     Code = "invalid_app_type"    // not one of the application types
+	CodeInvalidMetric      Code = "invalid_metric"      // not one of the selection metrics
+	CodeInvalidPath        Code = "invalid_path"        // a cloud service path breaks the path rule
+	CodeInvalidPlatform    Code = "invalid_platform"    // an SDK platform this server does not build
+	CodeInvalidReport      Code = "invalid_report"      // a trainer's report.json that does not validate
+	CodeInvalidSize        Code = "invalid_size"        // a resumable upload size out of range
+	CodeInvalidPackage     Code = "invalid_package"     // a trainer's package that does not verify
+	CodeMissingFile        Code = "missing_file"        // a multipart request without its file part
+	CodeBadLabel           Code = "bad_label"           // a label name breaks the label rule
+	CodeTooFewImages       Code = "too_few_images"      // a label under imagerules.MinImagesPerLabel
+	CodeTooFewLabels       Code = "too_few_labels"      // fewer than two labels to train
+	CodeTooManyLabels      Code = "too_many_labels"     // over imagerules.MaxLabels
+	CodeUnknownLabel       Code = "unknown_label"       // a label the dataset does not have
+	CodeUnsupportedVersion Code = "unsupported_version" // a report schema this server does not read
+	CodeUploadFailed       Code = "upload_failed"       // the body broke off or did not match its size
+	CodeWrongTarget        Code = "wrong_target"        // a cloud version published offline or the other way round
+	CodeUploadIncomplete   Code = "upload_incomplete"   // an upload_id whose upload has not reached its size
+	CodeEmptyFile          Code = "empty_file"          // an uploaded file of 0 bytes
+	CodeChecksum           Code = "sha256_mismatch"     // an artifact that does not hash to what its sender said
+	CodeBadCredentials     Code = "bad_credentials"     // wrong username or password
+	CodeWrongPassword      Code = "wrong_password"      // the old password of a password change is wrong
+	CodeBadToken           Code = "bad_token"           // an enrolment token unknown, used up or expired
+	CodeCSRF               Code = "csrf"                // a console request without its CSRF header
+	CodeImporting          Code = "importing"           // the dataset is still importing
+	CodeConflict           Code = "conflict"            // the thing changed or exists already
+	CodeDatasetNotReady    Code = "dataset_not_ready"   // a dataset to train from has not finished importing
+	CodeInUse              Code = "in_use"              // still used by a job, a service or a device
+	CodeNotReady           Code = "not_ready"           // the thing is not built or loaded yet
+	CodeNotTrained         Code = "not_trained"         // the version has not succeeded
+	CodeNotTraining        Code = "not_training"        // only queued or training versions can be stopped
+	CodeOffsetMismatch     Code = "offset_mismatch"     // Upload-Offset is not where the upload stands
+	CodePathTaken          Code = "path_taken"          // another service has that path
+	CodeLeaseLost          Code = "lease_lost"          // the trainer's lease expired or moved on
+	CodeRateLimited        Code = "rate_limited"        // too many failed logins; wait
+	CodeLoadFailed         Code = "load_failed"         // the model would not load
+	CodeMQTT               Code = "mqtt"                // the broker refused a publish
+	CodeMQTTOff            Code = "mqtt_off"            // this server runs without a broker
+	CodeServiceUnavailable Code = "unavailable"         // the server cannot do it just now; try again
 )
 
 var statuses = map[Code]int{
@@ -52,6 +98,27 @@ var statuses = map[Code]int{
 	CodeOffline: http.StatusServiceUnavailable, CodeUnavailable: http.StatusServiceUnavailable,
 	CodeTimeout: http.StatusGatewayTimeout, CodeInference: http.StatusInternalServerError,
 	CodeInternal: http.StatusInternalServerError, CodeCancelled: 499,
+
+	CodeInvalid: http.StatusBadRequest, CodeInvalidJSON: http.StatusBadRequest,
+	CodeInvalidMultipart: http.StatusBadRequest, CodeInvalidName: http.StatusBadRequest,
+	CodeInvalidAppType: http.StatusBadRequest, CodeInvalidMetric: http.StatusBadRequest,
+	CodeInvalidPath: http.StatusBadRequest, CodeInvalidPlatform: http.StatusBadRequest,
+	CodeInvalidReport: http.StatusBadRequest, CodeInvalidSize: http.StatusBadRequest,
+	CodeInvalidPackage: http.StatusUnprocessableEntity, CodeMissingFile: http.StatusBadRequest,
+	CodeBadLabel: http.StatusBadRequest, CodeTooFewImages: http.StatusBadRequest,
+	CodeTooFewLabels: http.StatusBadRequest, CodeTooManyLabels: http.StatusBadRequest,
+	CodeUnknownLabel: http.StatusBadRequest, CodeUnsupportedVersion: http.StatusBadRequest,
+	CodeUploadFailed: http.StatusBadRequest, CodeWrongTarget: http.StatusBadRequest,
+	CodeChecksum: http.StatusBadRequest, CodeUploadIncomplete: http.StatusBadRequest, CodeEmptyFile: http.StatusBadRequest, CodeBadCredentials: http.StatusUnauthorized, CodeWrongPassword: http.StatusForbidden,
+	CodeBadToken: http.StatusUnauthorized, CodeCSRF: http.StatusForbidden,
+	CodeImporting: http.StatusConflict, CodeConflict: http.StatusConflict,
+	CodeDatasetNotReady: http.StatusConflict, CodeInUse: http.StatusConflict,
+	CodeNotReady: http.StatusConflict, CodeNotTrained: http.StatusConflict,
+	CodeNotTraining: http.StatusConflict, CodeOffsetMismatch: http.StatusConflict,
+	CodePathTaken: http.StatusConflict, CodeLeaseLost: http.StatusGone,
+	CodeRateLimited: http.StatusTooManyRequests, CodeLoadFailed: http.StatusBadGateway,
+	CodeMQTT: http.StatusBadGateway, CodeMQTTOff: http.StatusServiceUnavailable,
+	CodeServiceUnavailable: http.StatusServiceUnavailable,
 }
 
 // Codes lists every code in the table.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // Reasons an entry is skipped besides imagerules' own codes (too_large,
@@ -36,20 +38,11 @@ type Report struct {
 }
 
 // Skip is one entry left out, with a stable reason code and a detail for
-// people.
-type Skip struct {
-	Path   string `json:"path"`
-	Reason string `json:"reason"`
-	Detail string `json:"detail,omitempty"`
-}
+// people, as the API shows it.
+type Skip = api.SkippedFile
 
-// Label is one label folder of the zip.
-type Label struct {
-	Name      string `json:"name"`
-	Count     int    `json:"count"`
-	Trainable bool   `json:"trainable"`
-	Warning   string `json:"warning,omitempty"`
-}
+// Label is one label folder of the zip, as the API shows it.
+type Label = api.Label
 
 // Image is one accepted, stored image.
 type Image struct {
