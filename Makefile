@@ -50,6 +50,18 @@ $(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CO
 	npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund
 	npm run --prefix $(CONSOLE_WEB) build
 
+OPENAPI_LINT := protocol/api/lint
+
+.PHONY: openapi openapi-lint
+openapi: ## regenerate protocol/api/openapi.json and REST.md from the route table
+	$(GO) test ./controlplane/server -run '^TestOpenAPIDocument$$' -update
+
+openapi-lint: $(OPENAPI_LINT)/node_modules/.package-lock.json ## lint protocol/api/openapi.json (@redocly/cli, pinned; zero errors and warnings)
+	cd $(OPENAPI_LINT) && npx --no-install redocly lint --config redocly.yaml ../openapi.json
+
+$(OPENAPI_LINT)/node_modules/.package-lock.json: $(OPENAPI_LINT)/package-lock.json
+	npm ci --prefix $(OPENAPI_LINT) --no-audit --no-fund --ignore-scripts
+
 .PHONY: build
 build: $(ORT_LIB) $(CONSOLE_DIST) ## build every binary into bin/ with onnxruntime beside them
 	@mkdir -p $(BIN)
@@ -61,7 +73,7 @@ run: build ## build and start the system on its embedded defaults
 	installers/run.sh
 
 .PHONY: test
-test: $(ORT_LIB) $(CONSOLE_DIST) ## run all tests (race detector, real processes) and short fuzz runs
+test: $(ORT_LIB) $(CONSOLE_DIST) openapi-lint ## run all tests (race detector, real processes), the OpenAPI lint and short fuzz runs
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 

@@ -26,7 +26,14 @@ import (
 	"github.com/autocv/autocv/internal/testenv"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if sc, err := spec(); err == nil {
+		sc.summary(os.Stdout)
+	}
+	pgtest.Stop()
+	os.Exit(code)
+}
 
 var (
 	buildOnce sync.Once
@@ -105,6 +112,7 @@ func featureCache() string {
 func startServer(t *testing.T, o serverOpts) *server {
 	t.Helper()
 	binaries(t)
+	sc := specFor(t)
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
@@ -128,6 +136,7 @@ func startServer(t *testing.T, o serverOpts) *server {
 	s.start()
 	t.Cleanup(func() {
 		s.stop()
+		sc.expect(t, strings.TrimPrefix(s.URL, "http://"))
 		if strings.Contains(s.out.String(), "WARNING: DATA RACE") {
 			t.Error("the race detector found a data race in autocv-server (see its output)")
 		}

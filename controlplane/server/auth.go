@@ -275,7 +275,7 @@ func (s *Server) createUser(c *gin.Context) {
 	}
 	u := &store.User{Username: req.Username, PasswordHash: h, Admin: req.Admin}
 	if err := s.st.CreateUser(c.Request.Context(), u); err != nil {
-		s.storeError(c, err, "user "+req.Username)
+		s.createError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, userJSON(u))
@@ -368,7 +368,7 @@ func (s *Server) listTokens(kind string) gin.HandlerFunc {
 
 func (s *Server) deleteToken(c *gin.Context) {
 	if err := s.st.DeleteToken(c.Request.Context(), who(c).user.ID, c.Param("id")); err != nil {
-		s.storeError(c, err, "key "+c.Param("id"))
+		s.lookupError(c, err, "key "+c.Param("id"))
 		return
 	}
 	c.Status(http.StatusNoContent)

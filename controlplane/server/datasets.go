@@ -67,7 +67,7 @@ func (s *Server) dataset(c *gin.Context) *store.Dataset {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		s.storeError(c, err, "dataset "+c.Param("id"))
+		s.lookupError(c, err, "dataset "+c.Param("id"))
 		return nil
 	}
 	return d
@@ -167,7 +167,7 @@ func (s *Server) createDataset(c *gin.Context) {
 	d := &store.Dataset{OwnerID: who(c).user.ID, Name: up.name, Status: store.DatasetProcessing}
 	if err := s.st.CreateDataset(ctx, d); err != nil {
 		up.discard()
-		s.storeError(c, err, "dataset")
+		s.createError(c, err)
 		return
 	}
 	if !s.queueImport(c, d.ID, up) {
@@ -443,7 +443,7 @@ func (s *Server) image(c *gin.Context) *store.Image {
 		}
 	}
 	if err != nil {
-		s.storeError(c, err, "image "+c.Param("id"))
+		s.lookupError(c, err, "image "+c.Param("id"))
 		return nil
 	}
 	return im

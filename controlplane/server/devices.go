@@ -82,7 +82,7 @@ func (s *Server) listEnrollmentTokens(c *gin.Context) {
 
 func (s *Server) deleteEnrollmentToken(c *gin.Context) {
 	if err := s.st.DeleteEnrollmentToken(c.Request.Context(), c.Param("id")); err != nil {
-		s.storeError(c, err, "enrolment token "+c.Param("id"))
+		s.lookupError(c, err, "enrolment token "+c.Param("id"))
 		return
 	}
 	c.Status(http.StatusNoContent)
@@ -126,7 +126,7 @@ func (s *Server) enroll(c *gin.Context) {
 			fail(c, api.CodeBadToken, "enrolment token unknown, used up or expired")
 			return
 		}
-		s.storeError(c, err, "device")
+		s.createError(c, err)
 		return
 	}
 	s.log.Info("device enrolled", zap.String("device", d.ID), zap.String("name", d.Name), zap.String("group", d.Group))
@@ -196,7 +196,7 @@ func (s *Server) listDevices(c *gin.Context) {
 func (s *Server) getDevice(c *gin.Context) {
 	d, err := s.st.Device(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		s.storeError(c, err, "device "+c.Param("id"))
+		s.lookupError(c, err, "device "+c.Param("id"))
 		return
 	}
 	c.JSON(http.StatusOK, deviceJSON(d))
@@ -204,7 +204,7 @@ func (s *Server) getDevice(c *gin.Context) {
 
 func (s *Server) deleteDevice(c *gin.Context) {
 	if err := s.st.DeleteDevice(c.Request.Context(), c.Param("id")); err != nil {
-		s.storeError(c, err, "device "+c.Param("id"))
+		s.lookupError(c, err, "device "+c.Param("id"))
 		return
 	}
 	if err := s.SyncBrokerPasswords(c.Request.Context()); err != nil {
@@ -229,12 +229,12 @@ func (s *Server) setDesired(c *gin.Context) {
 	}
 	d, err := s.st.Device(c.Request.Context(), c.Param("id"))
 	if err != nil {
-		s.storeError(c, err, "device "+c.Param("id"))
+		s.lookupError(c, err, "device "+c.Param("id"))
 		return
 	}
 	v, err := s.st.Version(c.Request.Context(), req.ModelID, req.Version)
 	if err != nil {
-		s.storeError(c, err, fmt.Sprintf("version %d of model %s", req.Version, req.ModelID))
+		s.lookupError(c, err, fmt.Sprintf("version %d of model %s", req.Version, req.ModelID))
 		return
 	}
 	if v.Status != store.VersionSucceeded {

@@ -42,7 +42,26 @@ func (s *Server) internal(c *gin.Context, err error) {
 	fail(c, api.CodeInternal, "internal error (request id "+c.GetString(requestIDKey)+")")
 }
 
-// storeError maps the store's sentinel errors to statuses.
+// lookupError answers a failed read: 404 when the thing is not there.
+func (s *Server) lookupError(c *gin.Context, err error, what string) {
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, api.CodeNotFound, what+" not found")
+		return
+	}
+	s.internal(c, err)
+}
+
+// createError answers a failed insert: 409 when it clashes with a row
+// already there.
+func (s *Server) createError(c *gin.Context, err error) {
+	if errors.Is(err, store.ErrConflict) {
+		fail(c, api.CodeConflict, err.Error())
+		return
+	}
+	s.internal(c, err)
+}
+
+// storeError maps the store's sentinel errors of a change to statuses.
 func (s *Server) storeError(c *gin.Context, err error, what string) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):

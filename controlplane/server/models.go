@@ -37,7 +37,7 @@ func (s *Server) createModel(c *gin.Context) {
 	}
 	m := &store.Model{OwnerID: who(c).user.ID, Name: req.Name, Contact: req.Contact, Description: req.Description}
 	if err := s.st.CreateModel(c.Request.Context(), m); err != nil {
-		s.storeError(c, err, "model")
+		s.createError(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, modelJSON(m, nil, nil))
@@ -60,7 +60,7 @@ func (s *Server) model(c *gin.Context) *store.Model {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		s.storeError(c, err, "model "+c.Param("id"))
+		s.lookupError(c, err, "model "+c.Param("id"))
 		return nil
 	}
 	return m
@@ -240,7 +240,7 @@ func (s *Server) version(c *gin.Context) (*store.Model, *store.Version) {
 	}
 	v, err := s.st.Version(c.Request.Context(), m.ID, n)
 	if err != nil {
-		s.storeError(c, err, fmt.Sprintf("version %d of model %s", n, m.ID))
+		s.lookupError(c, err, fmt.Sprintf("version %d of model %s", n, m.ID))
 		return nil, nil
 	}
 	return m, v
@@ -397,7 +397,7 @@ func (s *Server) versionImages(c *gin.Context) {
 	}
 	j, err := s.st.Job(c.Request.Context(), v.JobID)
 	if err != nil {
-		s.storeError(c, err, "the job of version "+strconv.Itoa(v.Number))
+		s.lookupError(c, err, "the job of version "+strconv.Itoa(v.Number))
 		return
 	}
 	items := make([]api.VersionImage, 0, len(j.Spec.Images))

@@ -109,7 +109,7 @@ func (s *Server) getSDK(c *gin.Context) {
 	}
 	r, err := s.st.SDK(c.Request.Context(), v.ModelID, v.Number, c.Param("platform"))
 	if err != nil {
-		s.storeError(c, err, "SDK "+c.Param("platform"))
+		s.lookupError(c, err, "SDK "+c.Param("platform"))
 		return
 	}
 	if r.Status == store.SDKBuilding && time.Since(r.UpdatedAt) > sdkBuildLimit {
@@ -125,7 +125,7 @@ func (s *Server) downloadSDK(c *gin.Context) {
 	}
 	r, err := s.st.SDK(c.Request.Context(), v.ModelID, v.Number, c.Param("platform"))
 	if err != nil {
-		s.storeError(c, err, "SDK "+c.Param("platform"))
+		s.lookupError(c, err, "SDK "+c.Param("platform"))
 		return
 	}
 	if r.Status != store.SDKReady {

@@ -139,12 +139,12 @@ func (s *Server) cloudVersion(c *gin.Context, modelID string, number int) *store
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		s.storeError(c, err, "model "+modelID)
+		s.lookupError(c, err, "model "+modelID)
 		return nil
 	}
 	v, err := s.st.Version(c.Request.Context(), modelID, number)
 	if err != nil {
-		s.storeError(c, err, fmt.Sprintf("version %d of model %s", number, modelID))
+		s.lookupError(c, err, fmt.Sprintf("version %d of model %s", number, modelID))
 		return nil
 	}
 	if !s.succeeded(c, v) {
@@ -228,7 +228,7 @@ func (s *Server) service(c *gin.Context) *store.Service {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		s.storeError(c, err, "service "+c.Param("id"))
+		s.lookupError(c, err, "service "+c.Param("id"))
 		return nil
 	}
 	return sv
@@ -337,7 +337,7 @@ func (s *Server) infer(c *gin.Context) {
 	path := strings.TrimPrefix(c.Param("path"), "/")
 	sv, err := s.st.ServiceByPath(c.Request.Context(), path)
 	if err != nil {
-		s.storeError(c, err, "service /api/v1/infer/"+path)
+		s.lookupError(c, err, "service /api/v1/infer/"+path)
 		return
 	}
 	if !owns(c, sv.OwnerID) {

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/autocv/autocv/protocol/imagerules"
@@ -121,12 +122,13 @@ var statuses = map[Code]int{
 	CodeServiceUnavailable: http.StatusServiceUnavailable,
 }
 
-// Codes lists every code in the table.
+// Codes lists every code in the table, sorted.
 func Codes() []Code {
 	out := make([]Code, 0, len(statuses))
 	for c := range statuses {
 		out = append(out, c)
 	}
+	slices.Sort(out)
 	return out
 }
 
