@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -69,7 +70,7 @@ func (a *app) flagSet(name, usage string) *flag.FlagSet {
 	fs.Usage = func() {}
 	fs.StringVar(&a.serverFlag, "server", a.serverFlag, "control plane `URL` (AUTOCV_SERVER)")
 	fs.StringVar(&a.tokenFlag, "token", a.tokenFlag, "API key or session `token` (AUTOCV_TOKEN)")
-	fs.BoolVar(&a.jsonOut, "json", a.jsonOut, "print the server's JSON as it came")
+	fs.BoolVar(&a.jsonOut, "json", a.jsonOut, "print the server's answer as JSON")
 	return fs
 }
 
@@ -183,12 +184,21 @@ func normalizeServer(s string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// emitJSON writes the server's JSON as it came, ending in a newline.
-func (a *app) emitJSON(raw []byte) {
-	a.stdout.Write(raw)
-	if len(raw) == 0 || raw[len(raw)-1] != '\n' {
-		io.WriteString(a.stdout, "\n")
+// emitJSON writes v as indented JSON.
+func (a *app) emitJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// output prints v: as JSON with --json, else with print.
+func (a *app) output(v any, print func()) error {
+	if a.jsonOut {
+		return a.emitJSON(v)
 	}
+	print()
+	return nil
 }
 
 // table writes aligned columns.
@@ -227,6 +237,14 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04")
+}
+
+// fmtWhen is fmtTime of an optional time.
+func fmtWhen(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return fmtTime(*t)
 }
 
 func fmtBytes(n int64) string {

@@ -12,24 +12,31 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/internal/atomicfile"
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 	"github.com/autocv/autocv/protocol/report"
 )
 
-// download streams path's answer into the file out ("-": stdout), written
-// to a temp name and renamed so a broken download leaves no half file. The
-// server names blobs by sha256 in the ETag; a body that does not match it
-// is refused.
-func (a *app) download(path, out string) (int64, string, error) {
+// download streams the answer of get into the file out ("-": stdout),
+// written to a temp name and renamed so a broken download leaves no half
+// file. The server names blobs by sha256 in the ETag; a body that does not
+// match it is refused.
+func (a *app) download(out string, get func(*client.Client, context.Context) (*http.Response, error)) (int64, string, error) {
 	if fi, err := os.Stat(out); err == nil && fi.IsDir() {
 		return 0, "", &usageError{msg: fmt.Sprintf("--out %s is a folder; give a file name", out), usage: a.usage}
 	}
+	c, err := a.api()
+	if err != nil {
+		return 0, "", err
+	}
 	ctx, cancel := context.WithCancel(a.ctx)
 	defer cancel()
-	resp, err := a.request(ctx, http.MethodGet, path, nil, -1, nil)
+	resp, err := get(c, ctx)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
+	path := resp.Request.URL.Path
 	want := strings.Trim(resp.Header.Get("ETag"), `"`)
 	h := sha256.New()
 	var n int64
@@ -37,7 +44,7 @@ func (a *app) download(path, out string) (int64, string, error) {
 		var cerr error
 		n, cerr = io.Copy(io.MultiWriter(w, h), resp.Body)
 		if cerr != nil {
-			return fmt.Errorf("downloading %s: %w", path, unwrapURL(cerr))
+			return fmt.Errorf("downloading %s: %w", path, cerr)
 		}
 		if resp.ContentLength >= 0 && n != resp.ContentLength {
 			return fmt.Errorf("downloading %s: got %d of %d bytes", path, n, resp.ContentLength)
@@ -69,7 +76,9 @@ func (a *app) versionsPackage(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, sha, err := a.download(apiPath("models", m, "versions", v, "package"), *out)
+	n, sha, err := a.download(*out, func(c *client.Client, ctx context.Context) (*http.Response, error) {
+		return c.Package(ctx, m, v)
+	})
 	if err != nil {
 		return err
 	}
@@ -90,27 +99,26 @@ func (a *app) versionsReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := a.get(apiPath("models", m, "versions", v, "report"), nil)
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	rep, err := c.Report(a.ctx, m, v)
 	if err != nil {
 		return err
 	}
 	if *out != "" {
+		raw, err := report.Encode(rep)
+		if err != nil {
+			return err
+		}
 		if err := atomicfile.Write(*out, raw, 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stderr, "wrote %s (%s)\n", *out, fmtBytes(int64(len(raw))))
 		return nil
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
-	}
-	var rep report.Report
-	if err := decode(raw, &rep, "report"); err != nil {
-		return err
-	}
-	a.printReport(&rep)
-	return nil
+	return a.output(rep, func() { a.printReport(rep) })
 }
 
 // printReport shows the parts of the evaluation report people read first.
@@ -158,14 +166,7 @@ func (a *app) printReport(r *report.Report) {
 	}
 }
 
-type sdkState struct {
-	Platform    string `json:"platform"`
-	Status      string `json:"status"`
-	Error       string `json:"error"`
-	DownloadURL string `json:"download_url"`
-}
-
-func (a *app) printSDK(s *sdkState) {
+func (a *app) printSDK(s *api.SDKBuild) {
 	fmt.Fprintf(a.stdout, "SDK %s: %s\n", s.Platform, s.Status)
 	if s.Error != "" {
 		fmt.Fprintf(a.stdout, "error: %s\n", s.Error)
@@ -187,8 +188,11 @@ func (a *app) sdkRequest(args []string) error {
 	if err != nil {
 		return err
 	}
-	var st sdkState
-	raw, err := a.send(http.MethodPost, apiPath("models", m, "versions", v, "sdk"), map[string]string{"platform": *platform}, &st)
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	st, err := c.RequestSDK(a.ctx, m, v, *platform)
 	if err != nil {
 		return err
 	}
@@ -196,14 +200,12 @@ func (a *app) sdkRequest(args []string) error {
 		if err := a.sleep(time.Second); err != nil {
 			return err
 		}
-		if raw, err = a.get(apiPath("models", m, "versions", v, "sdk", *platform), &st); err != nil {
+		if st, err = c.GetSDK(a.ctx, m, v, *platform); err != nil {
 			return err
 		}
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-	} else {
-		a.printSDK(&st)
+	if err := a.output(st, func() { a.printSDK(st) }); err != nil {
+		return err
 	}
 	if st.Status == "failed" {
 		return fmt.Errorf("the %s SDK build failed: %s", *platform, orDash(st.Error))
@@ -221,17 +223,15 @@ func (a *app) sdkGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var st sdkState
-	raw, err := a.get(apiPath("models", m, "versions", v, "sdk", pos[2]), &st)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	st, err := c.GetSDK(a.ctx, m, v, pos[2])
+	if err != nil {
+		return err
 	}
-	a.printSDK(&st)
-	return nil
+	return a.output(st, func() { a.printSDK(st) })
 }
 
 func (a *app) sdkDownload(args []string) error {
@@ -248,7 +248,9 @@ func (a *app) sdkDownload(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, sha, err := a.download(apiPath("models", m, "versions", v, "sdk", pos[2], "download"), *out)
+	n, sha, err := a.download(*out, func(c *client.Client, ctx context.Context) (*http.Response, error) {
+		return c.DownloadSDK(ctx, m, v, pos[2])
+	})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/internal/buildinfo"
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 )
 
 // credentials is what `autocv login` saves: a session token for one
@@ -106,15 +108,11 @@ func (a *app) login(args []string) error {
 		return err
 	}
 	a.token = "" // log in afresh, whatever token the environment holds
-	var out struct {
-		Token     string    `json:"token"`
-		ExpiresAt time.Time `json:"expires_at"`
-		User      struct {
-			Username string `json:"username"`
-			Admin    bool   `json:"admin"`
-		} `json:"user"`
+	c, err := a.api()
+	if err != nil {
+		return err
 	}
-	raw, err := a.send(http.MethodPost, "/auth/login", map[string]string{"username": user, "password": password}, &out)
+	out, err := c.Login(a.ctx, api.LoginRequest{Username: user, Password: password})
 	if err != nil {
 		return err
 	}
@@ -126,8 +124,7 @@ func (a *app) login(args []string) error {
 		return err
 	}
 	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+		return a.emitJSON(out)
 	}
 	role := ""
 	if out.User.Admin {
@@ -148,8 +145,12 @@ func (a *app) logout(args []string) error {
 	creds, _ := loadCredentials()
 	var callErr error
 	if a.token != "" {
-		_, callErr = a.call(http.MethodPost, "/auth/logout", nil)
-		var ae *apiError
+		c, err := a.api()
+		if err != nil {
+			return err
+		}
+		callErr = c.Logout(a.ctx)
+		var ae *client.Error
 		if errors.As(callErr, &ae) && ae.Status == http.StatusUnauthorized {
 			callErr = nil // already expired or revoked: nothing to end
 		}
@@ -174,18 +175,16 @@ func (a *app) whoami(args []string) error {
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	var me struct {
-		ID       string `json:"id"`
-		Username string `json:"username"`
-		Admin    bool   `json:"admin"`
+	c, err := a.api()
+	if err != nil {
+		return err
 	}
-	raw, err := a.get("/me", &me)
+	me, err := c.Me(a.ctx)
 	if err != nil {
 		return err
 	}
 	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+		return a.emitJSON(me)
 	}
 	role := "user"
 	if me.Admin {

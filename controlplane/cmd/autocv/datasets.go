@@ -1,75 +1,21 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 )
 
-// dataset is GET /datasets/{id}, as far as the tables need it.
-type dataset struct {
-	ID         string    `json:"id"`
-	Name       string    `json:"name"`
-	Status     string    `json:"status"`
-	Error      string    `json:"error"`
-	Revision   int       `json:"revision"`
-	ImageCount int       `json:"image_count"`
-	LabelCount int       `json:"label_count"`
-	UpdatedAt  time.Time `json:"updated_at"`
-	Labels     []struct {
-		Name      string `json:"name"`
-		Count     int    `json:"count"`
-		Trainable bool   `json:"trainable"`
-		Warning   string `json:"warning"`
-	} `json:"labels"`
-	ImportReport *struct {
-		Accepted map[string]int `json:"accepted"`
-		Skipped  []struct {
-			Path   string `json:"path"`
-			Reason string `json:"reason"`
-			Detail string `json:"detail"`
-		} `json:"skipped"`
-		Added   int     `json:"added"`
-		Seconds float64 `json:"seconds"`
-	} `json:"import_report"`
-	Progress *struct {
-		Stage string `json:"stage"`
-		Done  int    `json:"done"`
-		Total int    `json:"total"`
-	} `json:"progress"`
-}
-
-type page struct {
-	Total    int `json:"total"`
-	Page     int `json:"page"`
-	PageSize int `json:"page_size"`
-}
-
-func (a *app) pageFooter(p page) {
+func (a *app) pageFooter(p api.Page) {
 	if p.PageSize > 0 && p.Total > p.PageSize {
 		pages := (p.Total + p.PageSize - 1) / p.PageSize
 		fmt.Fprintf(a.stdout, "page %d of %d (%d in all; --page N for more)\n", p.Page, pages, p.Total)
 	}
-}
-
-func pageQuery(pg, size int) string {
-	q := url.Values{}
-	if pg > 0 {
-		q.Set("page", strconv.Itoa(pg))
-	}
-	if size > 0 {
-		q.Set("page_size", strconv.Itoa(size))
-	}
-	if len(q) == 0 {
-		return ""
-	}
-	return "?" + q.Encode()
 }
 
 func (a *app) datasetsList(args []string) error {
@@ -79,25 +25,22 @@ func (a *app) datasetsList(args []string) error {
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	var out struct {
-		Items []dataset `json:"items"`
-		page
-	}
-	raw, err := a.get("/datasets"+pageQuery(*pg, *size), &out)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	out, err := c.ListDatasets(a.ctx, *pg, *size)
+	if err != nil {
+		return err
 	}
-	t := a.table("ID", "NAME", "STATUS", "IMAGES", "LABELS", "UPDATED")
-	for _, d := range out.Items {
-		t.row(d.ID, d.Name, d.Status, d.ImageCount, d.LabelCount, fmtTime(d.UpdatedAt))
-	}
-	t.flush()
-	a.pageFooter(out.page)
-	return nil
+	return a.output(out, func() {
+		t := a.table("ID", "NAME", "STATUS", "IMAGES", "LABELS", "UPDATED")
+		for _, d := range out.Items {
+			t.row(d.ID, d.Name, d.Status, d.ImageCount, d.LabelCount, fmtTime(d.UpdatedAt))
+		}
+		t.flush()
+		a.pageFooter(out.Page)
+	})
 }
 
 func (a *app) datasetsGet(args []string) error {
@@ -106,21 +49,19 @@ func (a *app) datasetsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var d dataset
-	raw, err := a.get(apiPath("datasets", pos[0]), &d)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	d, err := c.GetDataset(a.ctx, pos[0])
+	if err != nil {
+		return err
 	}
-	a.printDataset(&d)
-	return nil
+	return a.output(d, func() { a.printDataset(d) })
 }
 
 // printDataset shows a dataset, its labels and its last import report.
-func (a *app) printDataset(d *dataset) {
+func (a *app) printDataset(d *api.Dataset) {
 	w := a.stdout
 	fmt.Fprintf(w, "dataset %s  %q\nstatus   %s (revision %d)\nimages   %d in %d labels\n", d.ID, d.Name, d.Status, d.Revision, d.ImageCount, d.LabelCount)
 	if d.Error != "" {
@@ -166,11 +107,13 @@ func (a *app) datasetsCreate(args []string) error {
 	if *name == "" || *zipPath == "" {
 		return a.usagef("--name and --zip are required")
 	}
-	raw, err := a.sendZip("/datasets", [][2]string{{"name", *name}}, *zipPath)
+	d, err := a.sendZip(*zipPath, func(c *client.Client, zip *client.File, uploadID string) (*api.Dataset, error) {
+		return c.CreateDataset(a.ctx, *name, zip, uploadID)
+	})
 	if err != nil {
 		return err
 	}
-	return a.afterImport(raw, *wait, "created")
+	return a.afterImport(d, *wait, "created")
 }
 
 func (a *app) datasetsAppend(args []string) error {
@@ -184,48 +127,44 @@ func (a *app) datasetsAppend(args []string) error {
 	if *zipPath == "" {
 		return a.usagef("--zip is required")
 	}
-	raw, err := a.sendZip(apiPath("datasets", pos[0], "zips"), nil, *zipPath)
+	d, err := a.sendZip(*zipPath, func(c *client.Client, zip *client.File, uploadID string) (*api.Dataset, error) {
+		return c.AppendZip(a.ctx, pos[0], zip, uploadID)
+	})
 	if err != nil {
 		return err
 	}
-	return a.afterImport(raw, *wait, "appending to")
+	return a.afterImport(d, *wait, "appending to")
 }
 
 // afterImport reports an accepted zip, or waits for its import to end.
-func (a *app) afterImport(raw []byte, wait bool, verb string) error {
-	var d dataset
-	if err := decode(raw, &d, "/datasets"); err != nil {
-		return err
+func (a *app) afterImport(d *api.Dataset, wait bool, verb string) error {
+	if wait {
+		return a.waitDataset(d.ID)
 	}
-	if !wait {
-		if a.jsonOut {
-			a.emitJSON(raw)
-			return nil
-		}
+	return a.output(d, func() {
 		fmt.Fprintf(a.stdout, "%s dataset %s %q: %s (autocv datasets get %s shows when it is ready)\n", verb, d.ID, d.Name, d.Status, d.ID)
-		return nil
-	}
-	return a.waitDataset(d.ID)
+	})
 }
 
 // waitDataset polls a dataset until its import ends, showing progress.
 func (a *app) waitDataset(id string) error {
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
 	prog := a.newProgress("importing "+id, 0)
 	lastLine := ""
 	for {
-		var d dataset
-		raw, err := a.get(apiPath("datasets", id), &d)
+		d, err := c.GetDataset(a.ctx, id)
 		if err != nil {
 			return err
 		}
-		if d.Status != "processing" {
+		if d.Status != api.DatasetProcessing {
 			prog.done()
-			if a.jsonOut {
-				a.emitJSON(raw)
-			} else {
-				a.printDataset(&d)
+			if err := a.output(d, func() { a.printDataset(d) }); err != nil {
+				return err
 			}
-			if d.Status == "failed" {
+			if d.Status == api.DatasetFailed {
 				return fmt.Errorf("dataset %s: the import failed: %s", id, orDash(d.Error))
 			}
 			return nil
@@ -252,41 +191,40 @@ func (a *app) datasetsRename(args []string) error {
 	if err != nil {
 		return err
 	}
-	var d dataset
-	raw, err := a.send(http.MethodPatch, apiPath("datasets", pos[0]), map[string]string{"name": pos[1]}, &d)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	d, err := c.RenameDataset(a.ctx, pos[0], pos[1])
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "dataset %s is now %q\n", d.ID, d.Name)
-	return nil
+	return a.output(d, func() { fmt.Fprintf(a.stdout, "dataset %s is now %q\n", d.ID, d.Name) })
 }
 
 func (a *app) datasetsDelete(args []string) error {
-	fs := a.flagSet("datasets delete", a.usage)
+	return a.deleteOne(args, "datasets delete", "deleted dataset", (*client.Client).DeleteDataset)
+}
+
+// deleteOne runs a command that deletes the thing named by its one
+// argument.
+func (a *app) deleteOne(args []string, name, done string, del func(*client.Client, context.Context, string) error) error {
+	fs := a.flagSet(name, a.usage)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	if _, err := a.call(http.MethodDelete, apiPath("datasets", pos[0]), nil); err != nil {
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	if err := del(c, a.ctx, pos[0]); err != nil {
 		return err
 	}
 	if !a.jsonOut {
-		fmt.Fprintln(a.stdout, "deleted dataset", pos[0])
+		fmt.Fprintln(a.stdout, done, pos[0])
 	}
 	return nil
-}
-
-type imageRow struct {
-	ID        string    `json:"id"`
-	Source    string    `json:"source"`
-	Size      int64     `json:"size"`
-	Width     int       `json:"width"`
-	Height    int       `json:"height"`
-	CreatedAt time.Time `json:"created_at"`
 }
 
 func (a *app) datasetsImages(args []string) error {
@@ -297,25 +235,22 @@ func (a *app) datasetsImages(args []string) error {
 	if err != nil {
 		return err
 	}
-	var out struct {
-		Items []imageRow `json:"items"`
-		page
-	}
-	raw, err := a.get(apiPath("datasets", pos[0], "labels", pos[1], "images")+pageQuery(*pg, *size), &out)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	out, err := c.ListImages(a.ctx, pos[0], pos[1], *pg, *size)
+	if err != nil {
+		return err
 	}
-	t := a.table("ID", "SOURCE", "SIZE", "PIXELS", "ADDED")
-	for _, im := range out.Items {
-		t.row(im.ID, im.Source, fmtBytes(im.Size), fmt.Sprintf("%d×%d", im.Width, im.Height), fmtTime(im.CreatedAt))
-	}
-	t.flush()
-	a.pageFooter(out.page)
-	return nil
+	return a.output(out, func() {
+		t := a.table("ID", "SOURCE", "SIZE", "PIXELS", "ADDED")
+		for _, im := range out.Items {
+			t.row(im.ID, im.Source, fmtBytes(im.Size), fmt.Sprintf("%d×%d", im.Width, im.Height), fmtTime(im.CreatedAt))
+		}
+		t.flush()
+		a.pageFooter(out.Page)
+	})
 }
 
 // Single images go up in batches the server accepts in one request.
@@ -336,49 +271,37 @@ func (a *app) datasetsAddImages(args []string) error {
 		return err
 	}
 	defer closeAll(files)
-	var added, skipped []json.RawMessage
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	all := &api.AddImagesResponse{Added: []api.Image{}, Skipped: []api.SkippedFile{}}
 	for start := 0; start < len(files); {
 		end, size := start, int64(0)
 		for end < len(files) && end-start < imagesPerRequest && (end == start || size+files[end].size <= bytesPerRequest) {
 			size += files[end].size
 			end++
 		}
-		var out struct {
-			Added   []json.RawMessage `json:"added"`
-			Skipped []json.RawMessage `json:"skipped"`
-		}
-		if _, err := a.postFiles(apiPath("datasets", id, "labels", label, "images"), files[start:end], &out); err != nil {
+		out, err := c.AddImages(a.ctx, id, label, parts(files[start:end]))
+		if err != nil {
 			if start > 0 {
 				return fmt.Errorf("after %d of %d files were sent: %w", start, len(files), err)
 			}
 			return err
 		}
-		added, skipped = append(added, out.Added...), append(skipped, out.Skipped...)
+		all.Added, all.Skipped = append(all.Added, out.Added...), append(all.Skipped, out.Skipped...)
 		start = end
 	}
-	if a.jsonOut {
-		b, _ := json.Marshal(map[string]any{"added": nonNil(added), "skipped": nonNil(skipped)})
-		a.emitJSON(b)
-		return nil
-	}
-	fmt.Fprintf(a.stdout, "added %d images to label %s of dataset %s", len(added), label, id)
-	if len(skipped) > 0 {
-		fmt.Fprintf(a.stdout, "; skipped %d:", len(skipped))
-	}
-	fmt.Fprintln(a.stdout)
-	for _, s := range skipped {
-		var sk struct{ File, Reason, Detail string }
-		_ = json.Unmarshal(s, &sk)
-		fmt.Fprintf(a.stdout, "  %s: %s (%s)\n", orDash(sk.File), sk.Reason, sk.Detail)
-	}
-	return nil
-}
-
-func nonNil(xs []json.RawMessage) []json.RawMessage {
-	if xs == nil {
-		return []json.RawMessage{}
-	}
-	return xs
+	return a.output(all, func() {
+		fmt.Fprintf(a.stdout, "added %d images to label %s of dataset %s", len(all.Added), label, id)
+		if len(all.Skipped) > 0 {
+			fmt.Fprintf(a.stdout, "; skipped %d:", len(all.Skipped))
+		}
+		fmt.Fprintln(a.stdout)
+		for _, s := range all.Skipped {
+			fmt.Fprintf(a.stdout, "  %s: %s (%s)\n", orDash(s.Path), s.Reason, s.Detail)
+		}
+	})
 }
 
 // localFile is an opened file to send.
@@ -386,6 +309,15 @@ type localFile struct {
 	path string
 	f    *os.File
 	size int64
+}
+
+// parts are files to send, named by their base names.
+func parts(files []localFile) []client.File {
+	out := make([]client.File, len(files))
+	for i, f := range files {
+		out[i] = client.File{Name: filepath.Base(f.path), Body: f.f, Size: f.size}
+	}
+	return out
 }
 
 // openImages opens files to upload, naming the first that is not a
@@ -416,24 +348,4 @@ func closeAll(fs []localFile) {
 	for _, f := range fs {
 		f.f.Close()
 	}
-}
-
-// postFiles sends files as multipart "file" parts to path and returns the
-// answer, decoded into out as well.
-func (a *app) postFiles(path string, files []localFile, out any) ([]byte, error) {
-	parts := make([]filePart, len(files))
-	for i, f := range files {
-		parts[i] = filePart{name: filepath.Base(f.path), r: f.f, size: f.size}
-	}
-	body, n, ctype := multipartBody(nil, parts)
-	resp, err := a.request(a.ctx, http.MethodPost, path, body, n, http.Header{"Content-Type": {ctype}})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("POST %s: reading the answer: %w", path, err)
-	}
-	return raw, decode(raw, out, path)
 }

@@ -7,7 +7,7 @@
 // Every setting also comes from the environment (AUTOCV_SERVER,
 // AUTOCV_TOKEN); `autocv login` keeps a session token in the user's config
 // folder. Tables go to stdout, progress to stderr; --json prints the
-// server's JSON as it came, for scripts. Exit status: 0 ok, 1 the call
+// server's answer as JSON, for scripts. Exit status: 0 ok, 1 the call
 // failed, 2 the command line was wrong.
 package main
 
@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "autocv: interrupted")
 		return 1
 	default:
-		fmt.Fprintln(stderr, "autocv:", err)
+		fmt.Fprintln(stderr, "autocv:", a.explain(err))
 		return 1
 	}
 }
@@ -142,7 +142,7 @@ func globalHelp() string {
 settings (flag, or environment):
   --server URL   AUTOCV_SERVER   the control plane (default ` + defaultServer + `, or the one you logged in to)
   --token T      AUTOCV_TOKEN    an API key or session token (default: the one saved by autocv login)
-  --json                         print the server's JSON as it came
+  --json                         print the server's answer as JSON
 Flags may come before or after the arguments.`
 	return s
 }

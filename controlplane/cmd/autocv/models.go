@@ -1,54 +1,25 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/report"
 )
 
-type model struct {
-	ID          string        `json:"id"`
-	Name        string        `json:"name"`
-	Contact     string        `json:"contact"`
-	Description string        `json:"description"`
-	CreatedAt   time.Time     `json:"created_at"`
-	Versions    []versionInfo `json:"versions"`
-}
-
-// versionInfo is GET /models/{id}/versions/{v}.
-type versionInfo struct {
-	Version  int      `json:"version"`
-	ModelID  string   `json:"model_id"`
-	AppType  string   `json:"app_type"`
-	Target   string   `json:"target"`
-	Metric   string   `json:"metric"`
-	Status   string   `json:"status"`
-	Labels   []string `json:"labels"`
-	Progress struct {
-		Stage      string  `json:"stage"`
-		Percent    float64 `json:"percent"` // 0–100
-		ETASeconds float64 `json:"eta_seconds"`
-		Message    string  `json:"message"`
-	} `json:"progress"`
-	Error         string             `json:"error"`
-	Metrics       map[string]float64 `json:"metrics"`
-	PackageSHA256 string             `json:"package_sha256"`
-	Publications  []map[string]any   `json:"publications"`
-	CreatedAt     time.Time          `json:"created_at"`
-}
-
 // finished reports whether a version's training has ended.
-func (v *versionInfo) finished() bool { return v.Status != "queued" && v.Status != "training" }
+func finished(v *api.Version) bool {
+	return v.Status != api.VersionQueued && v.Status != api.VersionTraining
+}
 
-func (v *versionInfo) metric(name string) string {
+func fmtMetric(v *api.Version, name string) string {
 	if x, ok := v.Metrics[name]; ok {
 		return fmt.Sprintf("%.3f", x)
 	}
@@ -62,29 +33,26 @@ func (a *app) modelsList(args []string) error {
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	var out struct {
-		Items []model `json:"items"`
-		page
-	}
-	raw, err := a.get("/models"+pageQuery(*pg, *size), &out)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	out, err := c.ListModels(a.ctx, *pg, *size)
+	if err != nil {
+		return err
 	}
-	t := a.table("ID", "NAME", "VERSIONS", "CREATED")
-	for _, m := range out.Items {
-		var vs []string
-		for _, v := range m.Versions {
-			vs = append(vs, fmt.Sprintf("%d:%s", v.Version, v.Status))
+	return a.output(out, func() {
+		t := a.table("ID", "NAME", "VERSIONS", "CREATED")
+		for _, m := range out.Items {
+			var vs []string
+			for _, v := range m.Versions {
+				vs = append(vs, fmt.Sprintf("%d:%s", v.Version, v.Status))
+			}
+			t.row(m.ID, m.Name, orDash(strings.Join(vs, " ")), fmtTime(m.CreatedAt))
 		}
-		t.row(m.ID, m.Name, orDash(strings.Join(vs, " ")), fmtTime(m.CreatedAt))
-	}
-	t.flush()
-	a.pageFooter(out.page)
-	return nil
+		t.flush()
+		a.pageFooter(out.Page)
+	})
 }
 
 func (a *app) modelsGet(args []string) error {
@@ -93,14 +61,16 @@ func (a *app) modelsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var m model
-	raw, err := a.get(apiPath("models", pos[0]), &m)
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	m, err := c.GetModel(a.ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+		return a.emitJSON(m)
 	}
 	fmt.Fprintf(a.stdout, "model %s  %q\ncontact  %s\ncreated  %s\n", m.ID, m.Name, orDash(m.Contact), fmtTime(m.CreatedAt))
 	if m.Description != "" {
@@ -116,14 +86,14 @@ func (a *app) modelsGet(args []string) error {
 }
 
 // versionTable lists versions with their state and headline metrics.
-func (a *app) versionTable(vs []versionInfo) {
+func (a *app) versionTable(vs []api.Version) {
 	t := a.table("VERSION", "TYPE", "METRIC", "STATUS", "PROGRESS", "ACCURACY", "F1", "PUBLISHED")
 	for _, v := range vs {
 		prog := "-"
-		if !v.finished() {
+		if !finished(&v) {
 			prog = fmt.Sprintf("%s %.0f%%", orDash(v.Progress.Stage), v.Progress.Percent)
 		}
-		t.row(v.Version, v.AppType, v.Metric, v.Status, prog, v.metric("accuracy"), v.metric("f1"), len(v.Publications))
+		t.row(v.Version, v.AppType, v.Metric, v.Status, prog, fmtMetric(&v, "accuracy"), fmtMetric(&v, "f1"), len(v.Publications))
 	}
 	t.flush()
 	for _, v := range vs {
@@ -144,36 +114,23 @@ func (a *app) modelsCreate(args []string) error {
 	if *name == "" {
 		return a.usagef("--name is required")
 	}
-	var m model
-	raw, err := a.send(http.MethodPost, "/models", map[string]string{"name": *name, "contact": *contact, "description": *desc}, &m)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	m, err := c.CreateModel(a.ctx, api.CreateModelRequest{Name: *name, Contact: *contact, Description: *desc})
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "created model %s %q\n", m.ID, m.Name)
-	return nil
+	return a.output(m, func() { fmt.Fprintf(a.stdout, "created model %s %q\n", m.ID, m.Name) })
 }
 
 func (a *app) modelsDelete(args []string) error {
-	fs := a.flagSet("models delete", a.usage)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if _, err := a.call(http.MethodDelete, apiPath("models", pos[0]), nil); err != nil {
-		return err
-	}
-	if !a.jsonOut {
-		fmt.Fprintln(a.stdout, "deleted model", pos[0])
-	}
-	return nil
+	return a.deleteOne(args, "models delete", "deleted model", (*client.Client).DeleteModel)
 }
 
 // dataFlag collects --data DATASET_ID:label1,label2 (repeatable).
-type dataFlag []map[string]any
+type dataFlag []api.TrainingData
 
 func (d *dataFlag) String() string { return "" }
 
@@ -193,7 +150,7 @@ func (d *dataFlag) Set(s string) error {
 		}
 		ls = append(ls, l)
 	}
-	*d = append(*d, map[string]any{"dataset_id": id, "labels": ls})
+	*d = append(*d, api.TrainingData{DatasetID: id, Labels: ls})
 	return nil
 }
 
@@ -228,52 +185,48 @@ func (a *app) train(args []string) error {
 	case len(data) == 0:
 		return a.usagef("--data DATASET_ID:label1,label2 is required")
 	}
-	modelID := pos[0]
-	var created []versionInfo
-	raw, err := a.send(http.MethodPost, apiPath("models", modelID, "versions"),
-		map[string]any{"app_types": ts, "metric": *metric, "data": data}, &created)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if !*wait {
-		if a.jsonOut {
-			a.emitJSON(raw)
-			return nil
-		}
+	created, err := c.Train(a.ctx, pos[0], api.CreateVersionsRequest{AppTypes: ts, Metric: *metric, Data: data})
+	if err != nil {
+		return err
+	}
+	if *wait {
+		return a.waitVersions(c, pos[0], created)
+	}
+	return a.output(created, func() {
 		for _, v := range created {
 			fmt.Fprintf(a.stdout, "version %d (%s): %s\n", v.Version, v.AppType, v.Status)
 		}
-		return nil
-	}
-	return a.waitVersions(modelID, created)
+	})
 }
 
 // waitVersions polls versions until all have finished, drawing their
 // progress on stderr, then prints them; a version that did not succeed
 // makes the command fail.
-func (a *app) waitVersions(modelID string, vs []versionInfo) error {
+func (a *app) waitVersions(c *client.Client, modelID string, vs []api.Version) error {
 	nums := make([]int, len(vs))
 	for i, v := range vs {
 		nums[i] = v.Version
 	}
 	prog := a.newProgress("training", 0)
 	last := ""
-	final := make([]versionInfo, len(nums))
-	raws := make([]json.RawMessage, len(nums))
+	final := make([]api.Version, len(nums))
 	for {
 		done := true
 		var parts []string
 		for i, n := range nums {
-			if final[i].Version != 0 && final[i].finished() {
+			if final[i].Version != 0 && finished(&final[i]) {
 				continue
 			}
-			var v versionInfo
-			raw, err := a.get(apiPath("models", modelID, "versions", strconv.Itoa(n)), &v)
+			v, err := c.GetVersion(a.ctx, modelID, n)
 			if err != nil {
 				return err
 			}
-			final[i], raws[i] = v, raw
-			if !v.finished() {
+			final[i] = *v
+			if !finished(v) {
 				done = false
 				p := fmt.Sprintf("v%d %s %.0f%%", n, v.Progress.Stage, v.Progress.Percent)
 				if v.Status == "queued" {
@@ -298,11 +251,8 @@ func (a *app) waitVersions(modelID string, vs []versionInfo) error {
 		}
 	}
 	prog.done()
-	if a.jsonOut {
-		b, _ := json.Marshal(raws)
-		a.emitJSON(b)
-	} else {
-		a.versionTable(final)
+	if err := a.output(final, func() { a.versionTable(final) }); err != nil {
+		return err
 	}
 	var bad []string
 	for _, v := range final {
@@ -317,12 +267,12 @@ func (a *app) waitVersions(modelID string, vs []versionInfo) error {
 }
 
 // modelVersion reads MODEL V arguments.
-func (a *app) modelVersion(pos []string) (string, string, error) {
+func (a *app) modelVersion(pos []string) (string, int, error) {
 	n, err := strconv.Atoi(pos[1])
 	if err != nil || n < 1 {
-		return "", "", a.usagef("version %q: want a number ≥ 1", pos[1])
+		return "", 0, a.usagef("version %q: want a number ≥ 1", pos[1])
 	}
-	return pos[0], strconv.Itoa(n), nil
+	return pos[0], n, nil
 }
 
 func (a *app) versionsGet(args []string) error {
@@ -335,23 +285,21 @@ func (a *app) versionsGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var vi versionInfo
-	raw, err := a.get(apiPath("models", m, "versions", v), &vi)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	vi, err := c.GetVersion(a.ctx, m, v)
+	if err != nil {
+		return err
 	}
-	a.printVersion(&vi)
-	return nil
+	return a.output(vi, func() { a.printVersion(vi) })
 }
 
-func (a *app) printVersion(v *versionInfo) {
+func (a *app) printVersion(v *api.Version) {
 	w := a.stdout
 	fmt.Fprintf(w, "model %s version %d\ntype     %s (%s)\nmetric   %s\nstatus   %s\n", v.ModelID, v.Version, v.AppType, v.Target, v.Metric, v.Status)
-	if !v.finished() {
+	if !finished(v) {
 		fmt.Fprintf(w, "progress %s %.0f%%", orDash(v.Progress.Stage), v.Progress.Percent)
 		if v.Progress.ETASeconds > 0 {
 			fmt.Fprintf(w, ", ETA %s", time.Duration(v.Progress.ETASeconds)*time.Second)
@@ -375,13 +323,13 @@ func (a *app) printVersion(v *versionInfo) {
 		fmt.Fprintf(w, "metrics  %s\n", strings.Join(ms, ", "))
 	}
 	for _, p := range v.Publications {
-		switch p["kind"] {
+		switch p.Kind {
 		case "service":
-			fmt.Fprintf(w, "published as service %v at %v (online %v)\n", p["id"], p["path"], p["online"])
+			fmt.Fprintf(w, "published as service %s at %s (online %v)\n", p.ID, p.Path, p.Online != nil && *p.Online)
 		case "sdk":
-			fmt.Fprintf(w, "SDK for %v: %v\n", p["platform"], p["status"])
+			fmt.Fprintf(w, "SDK for %s: %s\n", p.Platform, p.Status)
 		case "device":
-			fmt.Fprintf(w, "desired on %v devices\n", p["devices"])
+			fmt.Fprintf(w, "desired on %d devices\n", p.Devices)
 		}
 	}
 }
@@ -396,17 +344,15 @@ func (a *app) versionsStop(args []string) error {
 	if err != nil {
 		return err
 	}
-	var vi versionInfo
-	raw, err := a.send(http.MethodPost, apiPath("models", m, "versions", v, "stop"), nil, &vi)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	vi, err := c.StopVersion(a.ctx, m, v)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "version %d of model %s: %s\n", vi.Version, m, vi.Status)
-	return nil
+	return a.output(vi, func() { fmt.Fprintf(a.stdout, "version %d of model %s: %s\n", vi.Version, m, vi.Status) })
 }
 
 // validMetric accepts the canonical metric names and the seed's spellings;

@@ -3,25 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 )
-
-// predictAnswer is the prediction JSON (protocol/api): one image's
-// predictions, or results for several in request order.
-type predictAnswer struct {
-	api.PredictResponse
-	Results []api.FileResult `json:"results"`
-}
 
 // printPredictions shows each image's labels under the name it was given
 // on the command line; it fails when an image could not be classified.
-func (a *app) printPredictions(files []localFile, ans *predictAnswer) error {
+func (a *app) printPredictions(files []localFile, ans *client.Answer) error {
+	if a.jsonOut {
+		return a.emitJSON(ans)
+	}
 	w := a.stdout
 	bad := 0
 	show := func(name string, ps []api.Prediction, errMsg string, code api.Code) {
@@ -33,25 +27,26 @@ func (a *app) printPredictions(files []localFile, ans *predictAnswer) error {
 		}
 		t := a.table("  LABEL", "CONFIDENCE", "ABOVE THRESHOLD")
 		for _, p := range ps {
-			above := "no"
-			if p.AboveThreshold {
-				above = "yes"
-			}
-			t.row("  "+p.Label, fmt.Sprintf("%.4f", p.Confidence), fmt.Sprintf("%s (%.2f)", above, p.Threshold))
+			t.row("  "+p.Label, fmt.Sprintf("%.4f", p.Confidence), fmt.Sprintf("%s (%.2f)", yesNo(p.AboveThreshold), p.Threshold))
 		}
 		t.flush()
 	}
-	if ans.Results == nil {
-		show(files[0].path, ans.Predictions, "", "")
+	model, latency := api.ModelRef{}, 0.0
+	if one := ans.One; one != nil {
+		show(files[0].path, one.Predictions, "", "")
+		model, latency = one.Model, one.LatencyMS
 	}
-	for i, r := range ans.Results {
-		name := r.File
-		if i < len(files) {
-			name = files[i].path
+	if b := ans.Batch; b != nil {
+		for i, r := range b.Results {
+			name := r.File
+			if i < len(files) {
+				name = files[i].path
+			}
+			show(name, r.Predictions, r.Error, r.Code)
 		}
-		show(name, r.Predictions, r.Error, r.Code)
+		model, latency = b.Model, b.LatencyMS
 	}
-	fmt.Fprintf(w, "model %s version %d, %.1f ms\n", ans.Model.ID, ans.Model.Version, ans.LatencyMS)
+	fmt.Fprintf(w, "model %s version %d, %.1f ms\n", model.ID, model.Version, latency)
 	if bad > 0 {
 		return fmt.Errorf("%d of %d images could not be classified", bad, len(files))
 	}
@@ -87,12 +82,12 @@ func (a *app) validate(args []string) error {
 		return err
 	}
 	defer closeAll(files)
-	base := apiPath("models", m, "versions", v, "validation")
-	var st struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
+	c, err := a.api()
+	if err != nil {
+		return err
 	}
-	if _, err := a.send(http.MethodPost, base, nil, &st); err != nil {
+	st, err := c.StartValidation(a.ctx, m, v)
+	if err != nil {
 		return err
 	}
 	prog := a.newProgress("validation service", 0)
@@ -101,7 +96,7 @@ func (a *app) validate(args []string) error {
 	for st.Status != "ready" {
 		if st.Status == "failed" {
 			prog.done()
-			return fmt.Errorf("the validation service of version %s failed to load: %s", v, orDash(st.Error))
+			return fmt.Errorf("the validation service of version %d failed to load: %s", v, orDash(st.Error))
 		}
 		if st.Status != last {
 			prog.note(st.Status)
@@ -109,34 +104,29 @@ func (a *app) validate(args []string) error {
 		}
 		if time.Now().After(deadline) {
 			prog.done()
-			return fmt.Errorf("the validation service of version %s is still %s after %s (--timeout)", v, st.Status, *timeout)
+			return fmt.Errorf("the validation service of version %d is still %s after %s (--timeout)", v, st.Status, *timeout)
 		}
 		if err := a.sleep(250 * time.Millisecond); err != nil {
 			return err
 		}
-		if _, err := a.get(base, &st); err != nil {
+		if st, err = c.GetValidation(a.ctx, m, v); err != nil {
 			return err
 		}
 	}
 	prog.note("ready")
 	prog.done()
-	var ans predictAnswer
-	raw, err := a.postFiles(base+"/predict?top_k="+strconv.Itoa(*topK), files, &ans)
+	ans, err := c.PredictValidation(a.ctx, m, v, parts(files), api.PredictQuery{TopK: *topK})
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
-	}
-	return a.printPredictions(files, &ans)
+	return a.printPredictions(files, ans)
 }
 
 // maxInferImages is what one cloud inference call takes.
 const maxInferImages = 32
 
 // servicePath turns "factory/defects", "/api/v1/infer/factory/defects" or
-// a service URL into the escaped path under /infer.
+// a service URL into the service's path, "factory/defects".
 func servicePath(p string) (string, error) {
 	if i := strings.Index(p, "/api/v1/infer/"); i >= 0 {
 		p = p[i+len("/api/v1/infer/"):]
@@ -145,13 +135,12 @@ func servicePath(p string) (string, error) {
 	if p == "" {
 		return "", fmt.Errorf("the service path is empty")
 	}
-	segs := strings.Split(p, "/")
-	for _, s := range segs {
+	for _, s := range strings.Split(p, "/") {
 		if s == "" || s == "." || s == ".." {
 			return "", fmt.Errorf("service path %q has an empty or dot segment", p)
 		}
 	}
-	return apiPath(append([]string{"infer"}, segs...)...), nil
+	return p, nil
 }
 
 func (a *app) infer(args []string) error {
@@ -177,35 +166,21 @@ func (a *app) infer(args []string) error {
 		return err
 	}
 	defer closeAll(files)
-	path += "?top_k=" + strconv.Itoa(*topK)
-	var raw []byte
-	var ans predictAnswer
-	if len(files) == 1 {
-		// One image: the raw body, as on-site systems send it.
-		raw, err = a.postRaw(path, files[0])
-		if err == nil {
-			err = decode(raw, &ans, path)
-		}
-	} else {
-		raw, err = a.postFiles(path, files, &ans)
-	}
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	// One image goes as the raw body, as on-site systems send it, and is
+	// a JSON call; several stream as multipart without a deadline.
+	ctx := a.ctx
+	if len(files) == 1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, callTimeout)
+		defer cancel()
 	}
-	return a.printPredictions(files, &ans)
-}
-
-func (a *app) postRaw(path string, f localFile) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(a.ctx, callTimeout)
-	defer cancel()
-	resp, err := a.request(ctx, http.MethodPost, path, f.f, f.size, http.Header{"Content-Type": {"application/octet-stream"}})
+	ans, err := c.Infer(ctx, path, parts(files), api.PredictQuery{TopK: *topK})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return a.printPredictions(files, ans)
 }

@@ -1,61 +1,37 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
-	"net/http"
-	"time"
-)
 
-// service is GET /services/{id}.
-type service struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Path    string `json:"path"`
-	ModelID string `json:"model_id"`
-	Version int    `json:"version"`
-	Online  bool   `json:"online"`
-	State   string `json:"state"`
-	URL     string `json:"url"`
-	Stats   struct {
-		Calls  int64   `json:"calls"`
-		Errors int64   `json:"errors"`
-		P50MS  float64 `json:"p50_ms"`
-		P90MS  float64 `json:"p90_ms"`
-		P99MS  float64 `json:"p99_ms"`
-	} `json:"stats"`
-	Example struct {
-		Curl         string `json:"curl"`
-		CurlMultiple string `json:"curl_multiple"`
-	} `json:"example"`
-	CreatedAt time.Time `json:"created_at"`
-}
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
+)
 
 func (a *app) servicesList(args []string) error {
 	fs := a.flagSet("services list", a.usage)
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	var out struct {
-		Items []service `json:"items"`
-	}
-	raw, err := a.get("/services", &out)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	out, err := c.ListServices(a.ctx)
+	if err != nil {
+		return err
 	}
-	t := a.table("ID", "NAME", "PATH", "MODEL", "VERSION", "STATE", "CALLS", "ERRORS", "P50 MS")
-	for _, s := range out.Items {
-		t.row(s.ID, s.Name, s.Path, s.ModelID, s.Version, s.State, s.Stats.Calls, s.Stats.Errors, fmt.Sprintf("%.1f", s.Stats.P50MS))
-	}
-	t.flush()
-	return nil
+	return a.output(out, func() {
+		t := a.table("ID", "NAME", "PATH", "MODEL", "VERSION", "STATE", "CALLS", "ERRORS", "P50 MS")
+		for _, s := range out.Items {
+			t.row(s.ID, s.Name, s.Path, s.ModelID, s.Version, s.State, s.Stats.Calls, s.Stats.Errors, fmt.Sprintf("%.1f", s.Stats.P50MS))
+		}
+		t.flush()
+	})
 }
 
-func (a *app) printService(s *service) {
+func (a *app) printService(s *api.Service) {
 	w := a.stdout
 	fmt.Fprintf(w, "service %s  %q\nurl      %s\nserves   model %s version %d\nstate    %s (online %v)\n", s.ID, s.Name, s.URL, s.ModelID, s.Version, s.State, s.Online)
 	fmt.Fprintf(w, "calls    %d (%d errors), latency p50 %.1f ms, p90 %.1f ms, p99 %.1f ms\n", s.Stats.Calls, s.Stats.Errors, s.Stats.P50MS, s.Stats.P90MS, s.Stats.P99MS)
@@ -70,17 +46,15 @@ func (a *app) servicesGet(args []string) error {
 	if err != nil {
 		return err
 	}
-	var s service
-	raw, err := a.get(apiPath("services", pos[0]), &s)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	s, err := c.GetService(a.ctx, pos[0])
+	if err != nil {
+		return err
 	}
-	a.printService(&s)
-	return nil
+	return a.output(s, func() { a.printService(s) })
 }
 
 func (a *app) servicesCreate(args []string) error {
@@ -95,21 +69,19 @@ func (a *app) servicesCreate(args []string) error {
 	if *name == "" || *path == "" || *modelID == "" || *version < 1 {
 		return a.usagef("--name, --path, --model and --version are required")
 	}
-	var s service
-	raw, err := a.send(http.MethodPost, "/services", map[string]any{"name": *name, "path": *path, "model_id": *modelID, "version": *version}, &s)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	s, err := c.CreateService(a.ctx, api.CreateServiceRequest{Name: *name, Path: *path, ModelID: *modelID, Version: *version})
+	if err != nil {
+		return err
 	}
-	a.printService(&s)
-	return nil
+	return a.output(s, func() { a.printService(s) })
 }
 
 // patchService sends PATCH /services/{id} and shows the result.
-func (a *app) patchService(args []string, name string, body func() (map[string]any, error), extra func(*flag.FlagSet)) error {
+func (a *app) patchService(args []string, name string, body func() (api.UpdateServiceRequest, error), extra func(*flag.FlagSet)) error {
 	fs := a.flagSet(name, a.usage)
 	if extra != nil {
 		extra(fs)
@@ -118,63 +90,48 @@ func (a *app) patchService(args []string, name string, body func() (map[string]a
 	if err != nil {
 		return err
 	}
-	b, err := body()
+	req, err := body()
 	if err != nil {
 		return err
 	}
-	var s service
-	raw, err := a.send(http.MethodPatch, apiPath("services", pos[0]), b, &s)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	s, err := c.UpdateService(a.ctx, pos[0], req)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(a.stdout, "service %s (%s): model %s version %d, %s\n", s.ID, s.Path, s.ModelID, s.Version, s.State)
-	return nil
+	return a.output(s, func() {
+		fmt.Fprintf(a.stdout, "service %s (%s): model %s version %d, %s\n", s.ID, s.Path, s.ModelID, s.Version, s.State)
+	})
+}
+
+// setOnline is the body that switches a service on or off.
+func setOnline(on bool) func() (api.UpdateServiceRequest, error) {
+	return func() (api.UpdateServiceRequest, error) { return api.UpdateServiceRequest{Online: &on}, nil }
 }
 
 func (a *app) servicesOnline(args []string) error {
-	return a.patchService(args, "services online", func() (map[string]any, error) { return map[string]any{"online": true}, nil }, nil)
+	return a.patchService(args, "services online", setOnline(true), nil)
 }
 
 func (a *app) servicesOffline(args []string) error {
-	return a.patchService(args, "services offline", func() (map[string]any, error) { return map[string]any{"online": false}, nil }, nil)
+	return a.patchService(args, "services offline", setOnline(false), nil)
 }
 
 func (a *app) servicesSwitch(args []string) error {
 	var version *int
-	return a.patchService(args, "services switch", func() (map[string]any, error) {
+	return a.patchService(args, "services switch", func() (api.UpdateServiceRequest, error) {
 		if *version < 1 {
-			return nil, a.usagef("--version V is required")
+			return api.UpdateServiceRequest{}, a.usagef("--version V is required")
 		}
-		return map[string]any{"version": *version}, nil
+		return api.UpdateServiceRequest{Version: version}, nil
 	}, func(fs *flag.FlagSet) { version = fs.Int("version", 0, "version `V` to serve instead (no downtime)") })
 }
 
 func (a *app) servicesDelete(args []string) error {
-	fs := a.flagSet("services delete", a.usage)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if _, err := a.call(http.MethodDelete, apiPath("services", pos[0]), nil); err != nil {
-		return err
-	}
-	if !a.jsonOut {
-		fmt.Fprintln(a.stdout, "deleted service", pos[0])
-	}
-	return nil
-}
-
-type tokenRow struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Key       string    `json:"key"`
-	Token     string    `json:"token"`
-	CreatedAt time.Time `json:"created_at"`
-	LastUsed  time.Time `json:"last_used"`
+	return a.deleteOne(args, "services delete", "deleted service", (*client.Client).DeleteService)
 }
 
 func (a *app) apikeysList(args []string) error {
@@ -182,67 +139,54 @@ func (a *app) apikeysList(args []string) error {
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	var out struct {
-		Items []tokenRow `json:"items"`
-	}
-	raw, err := a.get("/apikeys", &out)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	out, err := c.APIKeys(a.ctx)
+	if err != nil {
+		return err
 	}
-	t := a.table("ID", "NAME", "CREATED", "LAST USED")
-	for _, k := range out.Items {
-		t.row(k.ID, k.Name, fmtTime(k.CreatedAt), fmtTime(k.LastUsed))
-	}
-	t.flush()
-	return nil
+	return a.output(out, func() {
+		t := a.table("ID", "NAME", "CREATED", "LAST USED")
+		for _, k := range out.Items {
+			t.row(k.ID, k.Name, fmtTime(k.CreatedAt), fmtWhen(k.LastUsed))
+		}
+		t.flush()
+	})
 }
 
 // createSecret makes an API key or trainer token. The secret alone goes
 // to stdout, so `KEY=$(autocv apikeys create ci)` works; the note goes to
 // stderr.
-func (a *app) createSecret(args []string, name, path, what string) error {
+func (a *app) createSecret(args []string, name, what string, create func(*client.Client, context.Context, string) (*api.Token, error)) error {
 	fs := a.flagSet(name, a.usage)
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	var k tokenRow
-	raw, err := a.send(http.MethodPost, path, map[string]string{"name": pos[0]}, &k)
+	c, err := a.api()
 	if err != nil {
 		return err
 	}
-	if a.jsonOut {
-		a.emitJSON(raw)
-		return nil
+	k, err := create(c, a.ctx, pos[0])
+	if err != nil {
+		return err
 	}
-	fmt.Fprintln(a.stdout, firstOf(k.Key, k.Token))
-	fmt.Fprintf(a.stderr, "%s %s (%s) created; it is shown only this once, keep it safe\n", what, k.ID, k.Name)
-	return nil
+	return a.output(k, func() {
+		fmt.Fprintln(a.stdout, firstOf(k.Key, k.Token))
+		fmt.Fprintf(a.stderr, "%s %s (%s) created; it is shown only this once, keep it safe\n", what, k.ID, k.Name)
+	})
 }
 
 func (a *app) apikeysCreate(args []string) error {
-	return a.createSecret(args, "apikeys create", "/apikeys", "API key")
+	return a.createSecret(args, "apikeys create", "API key", (*client.Client).CreateAPIKey)
 }
 
 func (a *app) trainerTokensCreate(args []string) error {
-	return a.createSecret(args, "trainer-tokens create", "/trainer-tokens", "trainer token")
+	return a.createSecret(args, "trainer-tokens create", "trainer token", (*client.Client).CreateTrainerToken)
 }
 
 func (a *app) apikeysDelete(args []string) error {
-	fs := a.flagSet("apikeys delete", a.usage)
-	pos, err := a.parse(fs, args, 1, 1)
-	if err != nil {
-		return err
-	}
-	if _, err := a.call(http.MethodDelete, apiPath("apikeys", pos[0]), nil); err != nil {
-		return err
-	}
-	if !a.jsonOut {
-		fmt.Fprintln(a.stdout, "revoked API key", pos[0])
-	}
-	return nil
+	return a.deleteOne(args, "apikeys delete", "revoked API key", (*client.Client).DeleteAPIKey)
 }

@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
+	"github.com/autocv/autocv/protocol/api/client"
 )
 
 // Zips up to the threshold go in one multipart request; bigger ones go
@@ -45,38 +46,6 @@ func (a *app) uploadSettings() (threshold, chunk int64, err error) {
 	return threshold, chunk, nil
 }
 
-// filePart is one file of a multipart body.
-type filePart struct {
-	name string
-	r    io.Reader
-	size int64
-}
-
-// multipartBody lays out a multipart/form-data body without reading the
-// files: a reader over the part headers, the file contents and the closing
-// boundary, and its exact length (so the server can refuse an oversize
-// upload before it is sent).
-func multipartBody(fields [][2]string, files []filePart) (io.Reader, int64, string) {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	for _, f := range fields {
-		_ = mw.WriteField(f[0], f[1]) // writes to a bytes.Buffer cannot fail
-	}
-	var readers []io.Reader
-	var size int64
-	for _, f := range files {
-		_, _ = mw.CreateFormFile("file", f.name)
-		head := bytes.Clone(buf.Bytes())
-		buf.Reset()
-		readers = append(readers, bytes.NewReader(head), f.r)
-		size += int64(len(head)) + f.size
-	}
-	_ = mw.Close()
-	readers = append(readers, bytes.NewReader(bytes.Clone(buf.Bytes())))
-	size += int64(buf.Len())
-	return io.MultiReader(readers...), size, mw.FormDataContentType()
-}
-
 // openZip opens a zip file and checks that it is one.
 func openZip(path string) (*os.File, int64, error) {
 	f, err := os.Open(path)
@@ -106,10 +75,10 @@ func openZip(path string) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
-// sendZip posts a dataset zip to path (POST /datasets or
-// /datasets/{id}/zips) with fields; zips over the threshold are uploaded
-// resumably first and referred to by upload_id.
-func (a *app) sendZip(path string, fields [][2]string, zipPath string) ([]byte, error) {
+// sendZip sends a dataset zip with send (creating a dataset or appending
+// to one); zips over the threshold are uploaded resumably first and sent
+// as their upload id.
+func (a *app) sendZip(zipPath string, send func(c *client.Client, zip *client.File, uploadID string) (*api.Dataset, error)) (*api.Dataset, error) {
 	threshold, chunk, err := a.uploadSettings()
 	if err != nil {
 		return nil, err
@@ -119,37 +88,29 @@ func (a *app) sendZip(path string, fields [][2]string, zipPath string) ([]byte, 
 		return nil, err
 	}
 	defer f.Close()
-	name := filepath.Base(zipPath)
-	var files []filePart
-	if size > threshold {
-		id, err := a.resumableUpload(f, size, chunk, name)
-		if err != nil {
-			return nil, err
-		}
-		fields = append(fields, [2]string{"upload_id", id})
-	} else {
-		prog := a.newProgress("uploading "+name, size)
-		defer prog.done()
-		files = []filePart{{name: name, r: &countingReader{r: f, p: prog}, size: size}}
-	}
-	body, n, ctype := multipartBody(fields, files)
-	resp, err := a.request(a.ctx, http.MethodPost, path, body, n, http.Header{"Content-Type": {ctype}})
+	c, err := a.api()
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	name := filepath.Base(zipPath)
+	if size > threshold {
+		id, err := a.resumableUpload(c, f, size, chunk, name)
+		if err != nil {
+			return nil, err
+		}
+		return send(c, nil, id)
+	}
+	prog := a.newProgress("uploading "+name, size)
+	defer prog.done()
+	return send(c, &client.File{Name: name, Body: &countingReader{r: f, p: prog}, Size: size}, "")
 }
 
 // resumableUpload sends a file through POST /uploads and PATCH
 // /uploads/{id}. After a failed chunk it asks the server how much arrived
 // (GET /uploads/{id}) and goes on from there.
-func (a *app) resumableUpload(f *os.File, size, chunk int64, name string) (string, error) {
-	var up struct {
-		ID     string `json:"id"`
-		Offset int64  `json:"offset"`
-	}
-	if _, err := a.send(http.MethodPost, "/uploads", map[string]int64{"size": size}, &up); err != nil {
+func (a *app) resumableUpload(c *client.Client, f *os.File, size, chunk int64, name string) (string, error) {
+	up, err := c.CreateUpload(a.ctx, size)
+	if err != nil {
 		return "", fmt.Errorf("starting the upload of %s: %w", name, err)
 	}
 	if up.ID == "" {
@@ -160,7 +121,7 @@ func (a *app) resumableUpload(f *os.File, size, chunk int64, name string) (strin
 	off, failures := up.Offset, 0
 	for off < size {
 		n := min(chunk, size-off)
-		next, err := a.putChunk(up.ID, f, off, n, prog)
+		next, err := a.putChunk(c, up.ID, f, off, n, prog)
 		if err == nil && next <= off {
 			err = fmt.Errorf("the server did not take the chunk at byte %d", off)
 		}
@@ -180,18 +141,16 @@ func (a *app) resumableUpload(f *os.File, size, chunk int64, name string) (strin
 			return "", fmt.Errorf("uploading %s: gave up at byte %d of %d after %d failed tries: %w", name, off, size, failures, err)
 		}
 		why := err.Error()
-		if ce, ok := err.(*connError); ok {
-			why = "connection lost: " + ce.err.Error()
+		var ce *client.ConnError
+		if errors.As(err, &ce) {
+			why = "connection lost: " + ce.Err.Error()
 		}
 		prog.note(fmt.Sprintf("chunk at byte %d failed (%s); resuming", off, why))
 		if err := a.sleep(min(time.Duration(1<<failures)*250*time.Millisecond, 10*time.Second)); err != nil {
 			return "", err
 		}
 		// Part of the chunk may have arrived; the server says how much.
-		var st struct {
-			Offset int64 `json:"offset"`
-		}
-		if _, err := a.get(apiPath("uploads", up.ID), &st); err == nil {
+		if st, err := c.GetUpload(a.ctx, up.ID); err == nil {
 			off = st.Offset
 		}
 	}
@@ -200,24 +159,11 @@ func (a *app) resumableUpload(f *os.File, size, chunk int64, name string) (strin
 
 // putChunk sends bytes [off, off+n) of f and returns the server's new
 // offset.
-func (a *app) putChunk(id string, f *os.File, off, n int64, prog *progress) (int64, error) {
+func (a *app) putChunk(c *client.Client, id string, f *os.File, off, n int64, prog *progress) (int64, error) {
 	ctx, cancel := context.WithTimeout(a.ctx, chunkTimeout)
 	defer cancel()
-	body := &countingReader{r: io.NewSectionReader(f, off, n), p: prog, base: off}
-	h := http.Header{"Upload-Offset": {strconv.FormatInt(off, 10)}, "Content-Type": {"application/offset+octet-stream"}}
-	resp, err := a.request(ctx, http.MethodPatch, apiPath("uploads", id), body, n, h)
+	st, err := c.AppendUpload(ctx, id, off, &countingReader{r: io.NewSectionReader(f, off, n), p: prog, base: off}, n)
 	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return 0, err
-	}
-	var st struct {
-		Offset int64 `json:"offset"`
-	}
-	if err := decode(raw, &st, "/uploads"); err != nil {
 		return 0, err
 	}
 	return st.Offset, nil
@@ -226,13 +172,13 @@ func (a *app) putChunk(id string, f *os.File, off, n int64, prog *progress) (int
 // retryable tells a passing failure (the link, the server restarting, an
 // offset the server disagrees with) from one a retry cannot fix.
 func retryable(err error) bool {
-	var ae *apiError
+	var ae *client.Error
 	if !errors.As(err, &ae) {
 		var ue *usageError
 		return !errors.As(err, &ue)
 	}
 	return ae.Status >= 500 || ae.Status == http.StatusConflict || ae.Status == http.StatusRequestTimeout ||
-		ae.Status == http.StatusTooManyRequests || ae.Code == "upload_failed"
+		ae.Status == http.StatusTooManyRequests || ae.Body.Code == api.CodeUploadFailed
 }
 
 // progress draws one line on stderr: redrawn in place on a terminal, a
