@@ -8,8 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 
+	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/protocol/fleet"
 )
 
@@ -124,4 +128,45 @@ func MosquittoPasswordLine(username, password string) (string, error) {
 	}
 	return fmt.Sprintf("%s:$7$%d$%s$%s", username, mosqIterations,
 		base64.StdEncoding.EncodeToString(salt), base64.StdEncoding.EncodeToString(hash)), nil
+}
+
+// WritePasswordFile rewrites a Mosquitto password_file atomically: lines
+// (user:hash, from MosquittoPasswordLine) first, then the lines already in
+// the file whose user keep accepts. With pidFile set, Mosquitto (its pid
+// read from there) is told to reread the file with SIGHUP.
+func WritePasswordFile(path string, lines []string, keep func(user string) bool, pidFile string) error {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	if old, err := os.ReadFile(path); err == nil {
+		for _, line := range strings.Split(string(old), "\n") {
+			user, _, ok := strings.Cut(line, ":")
+			if ok && keep(user) {
+				b.WriteString(line + "\n")
+			}
+		}
+	}
+	if err := atomicfile.Write(path, []byte(b.String()), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if pidFile == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("mosquitto pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("mosquitto pid file %s does not hold a pid", pidFile)
+	}
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Signal(syscall.SIGHUP)
+	}
+	if err != nil {
+		return fmt.Errorf("telling mosquitto (pid %d) to reread its password file: %w", pid, err)
+	}
+	return nil
 }

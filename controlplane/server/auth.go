@@ -2,10 +2,8 @@ package server
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -20,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/autocv/autocv/controlplane/store"
+	"github.com/autocv/autocv/internal/secret"
 	"github.com/autocv/autocv/protocol/api"
 )
 
@@ -40,23 +39,10 @@ const (
 	prefixTrainer = "acvt_"
 )
 
-var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newSecret returns prefix + 32 random bytes in lowercase base32.
-func newSecret(prefix string) string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return prefix + strings.ToLower(b32.EncodeToString(b))
-}
-
-// hashSecret is what the store keeps of a token: secrets are 256-bit
-// random, so a plain SHA-256 is enough (no stretching needed).
-func hashSecret(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
+var (
+	newSecret  = secret.New
+	hashSecret = secret.Hash
+)
 
 // principal is who a request is from.
 type principal struct {
@@ -260,7 +246,7 @@ func (s *Server) createUser(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if !validName(req.Username, 64) {
+	if !api.ValidName(req.Username, 64) {
 		fail(c, api.CodeInvalid, "username must be 1–64 letters, digits, Chinese characters, '_', '-' or '.'")
 		return
 	}

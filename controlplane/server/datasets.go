@@ -113,7 +113,7 @@ func (s *Server) renameDataset(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if !validName(req.Name, 64) {
+	if !api.ValidName(req.Name, 64) {
 		fail(c, api.CodeInvalidName, "dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}
@@ -158,7 +158,7 @@ func (s *Server) createDataset(c *gin.Context) {
 	if !ok {
 		return
 	}
-	if !validName(up.name, 64) {
+	if !api.ValidName(up.name, 64) {
 		up.discard()
 		fail(c, api.CodeInvalidName, "field name: dataset name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return

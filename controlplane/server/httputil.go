@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -92,21 +90,6 @@ func bindJSON(c *gin.Context, v any) bool {
 	if dec.More() {
 		fail(c, api.CodeInvalidJSON, "request body: more than one JSON value")
 		return false
-	}
-	return true
-}
-
-// validName accepts 1..max runes of letters (any script, so Chinese),
-// digits, '_', '-', '.', and inner spaces.
-func validName(s string, max int) bool {
-	n := utf8.RuneCountInString(s)
-	if n == 0 || n > max || !utf8.ValidString(s) || s[0] == ' ' || s[len(s)-1] == ' ' {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '_' && r != '-' && r != '.' && r != ' ' {
-			return false
-		}
 	}
 	return true
 }

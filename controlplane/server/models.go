@@ -25,7 +25,7 @@ func (s *Server) createModel(c *gin.Context) {
 		return
 	}
 	switch {
-	case !validName(req.Name, 64):
+	case !api.ValidName(req.Name, 64):
 		fail(c, api.CodeInvalidName, "model name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	case utf8.RuneCountInString(req.Contact) > 128 || !utf8.ValidString(req.Contact):

@@ -27,6 +27,7 @@ import (
 	"github.com/autocv/autocv/controlplane/blob"
 	"github.com/autocv/autocv/controlplane/bus"
 	"github.com/autocv/autocv/controlplane/dataset"
+	"github.com/autocv/autocv/controlplane/fleet"
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/protocol/modelpkg"
@@ -55,7 +56,7 @@ type Options struct {
 	// bounded separately); default 30s.
 	RequestTimeout time.Duration
 	// MosquittoPasswordFile, when set, is an external Mosquitto's
-	// password_file that the server keeps (see SyncBrokerPasswords), with
+	// password_file that the server keeps (see fleet.SyncPasswords), with
 	// BrokerUsername/BrokerPassword as the control plane's own line and
 	// MosquittoPIDFile to signal it.
 	MosquittoPasswordFile          string
@@ -117,11 +118,7 @@ type Server struct {
 	key   ed25519.PrivateKey
 	pub   []byte // PEM of key's public half
 
-	busMu sync.RWMutex
-	bus   *bus.Bus
-
-	brokerMu   sync.Mutex
-	brokerLine string
+	fleet *fleet.Fleet
 
 	limiter *loginLimiter
 	imports *dataset.Queue
@@ -155,7 +152,15 @@ func New(opt Options, d Deps) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{opt: opt, st: d.Store, blobs: d.Blobs, pool: d.Infer, log: d.Log, key: d.Key, pub: pub,
-		bus: d.Bus, limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
+		limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
+	s.fleet = fleet.New(ctx, fleet.Config{Store: d.Store, Log: d.Log.Named("fleet"), PublicURL: opt.PublicURL,
+		MQTTURL: opt.MQTTURL, SigningPublicKey: pub, URLKey: d.Key.Seed(), NoDeviceHTTP: opt.NoDeviceHTTP,
+		PackageFile: s.packageFile, PackageSize: d.Blobs.Stat,
+		PasswordFile: opt.MosquittoPasswordFile, PIDFile: opt.MosquittoPIDFile,
+		BrokerUser: opt.BrokerUsername, BrokerPasswd: opt.BrokerPassword})
+	if d.Bus != nil {
+		s.fleet.SetBus(d.Bus)
+	}
 	s.imports = dataset.NewQueue(dataset.Config{Store: d.Store, Blobs: d.Blobs, Log: d.Log, DataDir: opt.DataDir,
 		MaxZipBytes: opt.MaxUploadBytes, Imported: func(accepted, skipped int) {
 			importedImages.add(`outcome="accepted"`, float64(accepted))
@@ -169,19 +174,10 @@ func New(opt Options, d Deps) (*Server, error) {
 	return s, nil
 }
 
-// SetBus attaches the MQTT side once it is connected (the bus needs the
-// server for device logins and transfers, so it comes up second).
-func (s *Server) SetBus(b *bus.Bus) {
-	s.busMu.Lock()
-	s.bus = b
-	s.busMu.Unlock()
-}
-
-func (s *Server) getBus() *bus.Bus {
-	s.busMu.RLock()
-	defer s.busMu.RUnlock()
-	return s.bus
-}
+// Fleet is the server's fleet side: the broker's device logins, the
+// bus's transfers and reported states, and the desired states to
+// republish at start go to it.
+func (s *Server) Fleet() *fleet.Fleet { return s.fleet }
 
 // Handler is the whole HTTP API and console.
 func (s *Server) Handler() http.Handler { return s.engine }

@@ -162,7 +162,7 @@ func (s *Server) createService(c *gin.Context) {
 	if !bindJSON(c, &req) {
 		return
 	}
-	if !validName(req.Name, 64) {
+	if !api.ValidName(req.Name, 64) {
 		fail(c, api.CodeInvalidName, "service name must be 1–64 letters, digits, Chinese characters, '_', '-', '.' or inner spaces")
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
 func TestLoginLimiter(t *testing.T) {
@@ -41,12 +43,12 @@ func TestLoginLimiter(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for _, ok := range []string{"蚂蚁和蜜蜂", "ants_v2", "Line 3", "a.b-c"} {
-		if !validName(ok, 64) {
+		if !api.ValidName(ok, 64) {
 			t.Errorf("%q refused", ok)
 		}
 	}
 	for _, bad := range []string{"", " lead", "trail ", "a/b", "a\x00b", "<script>", string(make([]byte, 65))} {
-		if validName(bad, 64) {
+		if api.ValidName(bad, 64) {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -140,7 +140,7 @@ func run(ctx context.Context, cfg config, stop func()) error {
 		broker, err = bus.StartBroker(bus.BrokerConfig{Addr: cfg.MQTTAddr, InternalUsername: mqttUser, InternalPassword: mqttPass,
 			DeviceLogin: func(u, p string) bool {
 				s := ready.Load()
-				return s != nil && s.DeviceLogin(u, p)
+				return s != nil && s.Fleet().Login(u, p)
 			}, Log: log.Named("broker")})
 		if err != nil {
 			return fmt.Errorf("--mqtt-addr: %w", err)
@@ -162,19 +162,19 @@ func run(ctx context.Context, cfg config, stop func()) error {
 	}
 	ready.Store(srv)
 	defer srv.Close()
-	if err := srv.SyncBrokerPasswords(ctx); err != nil {
+	if err := srv.Fleet().SyncPasswords(ctx); err != nil {
 		return fmt.Errorf("--mosquitto-password-file: %w", err)
 	}
 	if brokerURL != "" {
 		b, err := bus.Connect(ctx, bus.Config{URL: brokerURL, Username: mqttUser, Password: mqttPass,
-			ClientID: "autocv-cp-" + cfg.ReplicaID, Log: log.Named("bus"), Transfer: srv.Transfer,
-			OnReported: srv.OnReported, OnEvent: srv.OnEvent})
+			ClientID: "autocv-cp-" + cfg.ReplicaID, Log: log.Named("bus"), Transfer: srv.Fleet().Transfer,
+			OnReported: srv.Fleet().OnReported, OnEvent: srv.Fleet().OnEvent})
 		if err != nil {
 			return fmt.Errorf("MQTT %s: %w", brokerURL, err)
 		}
 		defer b.Close()
-		srv.SetBus(b)
-		if err := srv.RepublishDesired(ctx); err != nil {
+		srv.Fleet().SetBus(b)
+		if err := srv.Fleet().RepublishDesired(ctx); err != nil {
 			log.Warn("republishing desired states", zap.Error(err))
 		}
 	}
