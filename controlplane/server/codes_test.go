@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
@@ -70,10 +71,12 @@ func TestRouteCodes(t *testing.T) {
 	}
 	checked := 0
 	for _, r := range (&Server{}).table() {
-		h := r.handlers[len(r.handlers)-1]
-		name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name()
-		name = name[strings.LastIndex(name, ")")+2:] // after "(*Server)."
-		name, _, _ = strings.Cut(strings.TrimSuffix(name, "-fm"), ".")
+		if fd := funcs[handlerName(r)]; fd != nil {
+			if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > 60 {
+				t.Errorf("%s %s: handler %s is %d lines; the domain packages take the work, handlers stay ≤ 60", r.method, r.path, fd.Name.Name, n)
+			}
+		}
+		name := handlerName(r)
 		if funcs[name] == nil {
 			t.Errorf("%s %s: handler %s not found in the source", r.method, r.path, name)
 			continue
@@ -90,6 +93,33 @@ func TestRouteCodes(t *testing.T) {
 	}
 	if checked < 60 {
 		t.Errorf("only %d routes checked", checked)
+	}
+}
+
+// handlerName is the name of a route's handler (its last HandlerFunc): a
+// Server method, or the method that made the closure.
+func handlerName(r route) string {
+	h := r.handlers[len(r.handlers)-1]
+	name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name()
+	name = name[strings.LastIndex(name, ")")+2:] // after "(*Server)."
+	name, _, _ = strings.Cut(strings.TrimSuffix(name, "-fm"), ".")
+	return name
+}
+
+// No file of the HTTP layer grows past 500 lines.
+func TestServerFileSizes(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "\n"); n > 500 {
+			t.Errorf("%s is %d lines; move the application into a domain package", f, n)
+		}
 	}
 }
 

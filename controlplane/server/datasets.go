@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/autocv/autocv/controlplane/dataset"
-	"github.com/autocv/autocv/controlplane/dataset/importer"
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
@@ -251,11 +251,11 @@ func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 		return nil, false
 	}
 	up := &upload{}
-	fail2 := func(code api.Code, msg string) (*upload, bool) {
+	refuse := func(e *api.Error) (*upload, bool) {
 		if up.path != "" {
 			up.discard()
 		}
-		fail(c, code, msg)
+		fail(c, e.Code, e.Message)
 		return nil, false
 	}
 	for {
@@ -264,46 +264,55 @@ func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 			break
 		}
 		if err != nil {
-			return fail2(api.CodeInvalidMultipart, "reading the upload: "+err.Error())
+			return refuse(api.Errorf(api.CodeInvalidMultipart, "reading the upload: %v", err))
 		}
-		switch part.FormName() {
-		case "name":
-			b, err := io.ReadAll(io.LimitReader(part, 1024))
-			if err != nil {
-				return fail2(api.CodeInvalidMultipart, "field name: "+err.Error())
-			}
-			up.name = strings.TrimSpace(string(b))
-		case "file":
-			if up.path != "" {
-				return fail2(api.CodeInvalidMultipart, "more than one file part; send one zip per request")
-			}
-			p, n, err := s.saveUpload(part, s.opt.MaxUploadBytes)
-			if err != nil {
-				var mb *http.MaxBytesError
-				if errors.As(err, &mb) || errors.Is(err, errTooLarge) {
-					return fail2(api.CodeTooLarge, fmt.Sprintf("the zip is over the %d-byte limit", s.opt.MaxUploadBytes))
-				}
-				return fail2(api.CodeUploadFailed, "receiving the file: "+err.Error())
-			}
-			up.path, up.size = p, n
-		case "upload_id":
-			b, _ := io.ReadAll(io.LimitReader(part, 128))
-			p, n, err := s.finishedUpload(c, strings.TrimSpace(string(b)))
-			if err != nil {
-				return fail2(api.CodeUploadIncomplete, err.Error())
-			}
-			up.path, up.size = p, n
-		default:
-			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+		if e := s.readZipPart(c, part, up); e != nil {
+			return refuse(e)
 		}
 	}
 	if up.path == "" {
-		return fail2(api.CodeMissingFile, "no file: send the zip as multipart field \"file\" (or \"upload_id\")")
+		return refuse(api.Errorf(api.CodeMissingFile, "no file: send the zip as multipart field \"file\" (or \"upload_id\")"))
 	}
 	if up.size == 0 {
-		return fail2(api.CodeEmptyFile, "the uploaded file is empty (0 bytes)")
+		return refuse(api.Errorf(api.CodeEmptyFile, "the uploaded file is empty (0 bytes)"))
 	}
 	return up, true
+}
+
+// readZipPart reads one part of a zip upload into up: the dataset's
+// name, the zip itself (saved to disk), or a finished upload's id.
+func (s *Server) readZipPart(c *gin.Context, part *multipart.Part, up *upload) *api.Error {
+	switch part.FormName() {
+	case "name":
+		b, err := io.ReadAll(io.LimitReader(part, 1024))
+		if err != nil {
+			return api.Errorf(api.CodeInvalidMultipart, "field name: %v", err)
+		}
+		up.name = strings.TrimSpace(string(b))
+	case "file":
+		if up.path != "" {
+			return api.Errorf(api.CodeInvalidMultipart, "more than one file part; send one zip per request")
+		}
+		p, n, err := s.saveUpload(part, s.opt.MaxUploadBytes)
+		if err != nil {
+			var mb *http.MaxBytesError
+			if errors.As(err, &mb) || errors.Is(err, errTooLarge) {
+				return api.Errorf(api.CodeTooLarge, "the zip is over the %d-byte limit", s.opt.MaxUploadBytes)
+			}
+			return api.Errorf(api.CodeUploadFailed, "receiving the file: %v", err)
+		}
+		up.path, up.size = p, n
+	case "upload_id":
+		b, _ := io.ReadAll(io.LimitReader(part, 128))
+		p, n, err := s.finishedUpload(c, strings.TrimSpace(string(b)))
+		if err != nil {
+			return api.Errorf(api.CodeUploadIncomplete, "%v", err)
+		}
+		up.path, up.size = p, n
+	default:
+		_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
+	}
+	return nil
 }
 
 var errTooLarge = errors.New("too large")
@@ -336,60 +345,32 @@ func (s *Server) addImages(c *gin.Context) {
 	if d == nil {
 		return
 	}
-	label := c.Param("label")
-	if !importer.ValidLabel(label) {
-		fail(c, api.CodeBadLabel, "label "+label+" must be Chinese characters, letters, digits or '_'")
-		return
-	}
-	if d.Status == store.DatasetProcessing {
-		fail(c, api.CodeImporting, "dataset "+d.ID+" is still importing; wait until it is ready")
-		return
-	}
-	files, ok := readImageParts(c, 100)
+	parts, ok := readImageParts(c, 100)
 	if !ok {
 		return
 	}
-	ls, err := s.st.Labels(c.Request.Context(), d.ID)
-	if err != nil {
-		s.internal(c, err)
+	files := make([]dataset.File, len(parts))
+	for i, p := range parts {
+		files[i] = dataset.File{Name: p.name, Data: p.data}
+	}
+	added, skipped, err := dataset.AddImages(c.Request.Context(), s.st, s.blobs, d, c.Param("label"), files)
+	switch {
+	case errors.Is(err, dataset.ErrBadLabel):
+		fail(c, api.CodeBadLabel, err.Error())
 		return
-	}
-	known := len(ls) < MaxLabels
-	for _, l := range ls {
-		known = known || l.Name == label
-	}
-	if !known {
-		failf(c, api.CodeTooManyLabels, "the dataset already has %d labels; at most %d are allowed", len(ls), MaxLabels)
+	case errors.Is(err, dataset.ErrImporting):
+		fail(c, api.CodeImporting, err.Error())
 		return
-	}
-	var ims []store.Image
-	skipped := []api.SkippedFile{}
-	for _, f := range files {
-		res := imagerules.CheckBytes(f.data)
-		if res.Reason != imagerules.OK {
-			skipped = append(skipped, api.SkippedFile{Path: f.name, Reason: string(res.Reason), Detail: res.Message("zh-CN") + " / " + res.Message("en")})
-			continue
-		}
-		sha, n, err := s.blobs.Put(c.Request.Context(), bytes.NewReader(f.data))
-		if err != nil {
-			s.internal(c, err)
-			return
-		}
-		ims = append(ims, store.Image{Label: label, SHA256: sha, Size: n, Width: res.Width, Height: res.Height, Source: f.name})
-	}
-	added := []store.Image{}
-	if len(ims) > 0 {
-		if added, err = s.st.AddImages(c.Request.Context(), d.ID, ims); err != nil {
-			s.storeError(c, err, "dataset")
-			return
-		}
+	case errors.Is(err, dataset.ErrTooManyLabels):
+		fail(c, api.CodeTooManyLabels, err.Error())
+		return
+	case err != nil:
+		s.storeError(c, err, "dataset")
+		return
 	}
 	items := make([]api.Image, 0, len(added))
 	for i := range added {
 		items = append(items, imageJSON(&added[i]))
-	}
-	if dup := len(ims) - len(added); dup > 0 {
-		skipped = append(skipped, api.SkippedFile{Reason: importer.ReasonDuplicate, Detail: fmt.Sprintf("%d already in label %s", dup, label)})
 	}
 	c.JSON(http.StatusCreated, api.AddImagesResponse{Added: items, Skipped: skipped})
 }
