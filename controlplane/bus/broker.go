@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/autocv/autocv/protocol/fleet"
 )
@@ -25,6 +27,10 @@ const DefaultInternalUsername = "_autocv-controlplane"
 // largest fleet payload (a transfer chunk) plus room for the topic and
 // the packet header.
 const maxPacketSize = fleet.MaxChunkPayload + 64<<10
+
+// banReason is the reason code of the DISCONNECT an MQTT 5 device gets
+// when it is banned for too many refused publishes.
+var banReason = packets.ErrQuotaExceeded
 
 // sessionExpiry is how long the embedded broker keeps the session of a
 // disconnected client (MQTT 3 clients cannot ask for less): long enough
@@ -61,9 +67,13 @@ type Broker struct {
 // StartBroker starts the embedded broker on cfg.Addr. Devices log in with
 // username = ClientID = device id and their own password and may touch
 // only the topics fleet.Allowed gives them; the control plane logs in with
-// the internal credentials; anyone else is refused. Retained messages and
-// sessions live in memory only: the control plane republishes every
-// desired state when it starts.
+// the internal credentials; anyone else is refused. A device that keeps
+// publishing where it may not is disconnected and refused for a while
+// (see violationLimit). Retained messages and sessions live in memory
+// only: the control plane republishes every desired state when it starts.
+//
+// The broker logs no payload and at most a few lines per client and
+// minute (see logPerClient), so no client can fill the server's disk.
 func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("bus: broker: no listen address given (e.g. 127.0.0.1:1883)")
@@ -90,12 +100,14 @@ func StartBroker(cfg BrokerConfig) (*Broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacketSize
 	caps.MaximumSessionExpiryInterval = sessionExpiry
+	budget := newLogBudget(log)
 	srv := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
-		Logger:       newSlogger(log),
+		Logger:       newSlogger(log, budget),
 		InlineClient: false,
 	})
-	hook := &authHook{login: cfg.DeviceLogin, user: cfg.InternalUsername, pass: cfg.InternalPassword, log: log}
+	hook := &authHook{login: cfg.DeviceLogin, user: cfg.InternalUsername, pass: cfg.InternalPassword,
+		log: log, budget: budget, strikes: newViolations()}
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("bus: broker: add auth hook: %w", err)
 	}
@@ -130,21 +142,28 @@ func RandomPassword() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// authHook authenticates clients and applies the fleet ACL. A client's
-// role follows from its username, which authentication pinned: the
-// internal username is the control plane, anything else a device.
+// authHook authenticates clients, applies the fleet ACL and bans the
+// devices that keep breaking it. A client's role follows from its
+// username, which authentication pinned: the internal username is the
+// control plane, anything else a device.
 type authHook struct {
 	mqtt.HookBase
 	login      func(username, password string) bool
 	user, pass string
 	log        *zap.Logger
+	budget     *logBudget  // limits the lines about one client
+	strikes    *violations // refused publishes and bans, per device
 }
+
+// loginKey is the log budget all refused logins share: before a login,
+// the client id and username are anyone's choice.
+const loginKey = "(login)"
 
 func (h *authHook) ID() string { return "autocv-fleet-auth" }
 
 func (h *authHook) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish:
+	case mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -154,44 +173,60 @@ func (h *authHook) internal(cl *mqtt.Client) bool {
 	return string(cl.Properties.Username) == h.user
 }
 
+// logf logs a line about client within its log budget.
+func (h *authHook) logf(client string, level zapcore.Level, msg string, fields ...zap.Field) {
+	if ce := h.log.Check(level, msg); ce != nil && h.budget.allow(client, level) {
+		ce.Write(fields...)
+	}
+}
+
 // OnConnectAuthenticate lets in the control plane with the internal
 // credentials, and a device whose ClientID is its username, whose
-// password DeviceLogin accepts and whose will (if any) goes to a topic it
-// may publish.
+// password DeviceLogin accepts, whose will (if any) goes to a topic it
+// may publish, and which is not banned.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user, pass := string(pk.Connect.Username), string(pk.Connect.Password)
-	remote := cl.Net.Remote
+	remote := zap.String("remote", cl.Net.Remote)
 	if user == "" {
-		h.log.Debug("MQTT login refused: anonymous", zap.String("remote", remote))
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: anonymous", remote)
 		return false
 	}
 	if user == h.user {
 		ok := subtle.ConstantTimeCompare([]byte(pass), []byte(h.pass)) == 1
 		if !ok {
-			h.log.Warn("MQTT login refused: wrong internal password", zap.String("remote", remote))
+			h.logf(loginKey, zapcore.WarnLevel, "MQTT login refused: wrong internal password", remote)
 		}
 		return ok
 	}
 	if fleet.ValidateDeviceID(user) != nil {
-		h.log.Debug("MQTT login refused: username is not a device id", zap.String("remote", remote))
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: username is not a device id", remote)
 		return false
 	}
+	device := zap.String("device", user) // a valid device id: short, no odd characters
 	if string(pk.Connect.ClientIdentifier) != user {
-		h.log.Debug("MQTT login refused: ClientID differs from the device id",
-			zap.String("device", user), zap.String("remote", remote))
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: ClientID differs from the device id", device, remote)
 		return false
 	}
 	if pk.Connect.WillFlag && !fleet.Allowed(user, pk.Connect.WillTopic, true) {
-		h.log.Debug("MQTT login refused: will topic not allowed",
-			zap.String("device", user), zap.String("topic", pk.Connect.WillTopic))
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: will topic not allowed",
+			device, zap.String("topic", clip(pk.Connect.WillTopic, maxLogTopic)))
 		return false
 	}
 	if !h.login(user, pass) {
-		h.log.Debug("MQTT login refused: unknown device or wrong password",
-			zap.String("device", user), zap.String("remote", remote))
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: unknown device or wrong password", device, remote)
+		return false
+	}
+	if left := h.strikes.banned(user); left > 0 {
+		h.logf(loginKey, zapcore.DebugLevel, "MQTT login refused: device banned for publishing where it may not",
+			device, remote, zap.Duration("for", left.Round(time.Second)))
 		return false
 	}
 	return true
+}
+
+// OnDisconnect writes the count of the client's suppressed log lines.
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.budget.flush(cl.ID)
 }
 
 // OnACLCheck decides subscriptions and deliveries (write false). Writes
@@ -209,21 +244,58 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnPublish drops a device's publish to a topic it may not write: MQTT 5
 // clients get "not authorized" in their PUBACK, MQTT 3 clients a normal
-// PUBACK (MQTT 3 has no way to say no), and nobody gets the message.
+// PUBACK (MQTT 3 has no way to say no), and nobody gets the message. A
+// device that does it more than violationLimit times a violationWindow is
+// disconnected and banned.
 func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	device := ""
 	if cl.Net.Inline || h.internal(cl) {
 		if internalAllowed(pk.TopicName) {
 			return pk, nil
 		}
-	} else if fleet.Allowed(string(cl.Properties.Username), pk.TopicName, true) {
-		return pk, nil
+	} else {
+		device = string(cl.Properties.Username)
+		if fleet.Allowed(device, pk.TopicName, true) {
+			return pk, nil
+		}
+		if h.strikes.banned(device) > 0 {
+			return pk, packets.ErrRejectPacket // read before the ban closed the connection
+		}
 	}
-	h.log.Debug("MQTT publish dropped: topic not allowed",
-		zap.String("client", cl.ID), zap.String("topic", pk.TopicName))
+	h.logf(cl.ID, zapcore.DebugLevel, "MQTT publish dropped: topic not allowed",
+		zap.String("client", cl.ID), zap.String("topic", clip(pk.TopicName, maxLogTopic)))
+	if device != "" {
+		if ban := h.strikes.refused(device); ban > 0 {
+			h.log.Warn("MQTT device disconnected and banned: too many publishes to topics it may not write",
+				zap.String("device", device), zap.Int("limit", violationLimit),
+				zap.Duration("window", violationWindow), zap.Duration("ban", ban))
+			h.disconnect(cl)
+			return pk, packets.ErrRejectPacket
+		}
+	}
 	if cl.Properties.ProtocolVersion == 5 && pk.FixedHeader.Qos > 0 {
 		return pk, packets.ErrNotAuthorized
 	}
 	return pk, packets.CodeSuccessIgnore
+}
+
+// disconnect ends a banned device's connection: an MQTT 5 client first
+// gets a DISCONNECT saying why. The connection is closed under mochi
+// rather than stopped through it, so that mochi ends the session as after
+// a network error and publishes the device's will (its offline state).
+func (h *authHook) disconnect(cl *mqtt.Client) {
+	conn := cl.Net.Conn
+	if conn == nil {
+		cl.Stop(banReason)
+		return
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		// a client that reads nothing must not hold up its read loop
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect},
+			ReasonCode: banReason.Code, Properties: packets.Properties{ReasonString: "too many publishes to topics this device may not write"}})
+	}
+	_ = conn.Close()
 }
 
 // internalAllowed is the control plane's ACL: everything under fleet.Root,
