@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -14,32 +15,92 @@ import (
 
 // DefaultMaxConcurrent is Config.MaxConcurrent's default: twice the CPUs
 // the agent may use, enough to keep the plugin's decoders busy while
-// requests are read and answered.
+// requests are answered.
 func DefaultMaxConcurrent() int { return 2 * runtime.GOMAXPROCS(0) }
 
-// limit admits predict and upload requests: at most MaxConcurrent are
-// handled at once (the workers) and at most MaxQueue more wait for a turn,
-// in arrival order. A request that finds the workers and the queue full is
-// answered at once with 429, code busy and a Retry-After header, so a
-// client backs off instead of the agent running out of memory. Admission
-// runs before the body is read, so it bounds the memory the bodies take
-// (up to MaxUploadBytes each) as well as the work queued on the plugin.
+// limit admits predict and upload requests in two steps, so a client that
+// sends its body slowly costs a connection, never a worker:
 //
-// Every admitted request has RequestTimeout from its arrival, the wait in
-// the queue and the reading of its body included; past it the answer is
-// 504 with code timeout. GET endpoints are never limited: /healthz and
-// /metrics answer while the agent is saturated.
+//  1. Reading the body. At most MaxReading bodies are read at once; a
+//     request beyond that is answered at once with 429 busy and
+//     Retry-After. The body must arrive at MinBodyRate on average after
+//     BodyGrace (see bodyReader), else the answer is 504 timeout.
+//  2. The handler, with the body read and checked, asks for a turn (see
+//     turn): at most MaxConcurrent requests are handled at once (the
+//     workers) and at most MaxQueue more wait for one, in arrival order. A
+//     request that finds the workers and the queue full is answered at
+//     once with 429 busy and Retry-After, so a client backs off instead of
+//     the agent running out of memory.
+//
+// Every request has RequestTimeout from its arrival, the body, the wait in
+// the queue and the plugin call included; past it the answer is 504 with
+// code timeout. GET endpoints are never limited: /healthz and /metrics
+// answer while the agent is saturated.
 func (s *Server) limit(c *gin.Context) {
-	deadline := time.Now().Add(s.cfg.RequestTimeout)
+	arrived := time.Now()
+	deadline := arrived.Add(s.cfg.RequestTimeout)
 	ctx, cancel := context.WithDeadline(c.Request.Context(), deadline)
 	defer cancel()
 	c.Request = c.Request.WithContext(ctx)
-	// A client that sends its body slowly cannot hold a worker past the
-	// deadline either. The connection's deadline is a little later than
-	// the context's, so the answer is 504 timeout rather than a cancelled
-	// request when both pass.
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(deadline.Add(time.Second))
 
+	conn := http.NewResponseController(c.Writer)
+	select {
+	case s.reading <- struct{}{}:
+	default:
+		c.Header("Retry-After", strconv.Itoa(max(1, int((s.cfg.BodyGrace+time.Second-1)/time.Second))))
+		abort(c, newError(CodeBusy, fmt.Sprintf(
+			"the agent is busy: %d requests are sending their bodies; try again after Retry-After seconds "+
+				"(a body must arrive at %s/s or faster)", s.cfg.MaxReading, size(s.cfg.MinBodyRate))))
+		dropBody(c, conn)
+		return
+	}
+	in := &intake{reading: true}
+	defer s.doneReading(in)
+	c.Set(ctxIntake, in)
+	body := &bodyReader{
+		body: c.Request.Body, conn: conn, arrived: arrived, deadline: deadline,
+		grace: s.cfg.BodyGrace, rate: s.cfg.MinBodyRate,
+	}
+	c.Request.Body = body
+	c.Next()
+	if !errors.Is(body.err, io.EOF) {
+		dropBody(c, conn)
+	}
+}
+
+// dropBody makes the server close the connection after the answer
+// instead of reading the rest of a body nobody will use: at the pace of
+// a slow client that could take minutes.
+func dropBody(c *gin.Context, conn *http.ResponseController) {
+	if c.Request.ContentLength != 0 {
+		_ = conn.SetReadDeadline(time.Now())
+	}
+}
+
+// intake is what limit knows of one request.
+type intake struct {
+	reading bool // holds a place in Server.reading
+}
+
+// ctxIntake is the gin key of the request's *intake.
+const ctxIntake = "autocv.intake"
+
+// doneReading gives back the request's place among the bodies being read.
+func (s *Server) doneReading(in *intake) {
+	if in.reading {
+		in.reading = false
+		<-s.reading
+	}
+}
+
+// turn waits for a worker for a request whose body has been read and
+// checked; the handler calls done when the plugin has answered. A request
+// that finds the workers and the queue full gets 429 busy (with
+// Retry-After set); one still waiting at its deadline gets 504 timeout.
+func (s *Server) turn(c *gin.Context) (done func(), e *apiError) {
+	in := c.MustGet(ctxIntake).(*intake)
+	s.doneReading(in)
+	ctx := c.Request.Context()
 	select {
 	case s.slots <- struct{}{}:
 	default:
@@ -47,11 +108,10 @@ func (s *Server) limit(c *gin.Context) {
 		case s.queue <- struct{}{}:
 		default:
 			c.Header("Retry-After", strconv.Itoa(s.retryAfter()))
-			abort(c, newError(CodeBusy, fmt.Sprintf(
+			return nil, newError(CodeBusy, fmt.Sprintf(
 				"the agent is busy: %d prediction requests are running and %d are waiting; "+
 					"try again after Retry-After seconds, or send fewer requests at once (the agent's max_concurrent and max_queue settings)",
-				s.cfg.MaxConcurrent, s.cfg.MaxQueue)))
-			return
+				s.cfg.MaxConcurrent, s.cfg.MaxQueue))
 		}
 		select {
 		case s.slots <- struct{}{}:
@@ -59,20 +119,19 @@ func (s *Server) limit(c *gin.Context) {
 		case <-ctx.Done():
 			<-s.queue
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				abort(c, newError(CodeTimeout, fmt.Sprintf(
+				return nil, newError(CodeTimeout, fmt.Sprintf(
 					"the agent was busy and this request waited its whole request_timeout (%s) for a turn; try again later or send fewer requests at once",
-					s.cfg.RequestTimeout)))
-				return
+					s.cfg.RequestTimeout))
 			}
 			// The client went away; nobody reads this.
-			abort(c, newError(CodeCancelled, "request cancelled while waiting for a turn"))
-			return
+			return nil, newError(CodeCancelled, "request cancelled while waiting for a turn")
 		}
 	}
-	defer func() { <-s.slots }()
 	start := time.Now()
-	c.Next()
-	s.metrics.handled(time.Since(start))
+	return func() {
+		<-s.slots
+		s.metrics.handled(time.Since(start))
+	}, nil
 }
 
 // retryAfter is the Retry-After, in whole seconds, for a request turned

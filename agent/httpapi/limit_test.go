@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -257,5 +258,116 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// stalledBody starts a predict whose body stops after its first bytes; it
+// answers on the returned channel. The body ends when the test does.
+func (a *testAPI) stalledBody(t *testing.T) <-chan answer {
+	t.Helper()
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
+	go pw.Write(jpegImg) // then nothing more
+	req, _ := http.NewRequest("POST", a.URL+"/v1/predict", pr)
+	req.ContentLength = 1000
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			got <- answer{status: -1, body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- answer{resp.StatusCode, b}
+	}()
+	return got
+}
+
+// TestBodyRate: once body_grace has passed a body must arrive at
+// min_body_rate: one a little faster passes though it takes longer than
+// the grace; one that stalls is cut off with 504 timeout soon after the
+// grace, without having held a worker.
+func TestBodyRate(t *testing.T) {
+	a := newTestAPI(t, Config{MinBodyRate: 1000, BodyGrace: 200 * time.Millisecond}, true)
+	t.Run("steady", func(t *testing.T) {
+		img := append(bytes.Clone(jpegImg), make([]byte, 1000-len(jpegImg))...)
+		pr, pw := io.Pipe()
+		go func() { // 2000 bytes/s for 500ms
+			for i := 0; i < len(img); i += 100 {
+				time.Sleep(50 * time.Millisecond)
+				pw.Write(img[i : i+100])
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", a.URL+"/v1/predict", pr)
+		req.ContentLength = int64(len(img))
+		start := time.Now()
+		resp, err := a.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || time.Since(start) < 400*time.Millisecond {
+			t.Errorf("%d %s after %s", resp.StatusCode, b, time.Since(start))
+		}
+	})
+	t.Run("stalls", func(t *testing.T) {
+		start := time.Now()
+		got := a.stalledBody(t)
+		waitUntil(t, "the body being read", func() bool { return len(a.srv.reading) == 1 })
+		if n := len(a.srv.slots); n != 0 {
+			t.Errorf("%d workers busy while the body is read", n)
+		}
+		ans := <-got
+		var e ErrorResponse
+		ans.decode(t, &e)
+		if ans.status != 504 || e.Code != CodeTimeout || !strings.Contains(e.Message, "too slowly") ||
+			!strings.Contains(e.Message, "1000 bytes/s") || time.Since(start) > time.Second {
+			t.Errorf("%d %s after %s", ans.status, ans.body, time.Since(start))
+		}
+		if len(a.srv.reading) != 0 {
+			t.Errorf("%d bodies still being read", len(a.srv.reading))
+		}
+	})
+}
+
+// TestReadingLimit: with max_reading bodies being read, the next request
+// is turned away at once with 429 busy and Retry-After; the workers
+// stay free.
+func TestReadingLimit(t *testing.T) {
+	a := newTestAPI(t, Config{MaxReading: 2, BodyGrace: 2 * time.Second}, true)
+	var held []<-chan answer
+	for range 2 {
+		held = append(held, a.stalledBody(t))
+	}
+	waitUntil(t, "two bodies being read", func() bool { return len(a.srv.reading) == 2 })
+	start := time.Now()
+	resp, err := a.Client().Post(a.URL+"/v1/predict", "", bytes.NewReader(jpegImg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e ErrorResponse
+	answer{resp.StatusCode, b}.decode(t, &e)
+	if resp.StatusCode != 429 || e.Code != CodeBusy || !strings.Contains(e.Message, "sending their bodies") ||
+		resp.Header.Get("Retry-After") != "2" || time.Since(start) > time.Second {
+		t.Errorf("%d %s, Retry-After %q, after %s", resp.StatusCode, b, resp.Header.Get("Retry-After"), time.Since(start))
+	}
+	m := string(a.do(t, "GET", "/metrics", "", nil).body)
+	for _, want := range []string{"autocv_agent_requests_reading 2", "autocv_agent_requests_in_flight 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q:\n%s", want, m)
+		}
+	}
+	for _, got := range held {
+		if ans := <-got; ans.status != 504 {
+			t.Errorf("stalled body: %d %s", ans.status, ans.body)
+		}
+	}
+	if ans := a.do(t, "POST", "/v1/predict", "", jpegImg); ans.status != 200 {
+		t.Errorf("after the stalled bodies: %d %s", ans.status, ans.body)
 	}
 }

@@ -108,6 +108,9 @@ func (s *Server) writeMetrics(w io.Writer) {
 	fmt.Fprintf(&b, "autocv_agent_predict_images_total %d\n", m.images)
 	m.mu.Unlock()
 
+	b.WriteString("# HELP autocv_agent_requests_reading Predict and upload requests whose bodies are being read; at most max_reading.\n")
+	b.WriteString("# TYPE autocv_agent_requests_reading gauge\n")
+	fmt.Fprintf(&b, "autocv_agent_requests_reading %d\n", len(s.reading))
 	b.WriteString("# HELP autocv_agent_requests_in_flight Predict and upload requests being handled; at most max_concurrent.\n")
 	b.WriteString("# TYPE autocv_agent_requests_in_flight gauge\n")
 	fmt.Fprintf(&b, "autocv_agent_requests_in_flight %d\n", len(s.slots))

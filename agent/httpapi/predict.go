@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +30,10 @@ func (s *Server) predict(c *gin.Context) {
 		abort(c, apiErr)
 		return
 	}
+	if c.Request.ContentLength > s.cfg.MaxImageBytes {
+		abort(c, s.tooLarge("the request body"))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxImageBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -52,7 +55,7 @@ func (s *Server) predict(c *gin.Context) {
 		abort(c, e)
 		return
 	}
-	res, apiErr := s.infer(c.Request.Context(), [][]byte{body}, q.topK)
+	res, apiErr := s.infer(c, [][]byte{body}, q.topK)
 	if apiErr != nil {
 		abort(c, apiErr)
 		return
@@ -91,11 +94,16 @@ func (s *Server) query(c *gin.Context) (params, *apiError) {
 	return params{topK: k, threshold: th}, nil
 }
 
-// infer sends images to the plugin and checks it answered for each. ctx
-// carries the request's deadline (see limit).
-func (s *Server) infer(ctx context.Context, images [][]byte, topK int) (runner.Result, *apiError) {
+// infer waits for a turn (see limit), sends images, read from the whole
+// body, to the plugin and checks it answered for each.
+func (s *Server) infer(c *gin.Context, images [][]byte, topK int) (runner.Result, *apiError) {
+	done, apiErr := s.turn(c)
+	if apiErr != nil {
+		return runner.Result{}, apiErr
+	}
+	defer done()
 	start := time.Now()
-	res, err := s.run.Predict(ctx, inference.PredictRequest{Images: images, TopK: topK})
+	res, err := s.run.Predict(c.Request.Context(), inference.PredictRequest{Images: images, TopK: topK})
 	if err != nil {
 		return res, fromRunner(err)
 	}
@@ -120,9 +128,15 @@ func (s *Server) labels(m inference.Model, in []inference.Label, override *float
 	return api.Predictions(in, s.thresholdsFor(m), override)
 }
 
-// readTimeout is the answer when reading the body failed because the
-// request ran out of time (see limit), or nil.
+// readTimeout is the answer when reading the body failed because it
+// arrived too slowly or the request ran out of time (see limit), or nil.
+// Both are 504 timeout: protocol/api has no code for 408.
 func (s *Server) readTimeout(c *gin.Context, err error) *apiError {
+	if errors.Is(err, errTooSlow) {
+		return newError(CodeTimeout, fmt.Sprintf(
+			"%v; after the first %s it must arrive at %s/s or faster: send it faster or from a better connection",
+			err, s.cfg.BodyGrace, size(s.cfg.MinBodyRate)))
+	}
 	if c.Request.Context().Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
 	}

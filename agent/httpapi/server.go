@@ -9,11 +9,14 @@
 // whether confidence >= threshold. Errors are {"error": "...", "code":
 // "..."} with a message that names the problem.
 //
-// Load is bounded: max_concurrent predict/upload requests run at once,
-// max_queue more wait in arrival order, and the rest get 429 code busy
-// with Retry-After; 503 code model_unavailable means no model is loaded
-// (starting, or the plugin restarting); a request that takes longer than
-// request_timeout, its wait included, gets 504 code timeout. With an API
+// Load is bounded: a predict/upload body is read whole before the request
+// waits for a worker, at most MaxReading at once and at a minimum rate
+// (504 code timeout for one too slow), so slow clients cannot hold the
+// workers; then max_concurrent requests run at once, max_queue more wait
+// in arrival order, and the rest get 429 code busy with Retry-After; 503
+// code model_unavailable means no model is loaded (starting, or the
+// plugin restarting); a request that takes longer than request_timeout,
+// its body and wait included, gets 504 code timeout. With an API
 // key set, every endpoint but the /upload page and /healthz needs it
 // (401 code unauthorized otherwise).
 package httpapi
@@ -51,11 +54,19 @@ type Config struct {
 	// the wait for a turn and the body included; past it: 504 timeout.
 	RequestTimeout time.Duration
 	// MaxConcurrent is how many POST /v1/predict and POST /upload requests
-	// are handled at once, bodies included; default 2×GOMAXPROCS. Up to
-	// MaxQueue more wait for a turn (0: DefaultMaxQueue; negative: none
-	// wait); beyond that the answer is 429 busy (see limit).
+	// are handled at once once their bodies are read; default
+	// 2×GOMAXPROCS. Up to MaxQueue more wait for a turn (0:
+	// DefaultMaxQueue; negative: none wait); beyond that the answer is 429
+	// busy (see limit).
 	MaxConcurrent int
 	MaxQueue      int
+	// MaxReading is how many predict and upload bodies are read at once
+	// (0: DefaultMaxReading); beyond that the answer is 429 busy. A body
+	// must arrive at MinBodyRate bytes/s on average once BodyGrace has
+	// passed (0: DefaultMinBodyRate, DefaultBodyGrace), else 504 timeout.
+	MaxReading  int
+	MinBodyRate int64
+	BodyGrace   time.Duration
 	// APIKey, when set, is required by every endpoint but GET /upload (the
 	// page, which asks for it), GET /healthz and GET /, as
 	// "Authorization: Bearer KEY" or "X-API-Key: KEY"; else 401.
@@ -69,6 +80,7 @@ type Server struct {
 	run     *runner.Runner
 	metrics *metrics
 	engine  *gin.Engine
+	reading chan struct{} // one per predict/upload body being read
 	slots   chan struct{} // one per predict/upload request being handled
 	queue   chan struct{} // one per predict/upload request waiting for a slot
 
@@ -95,6 +107,15 @@ func New(cfg Config) *Server {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent()
 	}
+	if cfg.MaxReading <= 0 {
+		cfg.MaxReading = DefaultMaxReading
+	}
+	if cfg.MinBodyRate <= 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
+	}
 	switch {
 	case cfg.MaxQueue == 0:
 		cfg.MaxQueue = DefaultMaxQueue
@@ -103,7 +124,7 @@ func New(cfg Config) *Server {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics(),
-		slots: make(chan struct{}, cfg.MaxConcurrent), queue: make(chan struct{}, cfg.MaxQueue)}
+		reading: make(chan struct{}, cfg.MaxReading), slots: make(chan struct{}, cfg.MaxConcurrent), queue: make(chan struct{}, cfg.MaxQueue)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	_ = e.SetTrustedProxies(nil) // the client address is the peer's

@@ -35,6 +35,11 @@ type Limits struct {
 	MaxUploadBytes int64 `json:"max_upload_bytes"`
 	MaxConcurrent  int   `json:"max_concurrent"`
 	MaxQueue       int   `json:"max_queue"`
+	// MaxReading bodies are read at once, each at MinBodyRate bytes/s or
+	// faster once BodyGraceMS has passed.
+	MaxReading  int   `json:"max_reading"`
+	MinBodyRate int64 `json:"min_body_rate"`
+	BodyGraceMS int64 `json:"body_grace_ms"`
 	// RequestTimeoutMS bounds one predict or upload request, queue included.
 	RequestTimeoutMS int64 `json:"request_timeout_ms"`
 }
@@ -92,7 +97,8 @@ func (s *Server) model(c *gin.Context) {
 		},
 		Package: st.Package, LoadedAt: st.LoadedAt.UTC(), Restarts: st.Restarts, AgentVersion: s.cfg.Version,
 		Limits: Limits{MaxImageBytes: s.cfg.MaxImageBytes, MaxFiles: s.cfg.MaxFiles, MaxUploadBytes: s.cfg.MaxUploadBytes,
-			MaxConcurrent: s.cfg.MaxConcurrent, MaxQueue: s.cfg.MaxQueue, RequestTimeoutMS: s.cfg.RequestTimeout.Milliseconds()},
+			MaxConcurrent: s.cfg.MaxConcurrent, MaxQueue: s.cfg.MaxQueue, RequestTimeoutMS: s.cfg.RequestTimeout.Milliseconds(),
+			MaxReading: s.cfg.MaxReading, MinBodyRate: s.cfg.MinBodyRate, BodyGraceMS: s.cfg.BodyGrace.Milliseconds()},
 		Thresholds: Thresholds{Global: th.Global, PerLabel: perLabel},
 	})
 }

@@ -61,7 +61,7 @@ func (s *Server) upload(c *gin.Context) {
 		}
 	}
 	if len(images) > 0 {
-		res, apiErr := s.infer(c.Request.Context(), images, q.topK)
+		res, apiErr := s.infer(c, images, q.topK)
 		if apiErr != nil {
 			abort(c, apiErr)
 			return
@@ -96,6 +96,9 @@ func (s *Server) upload(c *gin.Context) {
 // readParts reads the file parts of a multipart upload, checking each
 // image; other parts are skipped.
 func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
+	if c.Request.ContentLength > s.cfg.MaxUploadBytes {
+		return nil, s.partError(c, &http.MaxBytesError{Limit: s.cfg.MaxUploadBytes})
+	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxUploadBytes)
 	mr, err := c.Request.MultipartReader()
 	if err != nil {
@@ -142,6 +145,11 @@ func (s *Server) readParts(c *gin.Context) ([]filePart, *apiError) {
 			fp.data, fp.err = nil, e
 		}
 		parts = append(parts, fp)
+	}
+	// The rest (the epilogue after the last boundary) too: the whole body
+	// is read before the request asks for a turn.
+	if _, err := io.Copy(io.Discard, c.Request.Body); err != nil {
+		return nil, s.partError(c, err)
 	}
 	if len(parts) == 0 {
 		msg := "no files in the upload: send one or more images as multipart form parts named file"
