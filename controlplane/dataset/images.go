@@ -3,6 +3,8 @@ package dataset
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -28,13 +30,15 @@ type File struct {
 
 // AddImages adds images to one label of a ready dataset, by the import's
 // rules: each file is checked (imagerules.CheckBytes) and a bad one is
-// skipped with its reason, the bytes are stored content-addressed, and a
-// photo already in the label is skipped as a duplicate. It refuses a
-// dataset still importing, a bad label name, and a new label beyond
-// imagerules.MaxLabels.
+// skipped with its reason, the bytes are stored content-addressed, a
+// second copy in the same upload is skipped as a duplicate and a photo
+// the label already has as already_present (importer's reason codes). It
+// refuses a dataset still importing, a bad label name, and a new label
+// beyond imagerules.MaxLabels.
 func AddImages(ctx context.Context, st store.Store, blobs blob.Store, d *store.Dataset, label string, files []File) ([]store.Image, []api.SkippedFile, error) {
 	if !importer.ValidLabel(label) {
-		return nil, nil, fmt.Errorf("%w: label %s must be Chinese characters, letters, digits or '_'", ErrBadLabel, label)
+		return nil, nil, fmt.Errorf("%w: label %s must be 1 to %d bytes of Chinese characters, letters, digits or '_'",
+			ErrBadLabel, importer.Shorten(label, 64), importer.MaxLabelBytes)
 	}
 	if d.Status == store.DatasetProcessing {
 		return nil, nil, fmt.Errorf("%w: dataset %s is still importing; wait until it is ready", ErrImporting, d.ID)
@@ -52,17 +56,30 @@ func AddImages(ctx context.Context, st store.Store, blobs blob.Store, d *store.D
 	}
 	var ims []store.Image
 	skipped := []api.SkippedFile{}
+	first := map[string]string{} // sha256 → the file kept
 	for _, f := range files {
-		res := imagerules.CheckBytes(f.Data)
-		if res.Reason != imagerules.OK {
-			skipped = append(skipped, api.SkippedFile{Path: f.Name, Reason: string(res.Reason), Detail: res.Message("zh-CN") + " / " + res.Message("en")})
+		name := importer.Shorten(f.Name, importer.MaxPathBytes) // valid UTF-8, as the store keeps names
+		if len(f.Name) > importer.MaxPathBytes {
+			skipped = append(skipped, api.SkippedFile{Path: importer.Shorten(f.Name, 256), Reason: importer.ReasonNameTooLong,
+				Detail: fmt.Sprintf("the file name is %d bytes, at most %d are allowed", len(f.Name), importer.MaxPathBytes)})
 			continue
 		}
-		sha, n, err := blobs.Put(ctx, bytes.NewReader(f.Data))
-		if err != nil {
+		res := imagerules.CheckBytes(f.Data)
+		if res.Reason != imagerules.OK {
+			skipped = append(skipped, api.SkippedFile{Path: name, Reason: string(res.Reason), Detail: res.Message("zh-CN") + " / " + res.Message("en")})
+			continue
+		}
+		sum := sha256.Sum256(f.Data)
+		sha := hex.EncodeToString(sum[:])
+		if p, ok := first[sha]; ok {
+			skipped = append(skipped, api.SkippedFile{Path: name, Reason: importer.ReasonDuplicate, Detail: "same image as " + p})
+			continue
+		}
+		first[sha] = name
+		if err := blobs.PutKnown(ctx, sha, bytes.NewReader(f.Data)); err != nil {
 			return nil, nil, err
 		}
-		ims = append(ims, store.Image{Label: label, SHA256: sha, Size: n, Width: res.Width, Height: res.Height, Source: f.Name})
+		ims = append(ims, store.Image{Label: label, SHA256: sha, Size: int64(len(f.Data)), Width: res.Width, Height: res.Height, Source: name})
 	}
 	added := []store.Image{}
 	if len(ims) > 0 {
@@ -70,8 +87,14 @@ func AddImages(ctx context.Context, st store.Store, blobs blob.Store, d *store.D
 			return nil, nil, err
 		}
 	}
-	if dup := len(ims) - len(added); dup > 0 {
-		skipped = append(skipped, api.SkippedFile{Reason: importer.ReasonDuplicate, Detail: fmt.Sprintf("%d already in label %s", dup, label)})
+	got := make(map[string]bool, len(added))
+	for _, a := range added {
+		got[a.SHA256] = true
+	}
+	for _, im := range ims {
+		if !got[im.SHA256] {
+			skipped = append(skipped, api.SkippedFile{Path: im.Source, Reason: importer.ReasonAlreadyPresent, Detail: "label " + label + " already has this image"})
+		}
 	}
 	return added, skipped, nil
 }

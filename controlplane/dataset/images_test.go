@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/autocv/autocv/controlplane/dataset"
@@ -45,8 +46,16 @@ func TestAddImages(t *testing.T) {
 	if err != nil || len(added) != 2 || len(skipped) != 1 || skipped[0].Path != "notes.txt" || skipped[0].Reason == "" {
 		t.Fatalf("add: %d added, skipped %+v, %v", len(added), skipped, err)
 	}
-	added, skipped, err = dataset.AddImages(ctx, e.st, e.blobs, e.ds, "工蚁", files[:1])
-	if err != nil || len(added) != 0 || len(skipped) != 1 || skipped[0].Reason != "duplicate" {
+	// A photo the label has is already_present, by name; a second copy in
+	// one upload is a duplicate.
+	again := []dataset.File{files[0], {Name: "copy.jpg", Data: files[0].Data}}
+	added, skipped, err = dataset.AddImages(ctx, e.st, e.blobs, e.ds, "工蚁", again)
+	if err != nil || len(added) != 0 || len(skipped) != 2 ||
+		skipped[0].Path != "copy.jpg" || skipped[0].Reason != "duplicate" ||
+		skipped[1].Path != files[0].Name || skipped[1].Reason != "already_present" {
 		t.Errorf("again: %d added, skipped %+v, %v", len(added), skipped, err)
+	}
+	if _, _, err := dataset.AddImages(ctx, e.st, e.blobs, e.ds, strings.Repeat("蚁", 100), files); !errors.Is(err, dataset.ErrBadLabel) {
+		t.Errorf("300-byte label: %v, want ErrBadLabel", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -21,7 +20,6 @@ import (
 	"github.com/autocv/autocv/controlplane/dataset/importer"
 	"github.com/autocv/autocv/controlplane/store"
 	"github.com/autocv/autocv/protocol/api"
-	"github.com/autocv/autocv/protocol/imagerules"
 )
 
 // Config is what an import Queue works with.
@@ -55,7 +53,9 @@ type Queue struct {
 }
 
 // Progress is where a dataset's import stands: Stage "queued",
-// "importing" (Done of Total zip entries) or "recording".
+// "importing" (Done of Total steps, importer.Options.Progress: it moves
+// through the check pass and the store pass alike) or "recording" (Done
+// of Total images).
 type Progress = api.ImportProgress
 
 // NewQueue returns a queue; Start runs it.
@@ -240,6 +240,9 @@ func (im *Queue) run(rec store.Import) {
 	}
 	opts := importer.DefaultOptions()
 	opts.MaxZipBytes = s.MaxZipBytes
+	for _, l := range existing {
+		opts.KnownLabels = append(opts.KnownLabels, l.Name)
+	}
 	opts.Progress = func(done, total int) {
 		im.setProgress(d.ID, &Progress{Stage: "importing", Done: done, Total: total})
 	}
@@ -282,43 +285,36 @@ func (im *Queue) run(rec store.Import) {
 	}
 	if err != nil {
 		log.Info("import failed", zap.Error(err))
-		finish(store.DatasetFailed, err.Error(), nil)
-		return
-	}
-	out := &Report{Accepted: rep.Accepted, Skipped: rep.Skipped, Labels: rep.Labels, GBK: rep.GBK}
-	if out.Skipped == nil {
-		out.Skipped = []importer.Skip{}
-	}
-	labels := map[string]bool{}
-	for _, l := range existing {
-		labels[l.Name] = true
-	}
-	for _, l := range rep.Labels {
-		labels[l.Name] = true
-	}
-	if len(labels) > imagerules.MaxLabels {
-		finish(store.DatasetFailed, fmt.Sprintf("the dataset would have %d labels; at most %d are allowed", len(labels), imagerules.MaxLabels), out)
+		finish(store.DatasetFailed, importer.Shorten(err.Error(), maxErrorBytes), nil)
 		return
 	}
 	ims := make([]store.Image, 0, len(rep.Images))
 	for _, x := range rep.Images {
 		ims = append(ims, store.Image{Label: x.Label, SHA256: x.SHA256, Size: x.Size, Width: x.Width, Height: x.Height, Source: x.Path})
 	}
-	im.setProgress(d.ID, &Progress{Stage: "recording", Done: len(ims), Total: len(ims)})
-	added, err := s.Store.AddImages(ctx, d.ID, ims)
+	im.setProgress(d.ID, &Progress{Stage: "recording", Total: len(ims)})
+	res, err := record(ctx, s.Store, d.ID, ims, func(n int) {
+		im.setProgress(d.ID, &Progress{Stage: "recording", Done: n, Total: len(ims)})
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
 		log.Error("import: recording images", zap.Error(err))
-		finish(store.DatasetFailed, "recording the images failed: "+err.Error(), out)
+		// nothing of this zip was recorded: the report says so
+		none := &Report{Accepted: map[string]int{}, Skipped: append([]api.SkippedFile{}, rep.Skipped...), GBK: rep.GBK}
+		finish(store.DatasetFailed, importer.Shorten("recording the images failed: "+err.Error(), maxErrorBytes), none)
 		return
 	}
-	out.Added = len(added)
-	if s.Imported != nil {
-		s.Imported(len(added), len(rep.Skipped))
+	im.setProgress(d.ID, &Progress{Stage: "recording", Done: len(ims), Total: len(ims)})
+	for _, l := range res.order {
+		log.Warn("import: the store refused a label; it is skipped", zap.String("label", l), zap.Error(res.refused[l]))
 	}
-	log.Info("import done", zap.Int("added", len(added)), zap.Int("skipped", len(rep.Skipped)), zap.Duration("took", time.Since(start)))
+	out := importReport(rep, res, labelTotals(ctx, s.Store, d.ID, existing, res.added))
+	if s.Imported != nil {
+		s.Imported(out.Added, len(out.Skipped))
+	}
+	log.Info("import done", zap.Int("added", out.Added), zap.Int("skipped", len(out.Skipped)), zap.Duration("took", time.Since(start)))
 	finish(store.DatasetReady, "", out)
 }
 

@@ -135,8 +135,8 @@ func TestGoodZip(t *testing.T) {
 			ents := append(labelEnts(prefix, "daisy", daisy), labelEnts(prefix, "玫瑰", rose)...)
 			ents = append(ents, zent{name: "__MACOSX/" + prefix + "daisy/._img000.jpg", data: []byte("x")},
 				zent{name: prefix + "daisy/.DS_Store", data: []byte("x")}, zent{name: prefix + "daisy/", mode: fs.ModeDir | 0o755})
-			var calls, last int
-			opts := Options{Progress: func(done, total int) { calls++; last = done; _ = total }}
+			var calls, last, lastTotal int
+			opts := Options{Progress: func(done, total int) { calls++; last, lastTotal = done, total }}
 			rep, m, err := run(t, ents, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -158,8 +158,9 @@ func TestGoodZip(t *testing.T) {
 					t.Fatalf("label %+v", l)
 				}
 			}
-			if calls == 0 || last != len(ents) {
-				t.Fatalf("progress: %d calls, last %d of %d", calls, last, len(ents))
+			// one step per entry, one more per image (checked, then stored)
+			if want := len(ents) + 40; calls == 0 || last != want || lastTotal != want {
+				t.Fatalf("progress: %d calls, last %d of %d, want %d of %d", calls, last, lastTotal, want, want)
 			}
 		})
 	}

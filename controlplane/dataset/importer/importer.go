@@ -5,9 +5,13 @@
 // The zip must hold one folder per label (label/file, optionally inside a
 // single wrapper folder). Every entry is either accepted, skipped with a
 // stable reason code, or ignored silently (directories, __MACOSX/ and
-// dot-files). Zip-slip names, symlinks and zip bombs are refused; names in
-// GBK are decoded. Nothing is stored until the whole zip has been checked,
-// and only images that pass imagerules are ever handed to store.
+// dot-files); a label folder that cannot be a label at all (its name is
+// over MaxLabelBytes) is skipped as one entry. One bad entry or label never
+// fails the import: only a zip that is not one or is over the limits does,
+// before anything is stored. Zip-slip names, symlinks and zip bombs are
+// refused; names in GBK are decoded. Nothing is stored until the whole zip
+// has been checked, and only images that pass imagerules are ever handed
+// to store.
 package importer
 
 import (
@@ -44,8 +48,14 @@ type Options struct {
 	MaxLabels            int     // label folders
 	MinImages            int     // images a label needs to be trainable
 	WarnImages           int     // images below which a label gets a warning
-	// Progress, if set, is called with the entries finished so far and the
-	// total number of entries.
+	// KnownLabels are the labels the dataset already has (an append): with
+	// the zip's labels they may number at most MaxLabels.
+	KnownLabels []string
+	// Progress, if set, is called as the import goes with the steps done
+	// so far and the total: one step per zip entry, plus one more per
+	// image file (checked, then stored or left out); the entries that are
+	// not image files are done once their names are read. done grows
+	// through every pass, the check pass included, and ends at total.
 	Progress func(done, total int)
 }
 
@@ -88,14 +98,28 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Store receives one accepted image: its sha256 (hex) and its bytes.
+// Store receives one accepted image: its sha256 (hex) and its bytes. The
+// bytes are kept content-addressed (controlplane/blob), so one blob may
+// serve images of several datasets: an import that fails after storing
+// some never deletes them, as another dataset may already use the same
+// bytes. Every check that can leave an image out runs before the first
+// call, so only a failure of the store itself, of the zip changing on
+// disk or of ctx can leave blobs no image uses.
 type Store func(sha256 string, data []byte) error
+
+// Limits of what the dataset store keeps (controlplane/store): longer
+// label folders and paths are skipped, not handed on to be refused there.
+const (
+	MaxLabelBytes = 255  // bytes of a label name
+	MaxPathBytes  = 4096 // bytes of an entry's path, kept as the image's source
+)
 
 // Import checks the zip at zipPath and hands every accepted image to store.
 // It returns an error, with nothing stored, when the file is not a zip, is
-// over the limits, holds more than MaxLabels labels or expands past
-// MaxTotalUncompressed; a failing store or a cancelled ctx also ends it
-// (images stored before that stay stored).
+// over the limits, holds (with KnownLabels) more than MaxLabels labels or
+// expands past MaxTotalUncompressed; a failing store or a cancelled ctx
+// also ends it (images stored before that stay stored: blobs are
+// content-addressed and may be shared, see Store).
 func Import(ctx context.Context, zipPath string, opts Options, store Store) (*Report, error) {
 	f, err := os.Open(zipPath)
 	if err != nil {
@@ -130,12 +154,18 @@ func importReader(ctx context.Context, r io.ReaderAt, size int64, opts Options, 
 	if n := len(p.labels); n > opts.MaxLabels {
 		return nil, fmt.Errorf("%w: the zip has %d label folders, at most %d are allowed", ErrTooManyLabels, n, opts.MaxLabels)
 	}
+	if n := unionSize(opts.KnownLabels, p.labels); n > opts.MaxLabels {
+		return nil, fmt.Errorf("%w: the dataset would have %d labels; at most %d are allowed", ErrTooManyLabels, n, opts.MaxLabels)
+	}
 	if p.declared > uint64(opts.MaxTotalUncompressed) {
 		return nil, fmt.Errorf("%w: images declare %d bytes uncompressed, the limit is %d", ErrZipBomb, p.declared, opts.MaxTotalUncompressed)
 	}
 	rep := newReport(p)
-	total := len(zr.File)
-	done := total - len(p.candidates)
+	// Steps (Options.Progress): the entries that are no candidates are
+	// done; each candidate is checked (pass 2), then stored (pass 3) or
+	// left out.
+	total := len(zr.File) + len(p.candidates)
+	done := len(zr.File) - len(p.candidates)
 	progress := func() {
 		if opts.Progress != nil {
 			opts.Progress(done, total)
@@ -154,17 +184,19 @@ func importReader(ctx context.Context, r io.ReaderAt, size int64, opts Options, 
 		if err != nil {
 			return nil, err
 		}
+		done++ // checked
 		if reason == "" {
 			res := imagerules.CheckBytes(data)
 			if res.OK() {
 				sum := sha256.Sum256(data)
 				checked = append(checked, image{entry: c, sha: hex.EncodeToString(sum[:]), width: res.Width, height: res.Height})
+				progress()
 				continue
 			}
 			reason, detail = string(res.Reason), res.Message(imagerules.LangEN)
 		}
 		rep.skip(c.path, reason, detail)
-		done++
+		done++ // and left out
 		progress()
 	}
 
@@ -183,7 +215,7 @@ func importReader(ctx context.Context, r io.ReaderAt, size int64, opts Options, 
 			return nil, err
 		}
 		if err := store(im.sha, data); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrStore, im.path, err)
+			return nil, fmt.Errorf("%w: %s: %w", ErrStore, Shorten(im.path, maxShownPath), err)
 		}
 		rep.accept(im)
 		done++
@@ -234,16 +266,28 @@ func readEntry(f *zip.File, opts Options, total *int64) (data []byte, reason, de
 func readAccepted(im image) ([]byte, error) {
 	rc, err := im.file.Open()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrChangedOnDisk, im.path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrChangedOnDisk, Shorten(im.path, maxShownPath), err)
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, imagerules.MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrChangedOnDisk, im.path, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrChangedOnDisk, Shorten(im.path, maxShownPath), err)
 	}
 	sum := sha256.Sum256(data)
 	if hex.EncodeToString(sum[:]) != im.sha {
-		return nil, fmt.Errorf("%w: %s", ErrChangedOnDisk, im.path)
+		return nil, fmt.Errorf("%w: %s", ErrChangedOnDisk, Shorten(im.path, maxShownPath))
 	}
 	return data, nil
+}
+
+// unionSize is how many distinct labels a and b hold together.
+func unionSize(a, b []string) int {
+	seen := make(map[string]bool, len(a)+len(b))
+	for _, l := range a {
+		seen[l] = true
+	}
+	for _, l := range b {
+		seen[l] = true
+	}
+	return len(seen)
 }

@@ -45,12 +45,12 @@ func plan(files []*zip.File, opts Options) *planned {
 		name, gbk, ok := decodeName(f)
 		p.gbk = p.gbk || gbk
 		if !ok {
-			p.skipped = append(p.skipped, Skip{Path: name, Reason: ReasonBadName, Detail: "the file name is neither UTF-8 nor GBK"})
+			p.skipped = append(p.skipped, skipOf(name, ReasonBadName, "the file name is neither UTF-8 nor GBK"))
 			continue
 		}
 		norm := strings.ReplaceAll(name, "\\", "/")
 		if unsafePath(norm) {
-			p.skipped = append(p.skipped, Skip{Path: name, Reason: ReasonZipSlip, Detail: "the path leaves the dataset folder"})
+			p.skipped = append(p.skipped, skipOf(name, ReasonZipSlip, "the path leaves the dataset folder"))
 			continue
 		}
 		dir := strings.HasSuffix(norm, "/") || f.Mode().IsDir()
@@ -59,7 +59,7 @@ func plan(files []*zip.File, opts Options) *planned {
 			continue
 		}
 		if f.Mode()&fs.ModeSymlink != 0 {
-			p.skipped = append(p.skipped, Skip{Path: name, Reason: ReasonSymlink, Detail: "links are not imported"})
+			p.skipped = append(p.skipped, skipOf(name, ReasonSymlink, "links are not imported"))
 			continue
 		}
 		kept = append(kept, named{file: f, raw: name, parts: parts, dir: dir})
@@ -67,22 +67,38 @@ func plan(files []*zip.File, opts Options) *planned {
 
 	strip := wrapper(kept)
 	seen := map[string]bool{}
+	long := map[string]*longLabel{} // label folders whose name is too long, by folder path
+	var longOrder []string
 	for _, n := range kept {
 		if n.dir {
 			continue
 		}
 		parts := n.parts[strip:]
+		if len(parts) >= 2 && len(parts[0]) > MaxLabelBytes {
+			// One entry for the whole folder, however many files it holds.
+			folder := strings.Join(n.parts[:strip+1], "/") + "/"
+			if long[folder] == nil {
+				long[folder] = &longLabel{bytes: len(parts[0])}
+				longOrder = append(longOrder, folder)
+			}
+			long[folder].files++
+			continue
+		}
+		if len(n.raw) > MaxPathBytes {
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonNameTooLong, fmt.Sprintf("the path is %d bytes, at most %d are allowed", len(n.raw), MaxPathBytes)))
+			continue
+		}
 		switch {
 		case len(parts) == 1:
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: ReasonOutsideLabelFolder, Detail: "put images inside a folder named after their label"})
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonOutsideLabelFolder, "put images inside a folder named after their label"))
 			continue
 		case len(parts) > 2:
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: ReasonNestedTooDeep, Detail: "put images directly inside their label folder"})
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonNestedTooDeep, "put images directly inside their label folder"))
 			continue
 		}
 		label := parts[0]
 		if !ValidLabel(label) {
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: ReasonBadLabelName, Detail: fmt.Sprintf("label %q: use Chinese characters, letters, digits and underscores only", label)})
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonBadLabelName, fmt.Sprintf("label %q: use Chinese characters, letters, digits and underscores only", label)))
 			continue
 		}
 		if !seen[label] {
@@ -90,22 +106,33 @@ func plan(files []*zip.File, opts Options) *planned {
 			p.labels = append(p.labels, label)
 		}
 		if !imagerules.IsImageName(parts[1]) {
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: ReasonNotAnImage, Detail: imagerules.NotAnImage.Message(imagerules.LangEN)})
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonNotAnImage, imagerules.NotAnImage.Message(imagerules.LangEN)))
 			continue
 		}
 		f := n.file
 		if f.UncompressedSize64 > 0 && float64(f.UncompressedSize64) > opts.MaxRatio*float64(max(f.CompressedSize64, 1)) {
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: ReasonZipBomb, Detail: fmt.Sprintf("declares it expands more than %.0f times", opts.MaxRatio)})
+			p.skipped = append(p.skipped, skipOf(n.raw, ReasonZipBomb, fmt.Sprintf("declares it expands more than %.0f times", opts.MaxRatio)))
 			continue
 		}
 		if f.UncompressedSize64 > imagerules.MaxFileSize {
-			p.skipped = append(p.skipped, Skip{Path: n.raw, Reason: string(imagerules.TooLarge), Detail: imagerules.TooLarge.Message(imagerules.LangEN)})
+			p.skipped = append(p.skipped, skipOf(n.raw, string(imagerules.TooLarge), imagerules.TooLarge.Message(imagerules.LangEN)))
 			continue
 		}
 		p.declared += f.UncompressedSize64
 		p.candidates = append(p.candidates, entry{file: f, path: n.raw, label: label})
 	}
+	for _, folder := range longOrder {
+		l := long[folder]
+		p.skipped = append(p.skipped, skipOf(folder, ReasonLabelTooLong,
+			fmt.Sprintf("the label name is %d bytes, at most %d are allowed; %d files left out", l.bytes, MaxLabelBytes, l.files)))
+	}
 	return p
+}
+
+// longLabel is a label folder whose name is too long to store.
+type longLabel struct {
+	bytes int // length of the name
+	files int // files left out with it
 }
 
 // decodeName returns the entry's name as UTF-8: as is when the UTF-8 flag
@@ -182,11 +209,12 @@ func wrapper(ns []named) int {
 	return 0
 }
 
-// ValidLabel reports whether a folder name may be a label: Chinese
-// characters and other letters, digits and underscores (DESIGN.md "Data
-// flow"), the same rule as trainer/dataset.
+// ValidLabel reports whether a folder name may be a label: 1 to
+// MaxLabelBytes bytes of Chinese characters and other letters, digits and
+// underscores (DESIGN.md "Data flow"), the same characters as
+// trainer/dataset allows.
 func ValidLabel(name string) bool {
-	if name == "" {
+	if name == "" || len(name) > MaxLabelBytes {
 		return false
 	}
 	for _, r := range name {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/autocv/autocv/protocol/api"
 )
@@ -11,6 +12,8 @@ import (
 // Reasons an entry is skipped besides imagerules' own codes (too_large,
 // unsupported_format, corrupt, too_long_side, too_short_side,
 // bad_aspect_ratio). They are stable codes: never change one, only append.
+// already_present and label_refused are given by controlplane/dataset,
+// which knows what the dataset holds and what its store took.
 const (
 	ReasonZipSlip             = "zip_slip"              // absolute path, ".." or a drive letter
 	ReasonSymlink             = "symlink"               // a symbolic link entry
@@ -24,10 +27,45 @@ const (
 	ReasonUnreadable          = "unreadable"            // the entry could not be decompressed
 	ReasonDuplicate           = "duplicate"             // same bytes as an earlier image of the label, which is kept
 	ReasonCrossLabelDuplicate = "cross_label_duplicate" // same bytes under two or more labels; every copy left out
+	ReasonLabelTooLong        = "label_too_long"        // label folder name over MaxLabelBytes; one entry for the folder
+	ReasonNameTooLong         = "name_too_long"         // path over MaxPathBytes
+	ReasonAlreadyPresent      = "already_present"       // the label already had this image before the import (an append)
+	ReasonLabelRefused        = "label_refused"         // the store refused the label's images; one entry for the folder
 )
 
+// Bounds on what a skip shows: a hostile zip may hold names of 64 KiB.
+const (
+	maxShownPath   = 1024 // bytes of a skipped entry's path
+	maxShownDetail = 256  // bytes of a skip's detail
+)
+
+// skipOf is a skip with its path and detail cut to a readable length.
+func skipOf(path, reason, detail string) Skip {
+	return Skip{Path: Shorten(path, maxShownPath), Reason: reason, Detail: Shorten(detail, maxShownDetail)}
+}
+
+// Shorten cuts s to at most n bytes of valid UTF-8, ending in "…" when
+// it was cut. Messages that reach people go through it.
+func Shorten(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	ell := "…"
+	if n < len(ell) {
+		ell = ""
+	}
+	cut := max(n-len(ell), 0)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ell
+}
+
 // Report is the import report: the import_report of GET /datasets/{id}
-// plus the labels and the accepted images.
+// plus the labels and the accepted images. Accepted and Labels count this
+// zip's images; the dataset queue, which knows what the dataset already
+// holds, turns them into what each label got and holds after the import.
 type Report struct {
 	Accepted map[string]int `json:"accepted"`
 	Skipped  []Skip         `json:"skipped"`
@@ -71,7 +109,7 @@ func newReport(p *planned) *Report {
 }
 
 func (r *Report) skip(path, reason, detail string) {
-	r.Skipped = append(r.Skipped, Skip{Path: path, Reason: reason, Detail: detail})
+	r.Skipped = append(r.Skipped, skipOf(path, reason, detail))
 }
 
 func (r *Report) accept(im image) {
