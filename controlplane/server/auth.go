@@ -6,10 +6,12 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -62,8 +64,9 @@ func who(c *gin.Context) *principal {
 
 // authenticate resolves the caller from a bearer token or the session
 // cookie and refuses everything else. kinds lists the token kinds the route
-// group accepts.
-func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
+// group accepts; an API key must also hold scope (api.Scope…; "" for
+// none), a session may do whatever its user may.
+func (s *Server) authenticate(scope string, kinds ...string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		secret, cookie := "", false
 		if h := c.GetHeader("Authorization"); h != "" {
@@ -110,6 +113,11 @@ func (s *Server) authenticate(kinds ...string) gin.HandlerFunc {
 				return
 			}
 		}
+		if tok.Kind == store.TokenAPIKey && scope != "" && !hasScope(tok, scope) {
+			failf(c, api.CodeForbidden, "this API key's scopes (%s) do not include %q, which this endpoint needs",
+				strings.Join(tok.Scopes, ", "), scope)
+			return
+		}
 		u, err := s.st.User(c.Request.Context(), tok.UserID)
 		if err != nil {
 			fail(c, api.CodeUnauthorized, "the token's user no longer exists")
@@ -127,6 +135,12 @@ func (s *Server) csrfToken(session string) string {
 	m := hmac.New(sha256.New, k[:])
 	m.Write([]byte(session))
 	return hex.EncodeToString(m.Sum(nil))
+}
+
+// hasScope says whether an API key may do what scope names; full
+// includes infer.
+func hasScope(t *store.Token, scope string) bool {
+	return slices.Contains(t.Scopes, scope) || scope == api.ScopeInfer && slices.Contains(t.Scopes, api.ScopeFull)
 }
 
 func safeMethod(m string) bool {
@@ -157,6 +171,12 @@ func ownerFilter(c *gin.Context) string {
 }
 
 func (s *Server) login(c *gin.Context) {
+	// JSON only: a form or text/plain post from another site could log a
+	// browser into the attacker's account (login CSRF).
+	if ct, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type")); ct != "application/json" {
+		fail(c, api.CodeInvalidJSON, "log in with a JSON body and Content-Type: application/json")
+		return
+	}
 	var req api.LoginRequest
 	if !bindJSON(c, &req) {
 		return
@@ -205,9 +225,12 @@ func (s *Server) login(c *gin.Context) {
 }
 
 func (s *Server) logout(c *gin.Context) {
-	if p := who(c); p.kind == store.TokenSession {
-		_ = s.st.DeleteToken(c.Request.Context(), p.user.ID, p.token.ID)
+	p := who(c)
+	if p.kind != store.TokenSession {
+		fail(c, api.CodeForbidden, "logout ends a console session; an API key has none (revoke it with DELETE /api/v1/apikeys/{id})")
+		return
 	}
+	_ = s.st.DeleteToken(c.Request.Context(), p.user.ID, p.token.ID)
 	c.SetCookie(SessionCookie, "", -1, "/", "", false, true)
 	c.SetCookie(CSRFCookie, "", -1, "/", "", false, false)
 	c.Status(http.StatusNoContent)
@@ -302,6 +325,43 @@ func (s *Server) changePassword(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
+func tokenJSON(t *store.Token) api.Token {
+	out := api.Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), Scopes: t.Scopes, Services: t.Services}
+	if !t.LastUsed.IsZero() {
+		used := t.LastUsed.UTC()
+		out.LastUsed = &used
+	}
+	return out
+}
+
+// keyScopes checks an API key request's scopes (default: infer) and
+// services (inference keys only; each a service path).
+func keyScopes(req api.TokenRequest) (scopes, services []string, err error) {
+	scopes = req.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{api.ScopeInfer}
+	}
+	slices.Sort(scopes)
+	scopes = slices.Compact(scopes)
+	for _, sc := range scopes {
+		if sc != api.ScopeInfer && sc != api.ScopeFull && sc != api.ScopeKeys {
+			return nil, nil, fmt.Errorf("scope %q is unknown; want infer, full or keys", sc)
+		}
+	}
+	if len(req.Services) > 0 && !slices.Equal(scopes, []string{api.ScopeInfer}) {
+		return nil, nil, errors.New("services limit an inference key; a key with services has the scope infer only")
+	}
+	if len(req.Services) > 100 {
+		return nil, nil, errors.New("at most 100 services per key")
+	}
+	for _, p := range req.Services {
+		if !servicePathRE.MatchString(p) {
+			return nil, nil, fmt.Errorf("service path %q: 1–4 segments of lowercase letters, digits, '_' or '-'", p)
+		}
+	}
+	return scopes, req.Services, nil
+}
+
 // createToken makes an API key (any user) or a trainer token (admins).
 func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -316,13 +376,24 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 			fail(c, api.CodeInvalid, "name must be at most 64 characters")
 			return
 		}
+		tok := &store.Token{Kind: kind, UserID: who(c).user.ID, Name: req.Name}
+		if kind == store.TokenAPIKey {
+			var err error
+			if tok.Scopes, tok.Services, err = keyScopes(req); err != nil {
+				fail(c, api.CodeInvalid, err.Error())
+				return
+			}
+		} else if len(req.Scopes)+len(req.Services) > 0 {
+			fail(c, api.CodeInvalid, "a trainer token calls the job API only; it takes no scopes or services")
+			return
+		}
 		secret := newSecret(prefix)
-		tok := &store.Token{Kind: kind, UserID: who(c).user.ID, Name: req.Name, Hash: hashSecret(secret)}
+		tok.Hash = hashSecret(secret)
 		if err := s.st.CreateToken(c.Request.Context(), tok); err != nil {
 			s.internal(c, err)
 			return
 		}
-		body := api.Token{ID: tok.ID, Name: tok.Name, CreatedAt: tok.CreatedAt.UTC()}
+		body := tokenJSON(tok)
 		if kind == store.TokenAPIKey {
 			body.Key = secret
 		} else {
@@ -340,13 +411,8 @@ func (s *Server) listTokens(kind string) gin.HandlerFunc {
 			return
 		}
 		items := make([]api.Token, 0, len(ts))
-		for _, t := range ts {
-			tk := api.Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
-			if !t.LastUsed.IsZero() {
-				used := t.LastUsed.UTC()
-				tk.LastUsed = &used
-			}
-			items = append(items, tk)
+		for i := range ts {
+			items = append(items, tokenJSON(&ts[i]))
 		}
 		c.JSON(http.StatusOK, api.TokenList{Items: items, Total: len(items)})
 	}
@@ -366,71 +432,6 @@ func (s *Server) deleteToken(c *gin.Context) {
 // Keying users by address too means nobody can lock the admin out from
 // elsewhere. The address is the connection's unless --trusted-proxies
 // names the proxies whose X-Forwarded-For may be believed.
-type loginLimiter struct {
-	mu      sync.Mutex
-	window  time.Duration
-	perIP   int
-	perUser int
-	fails   map[string][]time.Time
-}
-
-func newLoginLimiter() *loginLimiter {
-	return &loginLimiter{window: 5 * time.Minute, perIP: 20, perUser: 5, fails: map[string][]time.Time{}}
-}
-
-func (l *loginLimiter) recent(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) > l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = ts
-	}
-	return ts
-}
-
-func (l *loginLimiter) blocked(ip, user string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	var wait time.Duration
-	for _, k := range []struct {
-		key string
-		max int
-	}{{"ip:" + ip, l.perIP}, {"user:" + user + "|" + ip, l.perUser}} {
-		if ts := l.recent(k.key, now); len(ts) >= k.max {
-			wait = max(wait, l.window-now.Sub(ts[len(ts)-k.max]))
-		}
-	}
-	return wait
-}
-
-func (l *loginLimiter) failed(ip, user string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if len(l.fails) > 100_000 { // bound memory: drop what left the window
-		for k := range l.fails {
-			l.recent(k, now)
-		}
-	}
-	l.fails["ip:"+ip] = append(l.recent("ip:"+ip, now), now)
-	if len(l.fails) <= 100_000 { // still full: the per-address count holds
-		k := "user:" + user + "|" + ip
-		l.fails[k] = append(l.recent(k, now), now)
-	}
-}
-
-func (l *loginLimiter) succeeded(ip, user string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, "user:"+user+"|"+ip)
-}
-
 // NewTrainerToken makes a trainer token's secret and the hash the store
 // keeps of it (for the local trainers autocv-server starts).
 func NewTrainerToken() (secret, hash string) {

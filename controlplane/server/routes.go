@@ -60,9 +60,10 @@ var predictCodes = []api.Code{api.CodeEmptyBody, api.CodeNotAnImage, api.CodeUns
 	api.CodeBadRequest, api.CodeUnavailable, api.CodeTimeout, api.CodeInference}
 
 func (s *Server) table() []route {
-	user := s.authenticate(store.TokenSession, store.TokenAPIKey)
-	trainer := s.authenticate(store.TokenTrainer)
-	apikey := s.authenticate(store.TokenAPIKey, store.TokenSession)
+	user := s.authenticate(api.ScopeFull, store.TokenSession, store.TokenAPIKey)
+	keys := s.authenticate(api.ScopeKeys, store.TokenSession, store.TokenAPIKey) // credentials: keys, tokens, users, password
+	trainer := s.authenticate("", store.TokenTrainer)
+	apikey := s.authenticate(api.ScopeInfer, store.TokenAPIKey, store.TokenSession)
 	small := limitBody(smallBody)
 	t := s.opt.RequestTimeout
 	std := timeout(t)
@@ -80,18 +81,18 @@ func (s *Server) table() []route {
 			json(&api.LoginRequest{}).ok(OK, &api.LoginResponse{}).fails(api.CodeInvalid, api.CodeRateLimited, api.CodeBadCredentials),
 		r("POST", "/auth/logout", "auth", "End the current session", "user", user, s.logout),
 		r("GET", "/me", "auth", "The caller's account", "user", user, s.me).ok(OK, &api.User{}),
-		r("POST", "/me/password", "auth", "Change the caller's password (other sessions end)", "user", small, user, std, s.changePassword).
+		r("POST", "/me/password", "auth", "Change the caller's password (other sessions end)", "user", small, keys, std, s.changePassword).
 			json(&api.PasswordRequest{}).fails(api.CodeWrongPassword, api.CodeInvalid),
-		r("POST", "/users", "auth", "Create a user (admin)", "admin", small, user, requireAdmin, std, s.createUser).
+		r("POST", "/users", "auth", "Create a user (admin)", "admin", small, keys, requireAdmin, std, s.createUser).
 			json(&api.CreateUserRequest{}).ok(Created, &api.User{}).fails(api.CodeInvalid, api.CodeConflict),
-		r("GET", "/apikeys", "auth", "The caller's API keys", "user", user, std, s.listTokens(store.TokenAPIKey)).ok(OK, &api.TokenList{}),
-		r("POST", "/apikeys", "auth", "Create an API key (the key is shown once)", "user", small, user, std, s.createToken(store.TokenAPIKey, prefixAPIKey)).
+		r("GET", "/apikeys", "auth", "The caller's API keys", "user", keys, std, s.listTokens(store.TokenAPIKey)).ok(OK, &api.TokenList{}),
+		r("POST", "/apikeys", "auth", "Create an API key (the key is shown once); scopes default to infer", "user", small, keys, std, s.createToken(store.TokenAPIKey, prefixAPIKey)).
 			json(&api.TokenRequest{}).ok(Created, &api.Token{}).fails(api.CodeInvalid),
-		r("DELETE", "/apikeys/:id", "auth", "Revoke an API key", "user", user, std, s.deleteToken),
-		r("GET", "/trainer-tokens", "auth", "Trainer tokens (admin)", "admin", user, requireAdmin, std, s.listTokens(store.TokenTrainer)).ok(OK, &api.TokenList{}),
-		r("POST", "/trainer-tokens", "auth", "Create a trainer token, scoped to the job API (admin)", "admin", small, user, requireAdmin, std, s.createToken(store.TokenTrainer, prefixTrainer)).
+		r("DELETE", "/apikeys/:id", "auth", "Revoke an API key", "user", keys, std, s.deleteToken),
+		r("GET", "/trainer-tokens", "auth", "Trainer tokens (admin)", "admin", keys, requireAdmin, std, s.listTokens(store.TokenTrainer)).ok(OK, &api.TokenList{}),
+		r("POST", "/trainer-tokens", "auth", "Create a trainer token, scoped to the job API (admin)", "admin", small, keys, requireAdmin, std, s.createToken(store.TokenTrainer, prefixTrainer)).
 			json(&api.TokenRequest{}).ok(Created, &api.Token{}).fails(api.CodeInvalid),
-		r("DELETE", "/trainer-tokens/:id", "auth", "Revoke a trainer token (admin)", "admin", user, requireAdmin, std, s.deleteToken),
+		r("DELETE", "/trainer-tokens/:id", "auth", "Revoke a trainer token (admin)", "admin", keys, requireAdmin, std, s.deleteToken),
 
 		r("POST", "/uploads", "datasets", "Start a resumable upload", "user", small, user, std, s.createUpload).
 			json(&api.CreateUploadRequest{}).ok(Created, &api.Upload{}).fails(api.CodeInvalidSize),

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -340,7 +341,7 @@ func (s *Server) infer(c *gin.Context) {
 		s.lookupError(c, err, "service /api/v1/infer/"+path)
 		return
 	}
-	if !owns(c, sv.OwnerID) {
+	if p := who(c); !owns(c, sv.OwnerID) || len(p.token.Services) > 0 && !slices.Contains(p.token.Services, sv.Path) {
 		abortAPI(c, api.Errorf(api.CodeForbidden, "this API key may not call service %s", path))
 		return
 	}

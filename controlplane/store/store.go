@@ -113,6 +113,11 @@ type Token struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time // zero: never
 	LastUsed  time.Time
+	// Scopes are what an API key may do (api.Scope… values); Services the
+	// service paths an inference key may call (none: all the owner's).
+	// Sessions and trainer tokens carry none.
+	Scopes   []string
+	Services []string
 }
 
 // Dataset is a 数据中心 entry. Its images carry the dataset Revision in which

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -96,15 +97,17 @@ func (s *sqlStore) CountUsers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-const tokenCols = "id, kind, user_id, name, hash, created_at, expires_at, last_used"
+const tokenCols = "id, kind, user_id, name, hash, created_at, expires_at, last_used, scopes, services"
 
 func scanToken(sc interface{ Scan(...any) error }) (*Token, error) {
 	var t Token
 	var created, expires, used int64
-	if err := sc.Scan(&t.ID, &t.Kind, &t.UserID, &t.Name, &t.Hash, &created, &expires, &used); err != nil {
+	var scopes, services string
+	if err := sc.Scan(&t.ID, &t.Kind, &t.UserID, &t.Name, &t.Hash, &created, &expires, &used, &scopes, &services); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.ExpiresAt, t.LastUsed = fromMS(created), fromMS(expires), fromMS(used)
+	t.Scopes, t.Services = strings.Fields(scopes), strings.Fields(services)
 	return &t, nil
 }
 
@@ -121,8 +124,8 @@ func (s *sqlStore) CreateToken(ctx context.Context, t *Token) error {
 		return fmt.Errorf("store: token name is %d bytes long, at most %d allowed", len(t.Name), maxName)
 	}
 	id, now := newID("tok"), s.now()
-	_, err := s.rdb().exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
-		id, t.Kind, t.UserID, t.Name, t.Hash, ms(now), ms(t.ExpiresAt))
+	_, err := s.rdb().exec(ctx, "INSERT INTO tokens ("+tokenCols+") VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+		id, t.Kind, t.UserID, t.Name, t.Hash, ms(now), ms(t.ExpiresAt), strings.Join(t.Scopes, " "), strings.Join(t.Services, "\n"))
 	switch {
 	case isForeignKey(err):
 		return notFound("user", t.UserID)

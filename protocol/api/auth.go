@@ -39,9 +39,22 @@ type PasswordRequest struct {
 	NewPassword string `json:"new_password" required:"true" minLength:"8"`
 }
 
+// Scopes of an API key. A console session may do everything its user
+// may; a key only what its scopes say.
+const (
+	ScopeInfer = "infer" // POST /infer/{path}: the cloud APIs (only Services, when set)
+	ScopeFull  = "full"  // everything a session may do but manage credentials
+	ScopeKeys  = "keys"  // manage API keys, trainer tokens, users and the password
+)
+
 // TokenRequest creates an API key or a trainer token.
 type TokenRequest struct {
 	Name string `json:"name" maxLength:"64" example:"nightly-script" description:"defaults to the token kind"`
+	// Scopes (API keys only) default to ["infer"]: a key for calling the
+	// cloud APIs. Ask for "full" or "keys" explicitly.
+	Scopes []string `json:"scopes,omitempty" items.enum:"infer,full,keys" example:"[\"infer\"]"`
+	// Services limits an inference key to these service paths.
+	Services []string `json:"services,omitempty" example:"[\"factory/defects\"]"`
 }
 
 // Token is an API key or a trainer token. Key (API keys) or Token
@@ -52,6 +65,8 @@ type Token struct {
 	Name      string     `json:"name" required:"true"`
 	CreatedAt time.Time  `json:"created_at" required:"true"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
+	Scopes    []string   `json:"scopes,omitempty" items.enum:"infer,full,keys" description:"API keys: what the key may do"`
+	Services  []string   `json:"services,omitempty" description:"API keys: the service paths it may call (none: all)"`
 	Key       string     `json:"key,omitempty" description:"the API key; shown once"`
 	Token     string     `json:"token,omitempty" description:"the trainer token; shown once"`
 }

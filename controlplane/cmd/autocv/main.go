@@ -102,7 +102,7 @@ func commands() []command {
 		{name: "infer", usage: "infer PATH IMAGE... [--top-k N]   (uses the API key in AUTOCV_TOKEN)", run: (*app).infer},
 		{name: "apikeys", sub: []command{
 			{name: "list", usage: "apikeys list", run: (*app).apikeysList},
-			{name: "create", usage: "apikeys create NAME", run: (*app).apikeysCreate},
+			{name: "create", usage: "apikeys create NAME [--scopes infer|full|keys,…] [--services PATH,…]", run: (*app).apikeysCreate},
 			{name: "delete", usage: "apikeys delete ID", run: (*app).apikeysDelete},
 		}},
 		{name: "trainer-tokens", sub: []command{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/api/client"
@@ -148,9 +149,13 @@ func (a *app) apikeysList(args []string) error {
 		return err
 	}
 	return a.output(out, func() {
-		t := a.table("ID", "NAME", "CREATED", "LAST USED")
+		t := a.table("ID", "NAME", "SCOPES", "CREATED", "LAST USED")
 		for _, k := range out.Items {
-			t.row(k.ID, k.Name, fmtTime(k.CreatedAt), fmtWhen(k.LastUsed))
+			scopes := strings.Join(k.Scopes, ",")
+			if len(k.Services) > 0 {
+				scopes += " (" + strings.Join(k.Services, ", ") + ")"
+			}
+			t.row(k.ID, k.Name, scopes, fmtTime(k.CreatedAt), fmtWhen(k.LastUsed))
 		}
 		t.flush()
 	})
@@ -159,8 +164,13 @@ func (a *app) apikeysList(args []string) error {
 // createSecret makes an API key or trainer token. The secret alone goes
 // to stdout, so `KEY=$(autocv apikeys create ci)` works; the note goes to
 // stderr.
-func (a *app) createSecret(args []string, name, what string, create func(*client.Client, context.Context, string) (*api.Token, error)) error {
+func (a *app) createSecret(args []string, name, what string, create func(*client.Client, context.Context, api.TokenRequest) (*api.Token, error)) error {
 	fs := a.flagSet(name, a.usage)
+	var scopes, services string
+	if what == "API key" {
+		fs.StringVar(&scopes, "scopes", "", "what the key may do, comma-separated: infer (default: the cloud APIs), full (everything but credentials), keys (manage keys, tokens, users)")
+		fs.StringVar(&services, "services", "", "for an infer key: the only service paths it may call, comma-separated")
+	}
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -169,7 +179,8 @@ func (a *app) createSecret(args []string, name, what string, create func(*client
 	if err != nil {
 		return err
 	}
-	k, err := create(c, a.ctx, pos[0])
+	req := api.TokenRequest{Name: pos[0], Scopes: splitList(scopes), Services: splitList(services)}
+	k, err := create(c, a.ctx, req)
 	if err != nil {
 		return err
 	}
@@ -179,12 +190,25 @@ func (a *app) createSecret(args []string, name, what string, create func(*client
 	})
 }
 
+// splitList reads a comma-separated flag; "" is none.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 func (a *app) apikeysCreate(args []string) error {
 	return a.createSecret(args, "apikeys create", "API key", (*client.Client).CreateAPIKey)
 }
 
 func (a *app) trainerTokensCreate(args []string) error {
-	return a.createSecret(args, "trainer-tokens create", "trainer token", (*client.Client).CreateTrainerToken)
+	return a.createSecret(args, "trainer-tokens create", "trainer token", func(c *client.Client, ctx context.Context, req api.TokenRequest) (*api.Token, error) {
+		return c.CreateTrainerToken(ctx, req.Name)
+	})
 }
 
 func (a *app) apikeysDelete(args []string) error {

@@ -73,9 +73,10 @@ func (c *Client) APIKeys(ctx context.Context) (*api.TokenList, error) {
 	return call[api.TokenList](ctx, c, get, "/apikeys", nil)
 }
 
-// CreateAPIKey creates an API key; the answer's Key is its secret, shown once.
-func (c *Client) CreateAPIKey(ctx context.Context, name string) (*api.Token, error) {
-	return call[api.Token](ctx, c, post, "/apikeys", api.TokenRequest{Name: name})
+// CreateAPIKey creates an API key (scopes default to infer); the answer's
+// Key is its secret, shown once.
+func (c *Client) CreateAPIKey(ctx context.Context, req api.TokenRequest) (*api.Token, error) {
+	return call[api.Token](ctx, c, post, "/apikeys", req)
 }
 
 // DeleteAPIKey revokes an API key.
