@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/autocv/autocv/internal/atomicfile"
 	"io"
 	"io/fs"
 	"iter"
@@ -12,6 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/autocv/autocv/internal/atomicfile"
 )
 
 // Local stores blobs in a folder: <root>/blobs/<sha[:2]>/<sha>. Each upload is
@@ -31,7 +33,9 @@ func NewLocal(root string) (*Local, error) {
 			return nil, fmt.Errorf("blob store folder %s: %w", root, err)
 		}
 	}
-	return &Local{root: root}, nil
+	l := &Local{root: root}
+	l.sweepTmp(time.Hour)
+	return l, nil
 }
 
 func (l *Local) path(sha string) string {

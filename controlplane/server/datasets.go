@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -435,14 +434,14 @@ func (s *Server) getImage(c *gin.Context) {
 	if im == nil {
 		return
 	}
-	rc, n, err := s.blobs.Get(c.Request.Context(), im.SHA256)
+	rc, _, err := s.blobs.Get(c.Request.Context(), im.SHA256)
 	if err != nil {
 		s.internal(c, err)
 		return
 	}
-	defer rc.Close()
 	head := make([]byte, 16)
 	k, _ := io.ReadFull(rc, head)
+	rc.Close()
 	c.Header("Cache-Control", "private, max-age=86400, immutable")
-	c.DataFromReader(http.StatusOK, n, "image/"+imagerules.Sniff(head[:k]), io.MultiReader(bytes.NewReader(head[:k]), rc), nil)
+	s.sendBlob(c, im.SHA256, "image/"+imagerules.Sniff(head[:k]), "")
 }

@@ -103,13 +103,7 @@ func (s *Server) jobImage(c *gin.Context) {
 		s.leaseError(c, err)
 		return
 	}
-	rc, n, err := s.blobs.Get(c.Request.Context(), sha)
-	if err != nil {
-		s.internal(c, err)
-		return
-	}
-	defer rc.Close()
-	c.DataFromReader(http.StatusOK, n, "application/octet-stream", rc, nil)
+	s.sendBlob(c, sha, "application/octet-stream", "")
 }
 
 // putArtifact stores an upload in the blob store under the sha256 the

@@ -51,6 +51,7 @@ var (
 	httpRequests   counterVec
 	importedImages counterVec
 	inferCalls     counterVec
+	corruptBlobs   counterVec
 )
 
 func (s *Server) metrics(c *gin.Context) {
@@ -58,6 +59,7 @@ func (s *Server) metrics(c *gin.Context) {
 	httpRequests.write(&b, "autocv_http_requests_total", "HTTP requests by route and status.")
 	importedImages.write(&b, "autocv_import_images_total", "Dataset images by import outcome.")
 	inferCalls.write(&b, "autocv_infer_calls_total", "Cloud inference calls by service id and outcome.")
+	corruptBlobs.write(&b, "autocv_blob_corrupt_total", "Stored blobs found corrupt when read, by where they were read.")
 	for _, sv := range s.svcs.snapshot() {
 		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.5\"} %g\n", sv.id, sv.p50)
 		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.99\"} %g\n", sv.id, sv.p99)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -364,27 +363,6 @@ func (s *Server) getPackage(c *gin.Context) {
 		return
 	}
 	s.sendBlob(c, v.PackageSHA256, "application/gzip", fmt.Sprintf("%s-v%d.tar.gz", m.ID, v.Number))
-}
-
-// sendBlob streams a blob, with Range support when the store gives a
-// seekable file.
-func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
-	rc, n, err := s.blobs.Get(c.Request.Context(), sha)
-	if err != nil {
-		s.internal(c, err)
-		return
-	}
-	defer rc.Close()
-	c.Header("ETag", `"`+sha+`"`)
-	if filename != "" {
-		c.Header("Content-Disposition", `attachment; filename="`+filename+`"`)
-	}
-	if rs, ok := rc.(io.ReadSeeker); ok {
-		c.Header("Content-Type", ctype)
-		http.ServeContent(c.Writer, c.Request, "", zeroTime, rs)
-		return
-	}
-	c.DataFromReader(http.StatusOK, n, ctype, rc, nil)
 }
 
 // versionImages lists exactly the images a version was given (the frozen

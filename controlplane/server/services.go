@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -20,31 +18,8 @@ import (
 
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/controlplane/store"
-	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/protocol/api"
 )
-
-// packageFile returns a local path of a package blob, copying it out of the
-// blob store into the cache on first use (plugins read files).
-func (s *Server) packageFile(ctx context.Context, sha string) (string, error) {
-	path := filepath.Join(s.opt.DataDir, "cache", "packages", sha+".tar.gz")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return "", err
-	}
-	rc, _, err := s.blobs.Get(ctx, sha)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	err = atomicfile.WriteFunc(path, 0o600, func(w io.Writer) error {
-		_, err := io.Copy(w, rc)
-		return err
-	})
-	return path, err
-}
 
 // keyOf is the inference pool key of a trained version.
 func keyOf(v *store.Version) infer.Key {

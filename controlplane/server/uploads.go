@@ -22,6 +22,7 @@ import (
 	_ "golang.org/x/image/bmp" // thumbnails of bmp images
 	"golang.org/x/image/draw"
 
+	"github.com/autocv/autocv/controlplane/blob"
 	"github.com/autocv/autocv/internal/atomicfile"
 	"github.com/autocv/autocv/protocol/api"
 )
@@ -268,7 +269,15 @@ func (s *Server) makeThumbnail(c *gin.Context, sha string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	src, _, err := image.Decode(io.LimitReader(rc, 8<<20))
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := blob.Verify(bytes.NewReader(data), sha); err != nil {
+		s.corrupt("store", sha, err)
+		return nil, err
+	}
+	src, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("decoding image %s for a thumbnail: %w", sha, err)
 	}

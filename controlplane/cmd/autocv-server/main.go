@@ -43,7 +43,11 @@ func main() {
 		fmt.Println("autocv-server", buildinfo.String())
 		return
 	}
-	cfg, err := load(os.Args[1:], os.Getenv, os.Stderr)
+	args, scrubbing := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "scrub"
+	if scrubbing {
+		args = args[1:]
+	}
+	cfg, err := load(args, os.Getenv, os.Stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
@@ -53,10 +57,44 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if scrubbing {
+		if err := scrub(ctx, cfg); err != nil {
+			fmt.Fprintln(os.Stderr, "autocv-server scrub:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, cfg, stop); err != nil {
 		fmt.Fprintln(os.Stderr, "autocv-server:", err)
 		os.Exit(1)
 	}
+}
+
+// scrub (autocv-server scrub [the server's flags]) hashes every stored
+// blob, reports the corrupt ones and quarantines them (a local store
+// moves them to <blobs>/quarantine); it exits 1 when it found any.
+func scrub(ctx context.Context, cfg config) error {
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	blobs, err := openBlobs(ctx, cfg, dataDir)
+	if err != nil {
+		return fmt.Errorf("blob store: %w", err)
+	}
+	bad := 0
+	n, err := blob.Scrub(ctx, blobs, func(sha string, err error) {
+		bad++
+		fmt.Printf("CORRUPT %s: %v\n", sha, err)
+	})
+	fmt.Printf("%d blobs checked, %d corrupt\n", n, bad)
+	if err != nil {
+		return err
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d corrupt blobs (quarantined where the store allows)", bad)
+	}
+	return nil
 }
 
 func newLogger(level string) *zap.Logger {
