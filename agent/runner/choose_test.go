@@ -23,7 +23,10 @@ func TestChoiceKeptAcrossRestartAndSwap(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps.get(0).exited.Store(true) // the process dies
-	waitFor(t, "restart", func() bool { return r.Restarts() == 1 && r.cur.Load() != nil })
+	waitFor(t, "restart", func() bool {
+		_, err := r.Status()
+		return r.Restarts() == 1 && err == nil
+	})
 	if err := r.Swap(context.Background(), Package{Path: "/pkgs/m2.tar.gz"}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,35 +18,36 @@ type Result struct {
 // the reason) while no process is serving, and when the process dies
 // during the call; other errors are the plugin's own.
 func (r *Runner) Predict(ctx context.Context, req inference.PredictRequest) (Result, error) {
-	in, err := r.acquire()
+	in, err := r.sup.Acquire()
 	if err != nil {
-		return Result{}, err
+		return Result{}, r.unavailable(err)
 	}
-	defer in.release()
-	res, err := in.proc.API().Predict(ctx, req)
+	defer in.Release()
+	res, err := in.Proc.API().Predict(ctx, req)
 	if err != nil {
-		return Result{}, r.checkGone(in, err)
+		return Result{}, r.gone(in, err)
 	}
-	return Result{PredictResult: res, Model: in.model}, nil
+	return Result{PredictResult: res, Model: in.Model}, nil
 }
 
 // Health asks the serving process whether it is alive with a model
 // loaded. It returns the status on success and ErrUnavailable otherwise.
 func (r *Runner) Health(ctx context.Context) (Status, error) {
-	in, err := r.acquire()
+	in, err := r.sup.Acquire()
 	if err != nil {
-		return Status{}, err
+		return Status{}, r.unavailable(err)
 	}
-	defer in.release()
-	h, err := in.proc.API().Health(ctx)
+	defer in.Release()
+	pid := in.Proc.Pid()
+	h, err := in.Proc.API().Health(ctx)
 	if err != nil {
-		if err := r.checkGone(in, err); errors.Is(err, ErrUnavailable) {
+		if err := r.gone(in, err); errors.Is(err, ErrUnavailable) {
 			return Status{}, err
 		}
-		return Status{}, fmt.Errorf("%w: the inference plugin (pid %d) did not answer its health check: %v", ErrUnavailable, in.proc.Pid(), err)
+		return Status{}, fmt.Errorf("%w: the inference plugin (pid %d) did not answer its health check: %v", ErrUnavailable, pid, err)
 	}
 	if !h.Loaded {
-		return Status{}, fmt.Errorf("%w: the inference plugin (pid %d) answers but has no model loaded", ErrUnavailable, in.proc.Pid())
+		return Status{}, fmt.Errorf("%w: the inference plugin (pid %d) answers but has no model loaded", ErrUnavailable, pid)
 	}
-	return in.status(r.Restarts()), nil
+	return r.status(in), nil
 }

@@ -8,6 +8,9 @@
 // with ErrUnavailable, saying why. Swap loads another package
 // into a new process and switches traffic to it atomically, draining the
 // old process before killing it, so no request fails during a swap.
+//
+// The supervision itself is a host.Supervisor; the Runner sets its
+// policies and speaks the agent's terms.
 package runner
 
 import (
@@ -15,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -63,75 +65,60 @@ type Config struct {
 	HealthFailures int
 }
 
-func (c *Config) defaults() {
-	if c.Logger == nil {
-		c.Logger = zap.NewNop()
-	}
-	if c.Start == nil {
-		hc := c.Host
-		if hc.Logger == nil {
-			hc.Logger = c.Logger
+// stableAfter is how long a process must have served before its death
+// resets the restart back-off: a plugin that crashes again right after
+// every restart is restarted ever more slowly, up to MaxBackoff.
+const stableAfter = time.Minute
+
+// supervisorConfig is the agent's supervision policy: restart for ever
+// with back-off, health checks, draining swaps, never unload.
+func supervisorConfig(cfg Config) host.SupervisorConfig {
+	or := func(d, def time.Duration) time.Duration {
+		if d <= 0 {
+			return def
 		}
-		c.Start = func(ctx context.Context) (Proc, error) {
-			p, err := host.Start(ctx, hc)
-			if err != nil {
-				return nil, err
-			}
-			return HostProc{p}, nil
-		}
+		return d
 	}
-	setDefault(&c.MinBackoff, 500*time.Millisecond)
-	setDefault(&c.MaxBackoff, 30*time.Second)
-	setDefault(&c.PollInterval, 500*time.Millisecond)
-	setDefault(&c.LoadTimeout, 2*time.Minute)
-	setDefault(&c.DrainTimeout, 30*time.Second)
-	setDefault(&c.HealthInterval, 5*time.Second)
-	setDefault(&c.HealthTimeout, 5*time.Second)
-	if c.HealthFailures <= 0 {
-		c.HealthFailures = 3
+	return host.SupervisorConfig{
+		Start: cfg.Start, Host: cfg.Host, Logger: cfg.Logger,
+		Restart: host.Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff, StableAfter: stableAfter},
+		Health: host.HealthCheck{Interval: or(cfg.HealthInterval, 5*time.Second),
+			Timeout: or(cfg.HealthTimeout, 5*time.Second), Failures: cfg.HealthFailures},
+		DrainTimeout: or(cfg.DrainTimeout, 30*time.Second),
+		LoadTimeout:  cfg.LoadTimeout, PollInterval: cfg.PollInterval,
 	}
 }
 
-func setDefault(d *time.Duration, v time.Duration) {
-	if *d <= 0 {
-		*d = v
-	}
+// Proc is one running plugin process as the Runner sees it: a
+// *host.Plugin, or a test's own.
+type Proc = host.Proc
+
+// Status describes the model being served and the process serving it.
+type Status struct {
+	Model    inference.Model
+	Plugin   inference.Info
+	Pid      int
+	Package  string
+	LoadedAt time.Time
+	Restarts uint64
 }
 
 // Runner owns the plugin process serving the model. Its methods are safe
 // for concurrent use.
 type Runner struct {
-	cfg      Config
-	log      *zap.Logger
-	cur      atomic.Pointer[instance] // nil while (re)starting
-	reason   atomic.Pointer[string]   // why cur is nil
-	restarts atomic.Uint64
-	lastLife atomic.Int64           // how long the last process that died had served
-	lastWhy  atomic.Pointer[string] // why it died
-	wake     chan struct{}          // a request saw the process die
-	swapMu   sync.Mutex             // one Swap at a time
+	cfg Config
+	sup *host.Supervisor
 
-	mu      sync.Mutex // guards pkg, closed, bg.Add and installing cur
-	pkg     Package
-	closed  bool
-	started bool
-	bg      sync.WaitGroup // supervisor and retiring instances
-
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
+	mu       sync.Mutex
+	pkg      Package
+	started  bool
+	closed   bool
+	startErr error // why the last Start failed
 }
 
 // New returns a Runner for cfg; Start launches the plugin.
 func New(cfg Config) *Runner {
-	cfg.defaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &Runner{cfg: cfg, log: cfg.Logger, pkg: cfg.Package, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
-	if cfg.Package.Path == "" {
-		r.setReason("no model has been deployed to this device yet")
-	} else {
-		r.setReason("the inference plugin is starting and loading the model package")
-	}
-	return r
+	return &Runner{cfg: cfg, pkg: cfg.Package, sup: host.NewSupervisor(supervisorConfig(cfg))}
 }
 
 // StartPackage is Start with pkg in place of Config.Package. The agent in
@@ -139,145 +126,108 @@ func New(cfg Config) *Runner {
 // is deployed, and starts it with the first one; until then requests get
 // ErrUnavailable. After an error it may be called again.
 func (r *Runner) StartPackage(ctx context.Context, pkg Package) error {
-	r.mu.Lock()
-	if r.started || r.closed {
-		r.mu.Unlock()
-		return errors.New("runner: StartPackage called after Start or Close")
-	}
-	r.pkg = pkg
-	r.mu.Unlock()
-	r.setReason("the inference plugin is starting and loading the model package")
-	return r.Start(ctx)
+	return r.start(ctx, &pkg)
 }
 
 // Start launches the plugin, loads the package and begins supervising the
 // process. An error here (bad package, untrusted signature, no plugin
 // binary) is returned as is, without retrying.
-func (r *Runner) Start(ctx context.Context) error {
+func (r *Runner) Start(ctx context.Context) error { return r.start(ctx, nil) }
+
+func (r *Runner) start(ctx context.Context, pkg *Package) error {
 	r.mu.Lock()
 	if r.started || r.closed {
 		r.mu.Unlock()
-		return errors.New("runner: Start called twice or after Close")
+		return errors.New("runner: Start or StartPackage called twice or after Close")
 	}
-	r.started = true
-	pkg := r.pkg
+	if pkg != nil {
+		r.pkg = *pkg
+	}
+	r.started, r.startErr = true, nil
+	req := r.request(r.pkg)
 	r.mu.Unlock()
 
-	in, err := r.launch(ctx, pkg)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.started = false // Start may be called again
-		r.setReason("the model package could not be loaded: " + err.Error())
-		return err
-	}
-	if r.closed {
-		in.retire(0)
+	err := r.sup.Load(ctx, req)
+	if errors.Is(err, host.ErrStopped) {
 		return fmt.Errorf("%w: the agent is shutting down", ErrUnavailable)
 	}
-	if !r.cur.CompareAndSwap(nil, in) {
-		in.retire(0) // a Swap during Start won; serve its package
+	if err != nil {
+		r.mu.Lock()
+		r.started, r.startErr = false, err // Start may be called again
+		r.mu.Unlock()
 	}
-	r.bg.Add(1)
-	go func() {
-		defer r.bg.Done()
-		r.supervise()
-	}()
+	return err
+}
+
+// Swap loads pkg into a new plugin process and, once it has loaded, makes
+// it the serving one in a single step. Requests already running on the old
+// process finish there (up to DrainTimeout); then it is killed. If pkg does
+// not load, the old process keeps serving and the error says why.
+func (r *Runner) Swap(ctx context.Context, pkg Package) error {
+	r.mu.Lock()
+	running := r.started && !r.closed
+	r.mu.Unlock()
+	var err error
+	if running {
+		err = r.sup.Load(ctx, r.request(pkg))
+	}
+	if !running || errors.Is(err, host.ErrStopped) {
+		return fmt.Errorf("swap to %s: %w: the runner is not running (Start it first; Swap after Close is refused)", pkg.Path, ErrUnavailable)
+	}
+	if err != nil {
+		return fmt.Errorf("swap to %s: %w (the previous model keeps serving)", pkg.Path, err)
+	}
 	return nil
 }
 
-// launch starts a plugin process and loads pkg into it.
-func (r *Runner) launch(ctx context.Context, pkg Package) (*instance, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.LoadTimeout)
-	defer cancel()
-	proc, err := r.cfg.Start(ctx)
-	if err != nil {
-		return nil, err
-	}
-	model, err := proc.API().Load(ctx, inference.LoadRequest{PackagePath: pkg.Path, TrustedKeys: pkg.TrustedKeys,
-		ExecutionProvider: r.cfg.ExecutionProvider})
-	if err != nil {
-		proc.Kill()
-		return nil, fmt.Errorf("load model package %s: %w", pkg.Path, err)
-	}
-	r.log.Info("model loaded", zap.String("model", model.ID), zap.Int("version", model.Version),
-		zap.Int("labels", len(model.Labels)), zap.String("provider", model.ExecutionProvider),
-		zap.Int("pid", proc.Pid()), zap.Duration("load_time", model.LoadTime))
-	if r.cfg.ExecutionProvider == inference.ProviderAuto && model.ExecutionProvider != inference.ProviderCUDA {
-		r.log.Info("no usable GPU: the onnxruntime library carries CUDA but no cuda session works here; the model runs on cpu",
-			zap.String("plugin", proc.Info().Kind), zap.String("provider", model.ExecutionProvider))
-	}
-	return newInstance(proc, model, pkg), nil
+func (r *Runner) request(pkg Package) inference.LoadRequest {
+	return inference.LoadRequest{PackagePath: pkg.Path, TrustedKeys: pkg.TrustedKeys, ExecutionProvider: r.cfg.ExecutionProvider}
 }
 
-func (r *Runner) setReason(s string) { r.reason.Store(&s) }
-
-// acquire returns the serving instance with a reference held.
-func (r *Runner) acquire() (*instance, error) {
-	for {
-		in := r.cur.Load()
-		if in == nil {
-			return nil, fmt.Errorf("%w: %s", ErrUnavailable, *r.reason.Load())
-		}
-		if in.acquire() {
-			return in, nil
-		}
-		// in was retired between Load and acquire; a newer one is current.
+// unavailable is ErrUnavailable saying why no process serves; why is the
+// supervisor's reason.
+func (r *Runner) unavailable(why error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	msg := why.Error()
+	switch {
+	case r.closed:
+		msg = "the agent is shutting down"
+	case r.startErr != nil:
+		msg = "the model package could not be loaded: " + r.startErr.Error()
+	case !r.started && r.pkg.Path == "":
+		msg = "no model has been deployed to this device yet"
 	}
+	return fmt.Errorf("%w: %s", ErrUnavailable, msg)
 }
 
-// checkGone turns a call error from in into ErrUnavailable when the
-// process behind it has died, and starts its replacement.
-func (r *Runner) checkGone(in *instance, err error) error {
-	if !errors.Is(err, inference.ErrPluginGone) && !in.proc.Exited() {
+// gone turns a call error on in into ErrUnavailable when its process has
+// died; the supervisor restarts it.
+func (r *Runner) gone(in *host.Instance, err error) error {
+	if !r.sup.Gone(in, err) {
 		return err
 	}
-	r.markGone(in, err.Error())
 	return fmt.Errorf("%w: the inference plugin stopped while answering (%v); it is being restarted, try again in a few seconds", ErrUnavailable, err)
 }
 
-// markGone takes in out of service because its process died or hangs,
-// kills it and wakes the supervisor to restart it.
-func (r *Runner) markGone(in *instance, why string) {
-	if !r.cur.CompareAndSwap(in, nil) {
-		return // already handled, or swapped out
-	}
-	r.lastLife.Store(int64(time.Since(in.loadedAt)))
-	r.lastWhy.Store(&why)
-	r.setReason("the inference plugin stopped (" + why + "); it is being restarted")
-	r.log.Warn("plugin process gone", zap.Int("pid", in.proc.Pid()), zap.String("reason", why))
-	r.mu.Lock()
-	closed := r.closed
-	if !closed {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			in.retire(0)
-		}()
-	}
-	r.mu.Unlock()
-	if closed {
-		// Close no longer finds in as cur, so it is ours to kill; Close's
-		// bg.Wait may have begun, so not in the background.
-		in.retire(0)
-		return
-	}
-	select {
-	case r.wake <- struct{}{}:
-	default:
+func (r *Runner) status(in *host.Instance) Status {
+	return Status{
+		Model: in.Model, Plugin: in.Proc.Info(), Pid: in.Proc.Pid(),
+		Package: in.Request.PackagePath, LoadedAt: in.ReadyAt, Restarts: r.Restarts(),
 	}
 }
 
 // Restarts is how many times a dead plugin process has been replaced.
-func (r *Runner) Restarts() uint64 { return r.restarts.Load() }
+func (r *Runner) Restarts() uint64 { return uint64(r.sup.Status().Restarts) }
 
 // Status describes what is being served, or returns ErrUnavailable.
 func (r *Runner) Status() (Status, error) {
-	in := r.cur.Load()
-	if in == nil {
-		return Status{}, fmt.Errorf("%w: %s", ErrUnavailable, *r.reason.Load())
+	in, err := r.sup.Acquire()
+	if err != nil {
+		return Status{}, r.unavailable(err)
 	}
-	return in.status(r.Restarts()), nil
+	in.Release()
+	return r.status(in), nil
 }
 
 // Close stops supervising, kills the plugin process after its requests
@@ -286,18 +236,9 @@ func (r *Runner) Close() {
 	r.mu.Lock()
 	r.closed = true
 	r.mu.Unlock()
-	r.cancel()
-	r.setReason("the agent is shutting down")
-	if in := r.cur.Swap(nil); in != nil {
-		in.retire(r.cfg.DrainTimeout)
-	}
-	r.bg.Wait()
+	r.sup.Stop(true)
 }
 
 // KillNow kills the serving process without draining; it is the forced
 // exit path after a second signal.
-func (r *Runner) KillNow() {
-	if in := r.cur.Load(); in != nil {
-		in.proc.Kill()
-	}
-}
+func (r *Runner) KillNow() { r.sup.Kill() }

@@ -241,11 +241,10 @@ func TestRestartRetriesWithBackoff(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	r := New(Config{MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second})
-	defer r.Close()
+	b := supervisorConfig(Config{MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}).Restart
 	for n, want := range []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second,
 		8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second} {
-		if got := r.backoff(n); got != want {
+		if got := b.Delay(n); got != want {
 			t.Errorf("backoff(%d) = %s, want %s", n, got, want)
 		}
 	}
@@ -284,8 +283,8 @@ func TestRestartHungPlugin(t *testing.T) {
 	if pid, err := predictPid(t, r); pid != "101" || err != nil {
 		t.Errorf("after restart: Predict from %s, %v; want pid 101", pid, err)
 	}
-	if w := r.why(); !strings.Contains(w, "3 health checks") || !strings.Contains(w, "no answer within 20ms") {
-		t.Errorf("why = %q", w)
+	if w := r.sup.Status().LastError; w == nil || !strings.Contains(w.Error(), "3 health checks") || !strings.Contains(w.Error(), "no answer within 20ms") {
+		t.Errorf("why = %v", w)
 	}
 }
 
@@ -309,23 +308,39 @@ func TestHealthFailuresMustBeConsecutive(t *testing.T) {
 	}
 }
 
-// TestDeadAfterCloseIsKilled: a process found dead by a request after
-// Close began is killed, not left behind (Close no longer sees it).
+// TestDeadAfterCloseIsKilled: a process that dies while Close drains its
+// requests is killed, not left behind.
 func TestDeadAfterCloseIsKilled(t *testing.T) {
-	ps := &procs{}
+	block := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	ps := &procs{next: func(p *fakePlugin) { p.block, p.entered = block, entered }}
 	r := newTestRunner(t, ps, "/pkgs/m1.tar.gz")
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	p := ps.get(0)
-	r.mu.Lock()
-	r.closed = true // as Close does first, before it takes cur
-	r.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		_, err := predictPid(t, r)
+		done <- err
+	}()
+	<-entered
+	closed := make(chan struct{})
+	go func() {
+		r.Close()
+		close(closed)
+	}()
+	waitFor(t, "Close to begin", func() bool { _, err := r.Status(); return err != nil })
 	p.exited.Store(true) // died, not killed
-	if _, err := predictPid(t, r); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Predict = %v, want ErrUnavailable", err)
+	close(block)
+	if err := <-done; err != nil && !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Predict = %v, want success or ErrUnavailable", err)
 	}
+	<-closed
 	if !p.killed.Load() {
 		t.Error("the dead process was never killed")
+	}
+	if len(ps.all) != 1 {
+		t.Errorf("%d processes started, want 1 (no restart after Close)", len(ps.all))
 	}
 }

@@ -4,10 +4,11 @@
 //
 // The control plane is cgo-free, so every model runs in its own
 // autocv-plugin-onnx process started through plugins/host. A Pool keeps
-// those processes, one per loaded package (a Key), and routes Predict calls
-// to them. A crashed process is restarted in the background with the same
-// package; entries loaded as Unloadable (validation) are unloaded after they
-// sit idle; Close kills every process the pool started.
+// those processes, one per loaded package (a Key), each watched by a
+// host.Supervisor, and routes Predict calls to them. A crashed process is
+// restarted in the background with the same package; entries loaded as
+// Unloadable (validation) are unloaded after they sit idle; Close kills
+// every process the pool started.
 //
 // Switching a service to a new version without failing a call is the
 // caller's sequence: Load(new), point the service at the new key,

@@ -8,182 +8,51 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/autocv/autocv/plugins/host"
-	"github.com/autocv/autocv/protocol/inference"
 )
 
-// restartDelays are the waits before each attempt to replace a crashed
-// process. After the last failure the entry is failed until the next Load.
-var restartDelays = []time.Duration{0, 500 * time.Millisecond, 2 * time.Second}
+// restartPolicy: a crashed process is started again after 500ms, 1s and
+// 2s; when all three fail the entry is failed until the next Load.
+var restartPolicy = host.Backoff{Min: 500 * time.Millisecond, Max: 2 * time.Second, Attempts: 3}
 
-// errUnloaded is the state of an entry taken out of the pool.
-var errUnloaded = errors.New("unloaded")
-
-// entry is one key's plugin process and its life: starting → ready, ready →
-// starting again after a crash, and failed when a load gives up.
-type entry struct {
-	p    *Pool
-	key  Key
-	path string
-	log  *zap.Logger
-
-	unloadable bool // guarded by p.mu
-
-	ctx    context.Context // cancelled when the entry leaves the pool
-	cancel context.CancelFunc
-	bg     sync.WaitGroup // the loading/restarting goroutine
-	calls  sync.WaitGroup // Predicts holding the entry; Add only under p.mu
-	active atomic.Int32   // same count, readable by the sweeper
-	used   atomic.Int64   // unix nanoseconds of the last Load or call
-
-	mu       sync.Mutex
-	state    string
-	err      error        // why it failed
-	proc     *host.Plugin // nil unless ready
-	model    inference.Model
-	ready    chan struct{} // closed when a start settles (ready or failed)
-	restarts int
-}
-
-func newEntry(p *Pool, key Key, path string, unloadable bool) *entry {
-	ctx, cancel := context.WithCancel(p.ctx)
-	e := &entry{
-		p: p, key: key, path: path, log: p.log.With(zap.Stringer("model", key)),
-		unloadable: unloadable, ctx: ctx, cancel: cancel,
-		state: StateStarting, ready: make(chan struct{}),
+// newSupervisor returns the supervisor of key's entry: it restarts a
+// crashed process (restartPolicy), and an unloadable one takes itself out
+// of the pool after Config.IdleTimeout without calls.
+func (p *Pool) newSupervisor(key Key, path string, unloadable bool) *host.Supervisor {
+	log := p.log.With(zap.Stringer("key", key))
+	cfg := host.SupervisorConfig{
+		Start:  func(ctx context.Context) (host.Proc, error) { return p.startProc(ctx, key, path, log) },
+		Logger: log, Restart: restartPolicy, LoadTimeout: p.cfg.LoadTimeout,
+		PollInterval: min(max(p.cfg.IdleTimeout/4, 10*time.Millisecond), time.Second),
+		OnIdle:       func(sup *host.Supervisor) { p.forget(key, sup) },
 	}
-	e.touch()
-	return e
-}
-
-func (e *entry) touch()              { e.used.Store(time.Now().UnixNano()) }
-func (e *entry) lastUsed() time.Time { return time.Unix(0, e.used.Load()) }
-
-func (e *entry) release() {
-	e.touch()
-	e.active.Add(-1)
-	e.calls.Done()
-}
-
-func (e *entry) status() (string, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.state, e.err
-}
-
-func (e *entry) current() *host.Plugin {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.proc
-}
-
-func (e *entry) info() Info {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	in := Info{State: e.state, Err: e.err, Model: e.model, Restarts: e.restarts, LastUsed: e.lastUsed()}
-	if e.proc != nil {
-		in.Pid = e.proc.Pid()
+	if unloadable {
+		cfg.IdleTimeout = p.cfg.IdleTimeout
 	}
-	return in
+	return host.NewSupervisor(cfg)
 }
 
-// wait returns the running process once the entry is ready; it waits
-// while the entry starts (or restarts), at most until ctx ends.
-func (e *entry) wait(ctx context.Context) (*host.Plugin, inference.Model, error) {
-	for {
-		e.mu.Lock()
-		state, proc, model, err, ready := e.state, e.proc, e.model, e.err, e.ready
-		e.mu.Unlock()
-		switch state {
-		case StateReady:
-			return proc, model, nil
-		case StateFailed:
-			return nil, model, fmt.Errorf("%w: %s: %w", ErrNotLoaded, e.key, err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, model, fmt.Errorf("model %s is still loading: %w", e.key, ctx.Err())
-		case <-ready:
-		}
+// startProc checks that the package is the one key names and starts a
+// plugin process for it.
+func (p *Pool) startProc(ctx context.Context, key Key, path string, log *zap.Logger) (host.Proc, error) {
+	if len(p.cfg.TrustedKeys) == 0 {
+		return nil, errors.New("the pool has no trusted signing key (Config.TrustedKeys)")
 	}
-}
-
-// load is the first start of the entry's process.
-func (e *entry) load() {
-	defer e.p.wg.Done()
-	defer e.bg.Done()
-	start := time.Now()
-	proc, model, err := e.launch()
-	switch {
-	case err != nil && e.ctx.Err() != nil:
-		e.log.Info("model load abandoned: unloaded or pool closed", zap.Error(err))
-	case err != nil:
-		e.log.Warn("model load failed", zap.Error(err))
-	default:
-		e.log.Info("model loaded", zap.Int("pid", proc.Pid()), zap.Duration("took", time.Since(start)),
-			zap.String("provider", model.ExecutionProvider), zap.Int("labels", len(model.Labels)))
-	}
-	e.settle(proc, model, err)
-}
-
-// settle ends a start: ready with proc, or failed with err. A process
-// that comes up after the entry left the pool is killed.
-func (e *entry) settle(proc *host.Plugin, model inference.Model, err error) {
-	if err == nil && e.ctx.Err() != nil {
-		proc.Kill()
-		proc, err = nil, errUnloaded
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.state != StateStarting {
-		// retire got here first; nothing may be installed any more
-		if proc != nil {
-			go proc.Kill()
-		}
-		return
-	}
-	if err != nil {
-		e.state, e.err, e.proc = StateFailed, err, nil
-	} else {
-		e.state, e.err, e.proc, e.model = StateReady, nil, proc, model
-		e.touch() // a slow start is not idle time
-	}
-	close(e.ready)
-}
-
-// launch starts a plugin process and loads the package into it.
-func (e *entry) launch() (*host.Plugin, inference.Model, error) {
-	cfg := e.p.cfg
-	ctx, cancel := context.WithTimeout(e.ctx, cfg.LoadTimeout)
-	defer cancel()
-	if len(cfg.TrustedKeys) == 0 {
-		return nil, inference.Model{}, fmt.Errorf("%w: %s: the pool has no trusted signing key (Config.TrustedKeys)", ErrLoadFailed, e.key)
-	}
-	if err := checkSHA256(e.path, e.key.SHA256); err != nil {
-		return nil, inference.Model{}, fmt.Errorf("%w: %s: %w", ErrLoadFailed, e.key, err)
+	if err := checkSHA256(path, key.SHA256); err != nil {
+		return nil, err
 	}
 	proc, err := host.Start(ctx, host.Config{
-		Binary: cfg.PluginBinary, Name: cfg.PluginName, Env: cfg.Env, Logger: e.log,
-		StartTimeout: min(cfg.LoadTimeout, 30*time.Second),
+		Binary: p.cfg.PluginBinary, Name: p.cfg.PluginName, Env: p.cfg.Env, Logger: log,
+		StartTimeout: min(p.cfg.LoadTimeout, 30*time.Second),
 	})
 	if err != nil {
-		return nil, inference.Model{}, fmt.Errorf("%w: %s: %w", ErrLoadFailed, e.key, err)
+		return nil, err
 	}
-	model, err := proc.Load(ctx, inference.LoadRequest{
-		PackagePath: e.path, TrustedKeys: cfg.TrustedKeys, IntraOpThreads: cfg.Threads,
-	})
-	if err != nil {
-		proc.Kill()
-		// the plugin's message names the package file
-		return nil, inference.Model{}, fmt.Errorf("%w: %s: %w", ErrLoadFailed, e.key, err)
-	}
-	return proc, model, nil
+	return proc, nil
 }
 
 // checkSHA256 makes sure the file at path is the package the key names.
@@ -203,71 +72,27 @@ func checkSHA256(path, want string) error {
 	return nil
 }
 
-// restart replaces dead, the entry's process, in the background; calls
-// arriving meanwhile wait for the new one. Only the first report of a dead
-// process acts.
-func (e *entry) restart(dead *host.Plugin, why error) {
-	e.mu.Lock()
-	if e.proc != dead || e.state != StateReady {
-		e.mu.Unlock()
-		return
+// loadError is why a failed entry serves nothing, in the pool's errors;
+// nil when it is not failed.
+func loadError(key Key, st host.Status) error {
+	switch {
+	case st.State != StateFailed:
+		return nil
+	case errors.Is(st.Err, host.ErrStopped):
+		return fmt.Errorf("%w: %s: %w", ErrNotLoaded, key, st.Err)
 	}
-	e.proc, e.state, e.ready = nil, StateStarting, make(chan struct{})
-	e.mu.Unlock()
-	e.log.Warn("plugin process failed; restarting it", zap.Int("pid", dead.Pid()), zap.Error(why))
-	if !e.p.spawn(e, func() { dead.Kill(); e.relaunch() }) {
-		dead.Kill()
-		e.settle(nil, inference.Model{}, errUnloaded)
-	}
+	return fmt.Errorf("%w: %s: %w", ErrLoadFailed, key, st.Err)
 }
 
-func (e *entry) relaunch() {
-	var err error
-	for attempt, delay := range restartDelays {
-		t := time.NewTimer(delay)
-		select {
-		case <-e.ctx.Done():
-			t.Stop()
-			e.settle(nil, inference.Model{}, errUnloaded)
-			return
-		case <-t.C:
-		}
-		var proc *host.Plugin
-		var model inference.Model
-		if proc, model, err = e.launch(); err == nil {
-			e.mu.Lock()
-			e.restarts++
-			e.mu.Unlock()
-			e.log.Info("plugin restarted", zap.Int("pid", proc.Pid()), zap.Int("attempt", attempt+1))
-			e.settle(proc, model, nil)
-			return
-		}
-		e.log.Warn("plugin restart failed", zap.Int("attempt", attempt+1), zap.Error(err))
+// wait returns key's ready instance, waiting while it starts, at most
+// until ctx ends. Release it.
+func wait(ctx context.Context, key Key, sup *host.Supervisor) (*host.Instance, error) {
+	in, err := sup.Wait(ctx)
+	switch {
+	case err == nil:
+		return in, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("model %s is still loading: %w", key, ctx.Err())
 	}
-	e.settle(nil, inference.Model{}, fmt.Errorf("restarting after a crash failed %d times: %w", len(restartDelays), err))
-}
-
-// retire ends an entry already taken out of the pool: with drain it lets
-// running calls finish first; then it stops its goroutines and kills its
-// process.
-func (e *entry) retire(drain bool) {
-	if drain {
-		if st, _ := e.status(); st != StateReady {
-			e.cancel() // nobody needs a load that has not finished
-		}
-		e.calls.Wait()
-	}
-	e.cancel()
-	e.bg.Wait()
-	e.mu.Lock()
-	proc := e.proc
-	if e.state == StateStarting {
-		close(e.ready)
-	}
-	e.proc, e.state, e.err = nil, StateFailed, errUnloaded
-	e.mu.Unlock()
-	if proc != nil {
-		proc.Kill()
-		e.log.Info("model unloaded", zap.Int("pid", proc.Pid()))
-	}
+	return nil, fmt.Errorf("%w: %s: %w", ErrNotLoaded, key, err)
 }

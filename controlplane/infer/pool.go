@@ -41,9 +41,9 @@ const MaxImages = 64
 
 // Entry states reported by State.
 const (
-	StateStarting = "starting" // loading, or restarting after a crash
-	StateReady    = "ready"
-	StateFailed   = "failed"
+	StateStarting = host.StateStarting // loading, or restarting after a crash
+	StateReady    = host.StateReady
+	StateFailed   = host.StateFailed
 )
 
 // Config configures a Pool.
@@ -96,21 +96,19 @@ type LoadOptions struct {
 	Unloadable bool
 }
 
-// Pool keeps loaded models, each in its own plugin process. It is safe for
-// concurrent use.
+// Pool keeps loaded models, each in its own plugin process watched by a
+// host.Supervisor. It is safe for concurrent use.
 type Pool struct {
-	cfg    Config
-	log    *zap.Logger
-	ctx    context.Context // cancelled by Close; parent of every entry's context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the pool started
+	cfg Config
+	log *zap.Logger
+	wg  sync.WaitGroup // the first load of every entry
 
 	mu      sync.Mutex
-	entries map[Key]*entry
+	entries map[Key]*host.Supervisor
 	closed  bool
 }
 
-// New returns a pool and starts its idle sweeper. Close it.
+// New returns a pool. Close it.
 func New(cfg Config) *Pool {
 	if cfg.PluginBinary == "" {
 		cfg.PluginBinary = host.DefaultBinary()
@@ -127,11 +125,7 @@ func New(cfg Config) *Pool {
 	if cfg.LoadTimeout <= 0 {
 		cfg.LoadTimeout = 2 * time.Minute
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &Pool{cfg: cfg, log: cfg.Log.Named("infer"), ctx: ctx, cancel: cancel, entries: map[Key]*entry{}}
-	p.wg.Add(1)
-	go p.maintain()
-	return p
+	return &Pool{cfg: cfg, log: cfg.Log.Named("infer"), entries: map[Key]*host.Supervisor{}}
 }
 
 // Start begins loading packagePath under key in the background and returns
@@ -147,21 +141,23 @@ func (p *Pool) Start(key Key, packagePath string, opts LoadOptions) error {
 // load. ctx bounds the wait, not the load: a Load given up by its caller
 // goes on for the others (and for State).
 func (p *Pool) Load(ctx context.Context, key Key, packagePath string, opts LoadOptions) error {
-	e, err := p.start(key, packagePath, opts)
+	sup, err := p.start(key, packagePath, opts)
 	if err != nil {
 		return err
 	}
-	_, _, err = e.wait(ctx)
-	if errors.Is(err, ErrNotLoaded) {
+	in, err := wait(ctx, key, sup)
+	if err != nil {
 		// the load's own error reads better without "not loaded" around it
-		if _, lerr := e.status(); lerr != nil {
+		if lerr := loadError(key, sup.Status()); lerr != nil {
 			return lerr
 		}
+		return err
 	}
-	return err
+	in.Release()
+	return nil
 }
 
-func (p *Pool) start(key Key, packagePath string, opts LoadOptions) (*entry, error) {
+func (p *Pool) start(key Key, packagePath string, opts LoadOptions) (*host.Supervisor, error) {
 	if err := key.validate(); err != nil {
 		return nil, err
 	}
@@ -173,34 +169,68 @@ func (p *Pool) start(key Key, packagePath string, opts LoadOptions) (*entry, err
 	if p.closed {
 		return nil, ErrClosed
 	}
-	if e := p.entries[key]; e != nil {
-		if st, _ := e.status(); st != StateFailed {
+	old := p.entries[key]
+	if old != nil {
+		if st := old.Status(); st.State != StateFailed {
 			if !opts.Unloadable {
-				e.unloadable = false
+				old.SetIdleTimeout(0)
 			}
-			e.touch()
-			return e, nil
+			old.Touch()
+			return old, nil
 		}
-		// a failed entry holds no process and runs no goroutine: retry
+		// a failed entry serves nothing: stop it and retry
+		p.wg.Go(func() { old.Stop(false) })
 	}
-	e := newEntry(p, key, packagePath, opts.Unloadable)
-	p.entries[key] = e
-	e.bg.Add(1)
-	p.wg.Add(1)
-	go e.load()
-	return e, nil
+	sup := p.newSupervisor(key, packagePath, opts.Unloadable)
+	p.entries[key] = sup
+	p.wg.Go(func() {
+		err := sup.Load(context.Background(), inference.LoadRequest{
+			PackagePath: packagePath, TrustedKeys: p.cfg.TrustedKeys, IntraOpThreads: p.cfg.Threads,
+		})
+		switch {
+		case errors.Is(err, host.ErrStopped):
+			p.log.Info("model load abandoned: unloaded or pool closed", zap.Stringer("key", key))
+		case err != nil:
+			p.log.Warn("model load failed", zap.Stringer("key", key), zap.Error(err))
+		}
+	})
+	return sup, nil
+}
+
+// lookup returns key's supervisor.
+func (p *Pool) lookup(key Key) (*host.Supervisor, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	sup := p.entries[key]
+	if sup == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotLoaded, key)
+	}
+	return sup, nil
+}
+
+// forget takes sup out of the pool if it is still key's entry.
+func (p *Pool) forget(key Key, sup *host.Supervisor) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.entries[key] != sup {
+		return false
+	}
+	delete(p.entries, key)
+	return true
 }
 
 // State reports the key's state: StateStarting, StateReady, StateFailed
 // (err says why) or "" when the key is not in the pool.
 func (p *Pool) State(key Key) (state string, err error) {
-	p.mu.Lock()
-	e := p.entries[key]
-	p.mu.Unlock()
-	if e == nil {
+	sup, _ := p.lookup(key)
+	if sup == nil {
 		return "", nil
 	}
-	return e.status()
+	st := sup.Status()
+	return st.State, loadError(key, st)
 }
 
 // Info describes a loaded entry, for status pages and tests.
@@ -215,13 +245,13 @@ type Info struct {
 
 // Info returns the key's entry, or false when the key is not in the pool.
 func (p *Pool) Info(key Key) (Info, bool) {
-	p.mu.Lock()
-	e := p.entries[key]
-	p.mu.Unlock()
-	if e == nil {
+	sup, _ := p.lookup(key)
+	if sup == nil {
 		return Info{}, false
 	}
-	return e.info(), true
+	st := sup.Status()
+	return Info{State: st.State, Err: loadError(key, st), Pid: st.Pid, Model: st.Model,
+		Restarts: st.Restarts, LastUsed: st.LastUsed}, true
 }
 
 // Unload removes key from the pool: new Predicts on it get ErrNotLoaded,
@@ -231,16 +261,11 @@ func (p *Pool) Info(key Key) (Info, bool) {
 // a request that still gets ErrNotLoaded for the old key should read the
 // service's key again and retry if it changed.
 func (p *Pool) Unload(key Key) error {
-	p.mu.Lock()
-	e := p.entries[key]
-	if e != nil {
-		delete(p.entries, key)
-	}
-	p.mu.Unlock()
-	if e == nil {
+	sup, err := p.lookup(key)
+	if err != nil || !p.forget(key, sup) {
 		return fmt.Errorf("%w: %s", ErrNotLoaded, key)
 	}
-	e.retire(true)
+	sup.Stop(true)
 	return nil
 }
 
@@ -254,96 +279,12 @@ func (p *Pool) Close() error {
 		return nil
 	}
 	p.closed = true
-	all := make([]*entry, 0, len(p.entries))
-	for _, e := range p.entries {
-		all = append(all, e)
-	}
-	p.entries = map[Key]*entry{}
+	all := p.entries
+	p.entries = nil
 	p.mu.Unlock()
-
-	p.cancel()
-	var wg sync.WaitGroup
-	for _, e := range all {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			e.retire(false)
-		}()
+	for _, sup := range all {
+		p.wg.Go(func() { sup.Stop(false) })
 	}
-	wg.Wait()
 	p.wg.Wait()
 	return nil
-}
-
-// spawn runs fn as a background goroutine of e, unless e has left the pool
-// (then it returns false and runs nothing). Checking under p.mu is what
-// keeps Close's and retire's Waits from racing with these Adds.
-func (p *Pool) spawn(e *entry, fn func()) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.entries[e.key] != e {
-		return false
-	}
-	e.bg.Add(1)
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer e.bg.Done()
-		fn()
-	}()
-	return true
-}
-
-// acquire finds key's entry and counts a call on it, so Unload waits for it.
-func (p *Pool) acquire(key Key) (*entry, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
-	e := p.entries[key]
-	if e == nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotLoaded, key)
-	}
-	e.calls.Add(1)
-	e.active.Add(1)
-	e.touch()
-	return e, nil
-}
-
-// maintain unloads idle Unloadable entries and notices processes that died
-// between calls, so they are restarted before the next call needs them.
-func (p *Pool) maintain() {
-	defer p.wg.Done()
-	every := min(max(p.cfg.IdleTimeout/4, 10*time.Millisecond), time.Second)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-tick.C:
-		}
-		var idle, all []*entry
-		p.mu.Lock()
-		for k, e := range p.entries {
-			st, _ := e.status()
-			if e.unloadable && st != StateStarting && e.active.Load() == 0 && time.Since(e.lastUsed()) >= p.cfg.IdleTimeout {
-				delete(p.entries, k)
-				idle = append(idle, e)
-				continue
-			}
-			all = append(all, e)
-		}
-		p.mu.Unlock()
-		for _, e := range idle {
-			p.log.Info("unloading idle model", zap.Stringer("key", e.key), zap.Duration("idle", time.Since(e.lastUsed())))
-			e.retire(true)
-		}
-		for _, e := range all {
-			if proc := e.current(); proc != nil && proc.Exited() {
-				e.restart(proc, fmt.Errorf("process %d exited", proc.Pid()))
-			}
-		}
-	}
 }

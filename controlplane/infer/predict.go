@@ -87,18 +87,18 @@ func (p *Pool) Predict(ctx context.Context, key Key, images [][]byte, topK int) 
 	case topK < 0:
 		return nil, 0, fmt.Errorf("%w: top_k %d is negative", ErrInvalid, topK)
 	}
-	e, err := p.acquire(key)
+	sup, err := p.lookup(key)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer e.release()
-	proc, _, err := e.wait(ctx)
+	in, err := wait(ctx, key, sup)
 	if err != nil {
 		return nil, time.Since(start), err
 	}
-	res, err := proc.Predict(ctx, inference.PredictRequest{Images: images, TopK: topK})
+	defer in.Release()
+	res, err := in.Proc.API().Predict(ctx, inference.PredictRequest{Images: images, TopK: topK})
 	if err != nil {
-		return nil, time.Since(start), e.callError(ctx, proc, err)
+		return nil, time.Since(start), callError(ctx, key, sup, in, err)
 	}
 	if len(res.Predictions) != len(images) {
 		err := fmt.Errorf("%w: %s: %d answers for %d images", ErrPluginFailed, key, len(res.Predictions), len(images))
@@ -119,17 +119,16 @@ func (p *Pool) Predict(ctx context.Context, key Key, images [][]byte, topK int) 
 	return out, time.Since(start), first
 }
 
-// callError classifies a failed plugin call and starts a restart when the
-// process is gone or no longer holds the model.
-func (e *entry) callError(ctx context.Context, proc *host.Plugin, err error) error {
+// callError classifies a failed plugin call; the supervisor restarts a
+// process that is gone or no longer holds the model.
+func callError(ctx context.Context, key Key, sup *host.Supervisor, in *host.Instance, err error) error {
 	switch {
-	case ctx.Err() != nil && !proc.Exited():
-		return fmt.Errorf("%s: %w", e.key, ctx.Err())
+	case ctx.Err() != nil && !in.Proc.Exited():
+		return fmt.Errorf("%s: %w", key, ctx.Err())
 	case errors.Is(err, inference.ErrBadRequest):
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	case errors.Is(err, inference.ErrPluginGone), errors.Is(err, inference.ErrNotLoaded), proc.Exited():
-		e.restart(proc, err) // a no-op when another call already did
-		return fmt.Errorf("%w: %s: %w; it is being restarted, retry shortly", ErrPluginFailed, e.key, err)
+	case sup.Gone(in, err): // a no-op when another call already reported it
+		return fmt.Errorf("%w: %s: %w; it is being restarted, retry shortly", ErrPluginFailed, key, err)
 	}
-	return fmt.Errorf("%w: %s: %w", ErrPluginFailed, e.key, err)
+	return fmt.Errorf("%w: %s: %w", ErrPluginFailed, key, err)
 }

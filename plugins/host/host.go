@@ -4,8 +4,13 @@
 //
 // A Plugin is one running process serving one plugin name (onnx-cpu or
 // onnx-cuda). Its calls go over gRPC (go-plugin); when the process is gone
-// every call fails with an error matching inference.ErrPluginGone, and the
-// owner starts a new one.
+// every call fails with an error matching inference.ErrPluginGone.
+//
+// A Supervisor keeps one model package served by such a process: it
+// starts the process and loads the package, replaces the process when it
+// crashes or hangs, swaps packages without failing a call, and unloads
+// itself when idle, as its SupervisorConfig says. The agent's runner and
+// the control plane's inference pool are both built on it.
 package host
 
 import (
@@ -55,6 +60,16 @@ type Config struct {
 	Logger *zap.Logger
 	// StartTimeout bounds the handshake; default 30s.
 	StartTimeout time.Duration
+}
+
+// Proc is one running plugin process as a Supervisor sees it. *Plugin is
+// one; tests may supply their own.
+type Proc interface {
+	API() inference.Plugin // the plugin's calls
+	Pid() int
+	Info() inference.Info // what the plugin said about itself at start
+	Exited() bool
+	Kill() // stop the process and wait for it
 }
 
 // Plugin is a running plugin process. Its inference.Plugin methods call the
@@ -157,6 +172,9 @@ func dispense(client *plugin.Client, name string) (*Plugin, error) {
 	return p, nil
 }
 
+// API is the plugin's calls (Proc).
+func (p *Plugin) API() inference.Plugin { return p.Plugin }
+
 // Name is the plugin name the process serves.
 func (p *Plugin) Name() string { return p.name }
 
@@ -169,8 +187,27 @@ func (p *Plugin) Pid() int { return p.pid }
 // Exited reports whether the process has exited.
 func (p *Plugin) Exited() bool { return p.client.Exited() }
 
+// killGrace is how long Kill waits for go-plugin's own stop, which may
+// never end for a frozen process, before it kills the process by force.
+const killGrace = 5 * time.Second
+
 // Kill stops the process (gracefully first, then by force) and waits for it.
-func (p *Plugin) Kill() { p.client.Kill() }
+func (p *Plugin) Kill() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.client.Kill()
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(killGrace):
+	}
+	if proc, err := os.FindProcess(p.pid); err == nil && !p.client.Exited() {
+		proc.Kill()
+	}
+	<-done
+}
 
 // guard turns failures of a dead process into ErrPluginGone with the pid.
 type guard struct {
