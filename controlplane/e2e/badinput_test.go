@@ -24,7 +24,6 @@ import (
 	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,9 +33,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"golang.org/x/text/encoding/simplifiedchinese"
 
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/jobs"
 )
@@ -208,19 +209,19 @@ func randomBytes(n int, seed byte) []byte {
 
 // wantError checks an error answer: its status, its code, and that the
 // message names the problem (each of parts, case-insensitively).
-func wantError(t *testing.T, what string, status int, raw []byte, wantStatus int, wantCode string, parts ...string) {
+func wantError(t *testing.T, what string, status int, raw []byte, wantStatus int, wantCode api.Code, parts ...string) {
 	t.Helper()
-	var e struct{ Error, Code string }
+	var e api.Error
 	if err := json.Unmarshal(raw, &e); err != nil {
 		t.Errorf("%s: answer %d %q is not an error object: %v", what, status, raw, err)
 		return
 	}
 	if status != wantStatus || e.Code != wantCode {
-		t.Errorf("%s: got %d %s (%s), want %d %s", what, status, e.Code, e.Error, wantStatus, wantCode)
+		t.Errorf("%s: got %d %s (%s), want %d %s", what, status, e.Code, e.Message, wantStatus, wantCode)
 	}
 	for _, p := range parts {
-		if !strings.Contains(strings.ToLower(e.Error), strings.ToLower(p)) {
-			t.Errorf("%s: message %q does not name %q", what, e.Error, p)
+		if !strings.Contains(strings.ToLower(e.Message), strings.ToLower(p)) {
+			t.Errorf("%s: message %q does not name %q", what, e.Message, p)
 		}
 	}
 }
@@ -235,21 +236,18 @@ func (c *client) jsonCall(method, path string, body []byte) (int, []byte) {
 // "id sha256" lines. It is the "nothing was lost" fingerprint.
 func (c *client) imagesOf(id string) map[string][]string {
 	c.t.Helper()
-	var d dataset
-	if st := c.call("GET", "/api/v1/datasets/"+id, nil, &d); st != 200 {
-		c.t.Fatalf("GET dataset %s: %d", id, st)
+	ctx := c.t.Context()
+	d, err := c.GetDataset(ctx, id)
+	if err != nil {
+		c.t.Fatalf("GET dataset %s: %v", id, err)
 	}
 	out := map[string][]string{}
 	for _, l := range d.Labels {
 		var lines []string
 		for page := 1; ; page++ {
-			var list struct {
-				Items []struct{ ID, SHA256 string }
-				Total int
-			}
-			p := fmt.Sprintf("/api/v1/datasets/%s/labels/%s/images?page=%d&page_size=200", id, url.PathEscape(l.Name), page)
-			if st := c.call("GET", p, nil, &list); st != 200 {
-				c.t.Fatalf("GET %s: %d", p, st)
+			list, err := c.ListImages(ctx, id, l.Name, page, 200)
+			if err != nil {
+				c.t.Fatalf("images of %s %s, page %d: %v", id, l.Name, page, err)
 			}
 			for _, im := range list.Items {
 				lines = append(lines, im.ID+" "+im.SHA256)
@@ -279,22 +277,19 @@ func sameImages(t *testing.T, what string, before, after map[string][]string) {
 // startImport uploads a zip and returns the new dataset's id (202).
 func (c *client) startImport(name string, zipBytes []byte) string {
 	c.t.Helper()
-	st, raw := c.multipart("/api/v1/datasets", map[string]string{"name": name}, map[string][]byte{"data.zip": zipBytes})
-	if st != http.StatusAccepted {
-		c.t.Fatalf("create dataset %s: %d %s", name, st, raw)
-	}
-	var d dataset
-	if err := json.Unmarshal(raw, &d); err != nil || d.ID == "" || d.Status != "processing" {
-		c.t.Fatalf("create dataset %s: answer %s", name, raw)
+	zip := fileOf("data.zip", zipBytes)
+	d, err := c.CreateDataset(c.t.Context(), name, &zip, "")
+	if err != nil || d.ID == "" || d.Status != api.DatasetProcessing {
+		c.t.Fatalf("create dataset %s: %v %s", name, err, jsonOf(d))
 	}
 	return d.ID
 }
 
 func (c *client) datasetTotal() int {
 	c.t.Helper()
-	var list struct{ Total int }
-	if st := c.call("GET", "/api/v1/datasets", nil, &list); st != 200 {
-		c.t.Fatalf("list datasets: %d", st)
+	list, err := c.ListDatasets(c.t.Context(), 0, 0)
+	if err != nil {
+		c.t.Fatalf("list datasets: %v", err)
 	}
 	return list.Total
 }
@@ -305,6 +300,7 @@ func (c *client) datasetTotal() int {
 func TestBadDatasetZips(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 0})
 	c := s.admin(t)
+	ctx := t.Context()
 	ants, bees := realPhotos(t, "ants", 27), realPhotos(t, "bees", 39)
 
 	gbk, err := simplifiedchinese.GBK.NewEncoder().String("蚂蚁")
@@ -398,9 +394,9 @@ func TestBadDatasetZips(t *testing.T) {
 	before := c.imagesOf(d.ID)
 
 	// A label with 19 images cannot be trained; the answer names it.
-	var m struct{ ID string }
-	if st := c.call("POST", "/api/v1/models", map[string]string{"name": "bad-input"}, &m); st != 201 {
-		t.Fatalf("create model: %d", st)
+	m, err := c.CreateModel(ctx, api.CreateModelRequest{Name: "bad-input"})
+	if err != nil {
+		t.Fatalf("create model: %v", err)
 	}
 	st, raw := c.jsonCall("POST", "/api/v1/models/"+m.ID+"/versions",
 		[]byte(`{"app_types":["cloud-general"],"metric":"f1","data":[{"dataset_id":"`+d.ID+`","labels":["ants","bees"]}]}`))
@@ -423,12 +419,11 @@ func TestBadDatasetZips(t *testing.T) {
 			{"only hostile entries", "hostile.zip", buildZip(t, []zipEnt{{name: "../../x.jpg", data: ants[2]}, {name: "a/l.jpg", data: []byte("/etc"), mode: fs.ModeSymlink}}), nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				st, raw := c.multipart("/api/v1/datasets", map[string]string{"name": "bad"}, map[string][]byte{tc.file: tc.zip})
-				if st != http.StatusAccepted {
-					t.Fatalf("upload: %d %s", st, raw)
+				zip := fileOf(tc.file, tc.zip)
+				nd, err := c.CreateDataset(t.Context(), "bad", &zip, "")
+				if err != nil {
+					t.Fatalf("upload: %v", err)
 				}
-				var nd dataset
-				_ = json.Unmarshal(raw, &nd)
 				nd = c.waitDataset(nd.ID)
 				if tc.parts == nil { // a valid zip with nothing usable: ready and empty, every entry reported
 					if nd.Status != "ready" || len(nd.Labels) != 0 || len(nd.ImportReport.Skipped) != 2 {
@@ -465,11 +460,11 @@ func TestBadDatasetZips(t *testing.T) {
 	})
 
 	t.Run("bad appends keep the images", func(t *testing.T) {
-		appendZip := func(name string, b []byte) dataset {
+		appendZip := func(name string, b []byte) *api.Dataset {
 			t.Helper()
-			st, raw := c.multipart("/api/v1/datasets/"+d.ID+"/zips", nil, map[string][]byte{name: b})
-			if st != http.StatusAccepted {
-				t.Fatalf("append %s: %d %s", name, st, raw)
+			zip := fileOf(name, b)
+			if _, err := c.AppendZip(t.Context(), d.ID, &zip, ""); err != nil {
+				t.Fatalf("append %s: %v", name, err)
 			}
 			return c.waitDataset(d.ID)
 		}
@@ -509,6 +504,7 @@ func TestUploadLimits(t *testing.T) {
 	const limit = 2 << 20
 	s := startServer(t, serverOpts{trainers: 0, extra: []string{"--max-upload-bytes", strconv.Itoa(limit)}})
 	c := s.admin(t)
+	ctx := t.Context()
 	d := c.createDataset("small", buildZip(t, labelEntries("ants", realPhotos(t, "ants", 5))))
 	if d.Status != "ready" {
 		t.Fatalf("small dataset: %s %s", d.Status, d.Error)
@@ -556,14 +552,13 @@ func TestUploadLimits(t *testing.T) {
 	}
 	st, raw = c.jsonCall("PATCH", "/api/v1/datasets/"+d.ID, []byte(`{"name":"`+strings.Repeat("y", 1<<20)+`"}`))
 	wantError(t, "1 MiB rename", st, raw, http.StatusRequestEntityTooLarge, "too_large", "1048576")
-	var models struct{ Total int }
-	c.call("GET", "/api/v1/models", nil, &models)
-	if models.Total != 0 {
-		t.Errorf("refused JSON bodies created %d models", models.Total)
+	models, err := c.ListModels(ctx, 0, 0)
+	if err != nil || models.Total != 0 {
+		t.Errorf("refused JSON bodies created models: %v %s", err, jsonOf(models))
 	}
-	var after dataset
-	c.call("GET", "/api/v1/datasets/"+d.ID, nil, &after)
-	if after.Name != "small" {
+	if after, err := c.GetDataset(ctx, d.ID); err != nil {
+		t.Errorf("dataset after the refused rename: %v", err)
+	} else if after.Name != "small" {
 		t.Errorf("refused rename changed the name to %.20q", after.Name)
 	}
 }
@@ -599,27 +594,28 @@ func (c *client) chunked(method, path, ctype string, body []byte) (int, []byte) 
 func TestAuthRefusals(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 0})
 	admin := s.admin(t)
+	ctx := t.Context()
 
 	t.Run("every secured endpoint wants credentials", func(t *testing.T) {
-		anon := &client{t: t, base: s.URL}
+		anon := newClient(t, s.URL, "")
 		st, raw := anon.raw("GET", "/api/v1/openapi.json", "", nil)
 		if st != 200 {
 			t.Fatalf("openapi.json: %d", st)
 		}
-		var doc struct {
-			Paths map[string]map[string]struct {
-				Security []map[string][]string `json:"security"`
-			} `json:"paths"`
-		}
-		if err := json.Unmarshal(raw, &doc); err != nil {
+		doc, err := openapi3.NewLoader().LoadFromData(raw)
+		if err != nil {
 			t.Fatal(err)
 		}
 		param := strings.NewReplacer("{", "", "}", "")
 		n := 0
 		var public []string
-		for path, ops := range doc.Paths {
-			for method, op := range ops {
-				if len(op.Security) == 0 || len(op.Security) == 1 && len(op.Security[0]) == 0 {
+		for path, item := range doc.Paths.Map() {
+			for method, op := range item.Operations() {
+				var security openapi3.SecurityRequirements
+				if op.Security != nil {
+					security = *op.Security
+				}
+				if len(security) == 0 || len(security) == 1 && len(security[0]) == 0 {
 					public = append(public, strings.ToUpper(method)+" "+path)
 					continue
 				}
@@ -631,9 +627,9 @@ func TestAuthRefusals(t *testing.T) {
 				}
 				m := strings.ToUpper(method)
 				for _, tok := range []string{"", "acvk_not-a-real-key"} {
-					cl := &client{t: t, base: s.URL, token: tok}
+					cl := newClient(t, s.URL, tok)
 					st, raw := cl.raw(m, p, "application/json", strings.NewReader("{}"))
-					if _, device := op.Security[0]["deviceURL"]; device {
+					if _, device := security[0]["deviceURL"]; device {
 						// Device package URLs are signed (?device=&sig=), not
 						// bearer-authenticated: refused as forbidden.
 						wantError(t, m+" "+p, st, raw, http.StatusForbidden, "forbidden", "not valid")
@@ -659,14 +655,12 @@ func TestAuthRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var login struct {
-			CSRF string `json:"csrf_token"`
-		}
+		var login api.LoginResponse
 		_ = json.NewDecoder(resp.Body).Decode(&login)
 		resp.Body.Close()
 		cookies := resp.Cookies()
-		if len(cookies) < 2 || login.CSRF == "" {
-			t.Fatalf("login gave cookies %v and csrf %q", cookies, login.CSRF)
+		if len(cookies) < 2 || login.CSRFToken == "" {
+			t.Fatalf("login gave cookies %v and csrf %q", cookies, login.CSRFToken)
 		}
 		send := func(method, path, body, csrf string) (int, []byte) {
 			req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
@@ -687,25 +681,22 @@ func TestAuthRefusals(t *testing.T) {
 		}
 		st, raw := send("POST", "/api/v1/models", `{"name":"csrf"}`, "")
 		wantError(t, "POST without X-CSRF-Token", st, raw, http.StatusForbidden, "csrf", "X-CSRF-Token")
-		st, raw = send("POST", "/api/v1/models", `{"name":"csrf"}`, "wrong"+login.CSRF)
+		st, raw = send("POST", "/api/v1/models", `{"name":"csrf"}`, "wrong"+login.CSRFToken)
 		wantError(t, "POST with a wrong X-CSRF-Token", st, raw, http.StatusForbidden, "csrf", "X-CSRF-Token")
-		var list struct{ Total int }
+		var list api.ModelList
 		if st, raw := send("GET", "/api/v1/models", "", ""); st != 200 || json.Unmarshal(raw, &list) != nil || list.Total != 0 {
 			t.Fatalf("GET with the cookie alone: %d %s, want 200 and no model made by the refused POSTs", st, raw)
 		}
-		if st, raw := send("POST", "/api/v1/models", `{"name":"csrf"}`, login.CSRF); st != http.StatusCreated {
+		if st, raw := send("POST", "/api/v1/models", `{"name":"csrf"}`, login.CSRFToken); st != http.StatusCreated {
 			t.Errorf("POST with the CSRF header: %d %s, want 201", st, raw)
 		}
 	})
 
 	// Users made by the admin.
-	mkUser := func(name string) {
-		if st, raw := admin.jsonCall("POST", "/api/v1/users", []byte(`{"username":"`+name+`","password":"pw-`+name+`-123"}`)); st != 201 {
-			t.Fatalf("create user %s: %d %s", name, st, raw)
-		}
-	}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		mkUser(u)
+		if _, err := admin.CreateUser(ctx, api.CreateUserRequest{Username: u, Password: "pw-" + u + "-123"}); err != nil {
+			t.Fatalf("create user %s: %v", u, err)
+		}
 	}
 
 	t.Run("login rate limit", func(t *testing.T) {
@@ -742,14 +733,13 @@ func TestAuthRefusals(t *testing.T) {
 			t.Fatalf("alice's dataset: %s %s", d.Status, d.Error)
 		}
 		before := alice.imagesOf(d.ID)
-		var m struct{ ID string }
-		if st := alice.call("POST", "/api/v1/models", map[string]string{"name": "alice-model"}, &m); st != 201 {
-			t.Fatalf("alice's model: %d", st)
+		m, err := alice.CreateModel(ctx, api.CreateModelRequest{Name: "alice-model"})
+		if err != nil {
+			t.Fatalf("alice's model: %v", err)
 		}
-		var imgs struct{ Items []struct{ ID string } }
-		alice.call("GET", "/api/v1/datasets/"+d.ID+"/labels/ants/images", nil, &imgs)
-		if len(imgs.Items) != 3 {
-			t.Fatalf("alice's images: %+v", imgs)
+		imgs, err := alice.ListImages(ctx, d.ID, "ants", 0, 0)
+		if err != nil || len(imgs.Items) != 3 {
+			t.Fatalf("alice's images: %v %s", err, jsonOf(imgs))
 		}
 		img := imgs.Items[0].ID
 		for _, tc := range []struct{ method, path, body string }{
@@ -772,27 +762,27 @@ func TestAuthRefusals(t *testing.T) {
 		st, raw = bob.multipart("/api/v1/datasets/"+d.ID+"/labels/ants/images", nil, map[string][]byte{"x.jpg": realPhotos(t, "bees", 1)[0]})
 		wantError(t, "bob adds an image to alice's dataset", st, raw, http.StatusNotFound, "not_found", "not found")
 		// Bob's own model cannot train on alice's dataset either.
-		var bm struct{ ID string }
-		bob.call("POST", "/api/v1/models", map[string]string{"name": "bob-model"}, &bm)
+		bm, err := bob.CreateModel(ctx, api.CreateModelRequest{Name: "bob-model"})
+		if err != nil {
+			t.Fatalf("bob's model: %v", err)
+		}
 		st, raw = bob.jsonCall("POST", "/api/v1/models/"+bm.ID+"/versions", []byte(`{"app_types":["cloud-general"],"data":[{"dataset_id":"`+d.ID+`","labels":["ants"]}]}`))
 		wantError(t, "bob trains on alice's dataset", st, raw, http.StatusNotFound, "not_found", d.ID)
 		if n := bob.datasetTotal(); n != 0 {
 			t.Errorf("bob lists %d datasets, want 0", n)
 		}
 		sameImages(t, "bob's attempts", before, alice.imagesOf(d.ID))
-		var got struct{ Name string }
-		alice.call("GET", "/api/v1/models/"+m.ID, nil, &got)
-		if got.Name != "alice-model" {
-			t.Errorf("alice's model after bob's attempts: %+v", got)
+		if got, err := alice.GetModel(ctx, m.ID); err != nil || got.Name != "alice-model" {
+			t.Errorf("alice's model after bob's attempts: %v %s", err, jsonOf(got))
 		}
 	})
 
 	t.Run("token kinds stay in their API", func(t *testing.T) {
-		var tt struct{ Token string }
-		if st := admin.call("POST", "/api/v1/trainer-tokens", map[string]string{"name": "w1"}, &tt); st != 201 || tt.Token == "" {
-			t.Fatalf("trainer token: %d", st)
+		tt, err := admin.CreateTrainerToken(ctx, "w1")
+		if err != nil || tt.Token == "" {
+			t.Fatalf("trainer token: %v %+v", err, tt)
 		}
-		trainer := &client{t: t, base: s.URL, token: tt.Token}
+		trainer := newClient(t, s.URL, tt.Token)
 		for _, tc := range []struct{ method, path, body string }{
 			{"GET", "/api/v1/datasets", ""}, {"POST", "/api/v1/models", `{"name":"x"}`}, {"GET", "/api/v1/me", ""},
 			{"POST", "/api/v1/apikeys", `{"name":"x"}`}, {"POST", "/api/v1/infer/x", "x"},
@@ -800,12 +790,15 @@ func TestAuthRefusals(t *testing.T) {
 			st, raw := trainer.jsonCall(tc.method, tc.path, []byte(tc.body))
 			wantError(t, "trainer token: "+tc.method+" "+tc.path, st, raw, http.StatusForbidden, "forbidden", "trainer")
 		}
-		var key struct{ Key string }
-		if st := alice.call("POST", "/api/v1/apikeys", map[string]string{"name": "k"}, &key); st != 201 {
-			t.Fatalf("api key: %d", st)
+		key, err := alice.CreateAPIKey(ctx, api.TokenRequest{Name: "k"})
+		if err != nil {
+			t.Fatalf("api key: %v", err)
 		}
-		lease := []byte(fmt.Sprintf(`{"version":%d,"worker_id":"intruder"}`, jobs.Version))
-		for name, cl := range map[string]*client{"api key": {t: t, base: s.URL, token: key.Key}, "session": alice} {
+		lease, err := json.Marshal(jobs.LeaseRequest{Version: jobs.Version, WorkerID: "intruder"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, cl := range map[string]*client{"api key": newClient(t, s.URL, key.Key), "session": alice} {
 			for _, path := range []string{jobs.PathLease, "/api/v1/jobs/dummy/heartbeat", "/api/v1/jobs/dummy/fail"} {
 				st, raw := cl.jsonCall("POST", path, lease)
 				wantError(t, name+": POST "+path, st, raw, http.StatusForbidden, "forbidden", "cannot call this endpoint")
@@ -825,52 +818,51 @@ func TestAuthRefusals(t *testing.T) {
 func TestTrainedVersionGuards(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 1})
 	admin := s.admin(t)
+	ctx := t.Context()
 	for _, u := range []string{"alice", "bob"} {
-		if st, raw := admin.jsonCall("POST", "/api/v1/users", []byte(`{"username":"`+u+`","password":"pw-`+u+`-123"}`)); st != 201 {
-			t.Fatalf("create user %s: %d %s", u, st, raw)
+		if _, err := admin.CreateUser(ctx, api.CreateUserRequest{Username: u, Password: "pw-" + u + "-123"}); err != nil {
+			t.Fatalf("create user %s: %v", u, err)
 		}
 	}
 	alice, bob := s.login(t, "alice", "pw-alice-123"), s.login(t, "bob", "pw-bob-123")
 	ants, bees := realPhotos(t, "ants", 40), realPhotos(t, "bees", 40)
 	d := alice.createDataset("guards", buildZip(t, append(labelEntries("ants", ants[:30]), labelEntries("bees", bees[:30])...)))
-	if d.Status != "ready" {
+	if d.Status != api.DatasetReady {
 		t.Fatalf("dataset: %s %s", d.Status, d.Error)
 	}
-	var m struct{ ID string }
-	if st := alice.call("POST", "/api/v1/models", map[string]string{"name": "guards"}, &m); st != 201 {
-		t.Fatalf("model: %d", st)
+	m, err := alice.CreateModel(ctx, api.CreateModelRequest{Name: "guards"})
+	if err != nil {
+		t.Fatalf("model: %v", err)
 	}
-	var vs []version
-	if st := alice.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"cloud-general"}, "metric": "f1",
-		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted || len(vs) != 1 {
-		t.Fatalf("train: %d %+v", st, vs)
+	vs, err := alice.Train(ctx, m.ID, api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
+		Data: []api.TrainingData{{DatasetID: d.ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("train: %v %+v", err, vs)
 	}
+	v := vs[0].Version
 	start := time.Now()
-	if v := alice.waitVersion(m.ID, vs[0].Version, 4*time.Minute); v.Status != "succeeded" {
-		t.Fatalf("version: %s %s", v.Status, v.Error)
+	if got := alice.waitVersion(m.ID, v, 4*time.Minute); got.Status != api.VersionSucceeded {
+		t.Fatalf("version: %s %s", got.Status, got.Error)
 	}
 	t.Logf("trained in %s", time.Since(start).Round(time.Second))
-	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, vs[0].Version)
+	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, v)
 	pkgSum := func() string {
-		st, raw := alice.raw("GET", vpath+"/package", "", nil)
-		if st != 200 {
-			t.Fatalf("package: %d %s", st, raw)
+		resp, err := alice.Package(ctx, m.ID, v)
+		if err != nil {
+			t.Fatalf("package: %v", err)
 		}
-		h := sha256.Sum256(raw)
-		return hex.EncodeToString(h[:])
+		defer resp.Body.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, resp.Body); err != nil {
+			t.Fatalf("package: %v", err)
+		}
+		return hex.EncodeToString(h.Sum(nil))
 	}
 	pkg := pkgSum()
 	images := alice.imagesOf(d.ID)
 
 	// 校验 with 11 images: refused, naming the limit.
-	if st := alice.call("POST", vpath+"/validation", nil, nil); st != http.StatusAccepted {
-		t.Fatalf("start validation: %d", st)
-	}
-	waitFor(t, time.Minute, "validation service", func() (bool, string) {
-		var v struct{ Status, Error string }
-		alice.call("GET", vpath+"/validation", nil, &v)
-		return v.Status == "ready", v.Status + " " + v.Error
-	})
+	alice.readyValidation(m.ID, v)
 	eleven := map[string][]byte{}
 	for i := range 11 {
 		eleven[fmt.Sprintf("p%02d.jpg", i)] = ants[30+i%10]
@@ -878,16 +870,16 @@ func TestTrainedVersionGuards(t *testing.T) {
 	st, raw := alice.multipart(vpath+"/validation/predict", nil, eleven)
 	wantError(t, "validation with 11 images", st, raw, http.StatusBadRequest, "too_many_files", "10")
 	delete(eleven, "p10.jpg")
-	if st, raw := alice.multipart(vpath+"/validation/predict", nil, eleven); st != 200 {
-		t.Errorf("validation with 10 images: %d %s", st, raw)
+	if _, err := alice.PredictValidation(ctx, m.ID, v, filesOf(eleven), api.PredictQuery{}); err != nil {
+		t.Errorf("validation with 10 images: %v", err)
 	}
 	st, raw = bob.multipart(vpath+"/validation/predict", nil, map[string][]byte{"a.jpg": ants[30]})
 	wantError(t, "bob validates alice's version", st, raw, http.StatusNotFound, "not_found", "not found")
 
 	// A service of alice's; bob can neither see it nor call it.
-	var svc struct{ ID string }
-	if st := alice.call("POST", "/api/v1/services", map[string]any{"name": "guards", "path": "guards/ants", "model_id": m.ID, "version": vs[0].Version}, &svc); st != 201 {
-		t.Fatalf("publish: %d", st)
+	svc, err := alice.CreateService(ctx, api.CreateServiceRequest{Name: "guards", Path: "guards/ants", ModelID: m.ID, Version: v})
+	if err != nil {
+		t.Fatalf("publish: %v", err)
 	}
 	for _, tc := range []struct{ method, path, body string }{
 		{"GET", "/api/v1/services/" + svc.ID, ""},
@@ -901,17 +893,23 @@ func TestTrainedVersionGuards(t *testing.T) {
 		st, raw := bob.jsonCall(tc.method, tc.path, []byte(tc.body))
 		wantError(t, "bob: "+tc.method+" "+tc.path, st, raw, http.StatusNotFound, "not_found", "not found")
 	}
-	var bobKey, aliceKey struct{ Key string }
-	bob.call("POST", "/api/v1/apikeys", map[string]string{"name": "b"}, &bobKey)
-	alice.call("POST", "/api/v1/apikeys", map[string]string{"name": "a"}, &aliceKey)
-	bk := &client{t: t, base: s.URL, token: bobKey.Key}
+	bobKey, err := bob.CreateAPIKey(ctx, api.TokenRequest{Name: "b"})
+	if err != nil {
+		t.Fatalf("bob's api key: %v", err)
+	}
+	aliceKey, err := alice.CreateAPIKey(ctx, api.TokenRequest{Name: "a"})
+	if err != nil {
+		t.Fatalf("alice's api key: %v", err)
+	}
+	bk := newClient(t, s.URL, bobKey.Key)
 	st, raw = bk.raw("POST", "/api/v1/infer/guards/ants", "image/jpeg", bytes.NewReader(ants[31]))
 	wantError(t, "bob's API key on alice's service", st, raw, http.StatusForbidden, "forbidden", "guards/ants")
 
 	// Bad appends to the trained-on dataset.
 	for name, b := range map[string][]byte{"photo.zip": ants[32], "slip.zip": buildZip(t, []zipEnt{{name: "../../ants/x.jpg", data: ants[33]}})} {
-		if st, raw := alice.multipart("/api/v1/datasets/"+d.ID+"/zips", nil, map[string][]byte{name: b}); st != http.StatusAccepted {
-			t.Fatalf("append %s: %d %s", name, st, raw)
+		zip := fileOf(name, b)
+		if _, err := alice.AppendZip(ctx, d.ID, &zip, ""); err != nil {
+			t.Fatalf("append %s: %v", name, err)
 		}
 		if got := alice.waitDataset(d.ID); got.Status != "ready" {
 			t.Errorf("after the bad append %s: %s %q", name, got.Status, got.Error)
@@ -923,11 +921,10 @@ func TestTrainedVersionGuards(t *testing.T) {
 	if got := pkgSum(); got != pkg {
 		t.Errorf("package changed: %s → %s", pkg, got)
 	}
-	var sv struct{ Online bool }
-	if st := alice.call("GET", "/api/v1/services/"+svc.ID, nil, &sv); st != 200 || !sv.Online {
-		t.Errorf("alice's service after bob's attempts: %d online=%v", st, sv.Online)
+	if sv, err := alice.GetService(ctx, svc.ID); err != nil || !sv.Online {
+		t.Errorf("alice's service after bob's attempts: %v %s", err, jsonOf(sv))
 	}
-	ak := &client{t: t, base: s.URL, token: aliceKey.Key}
+	ak := newClient(t, s.URL, aliceKey.Key)
 	if st, raw := ak.raw("POST", "/api/v1/infer/guards/ants", "image/jpeg", bytes.NewReader(ants[31])); st != 200 {
 		t.Errorf("alice's API key on her service: %d %s", st, raw)
 	}

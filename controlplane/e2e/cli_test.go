@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/report"
 )
 
@@ -170,7 +171,7 @@ func TestCLI(t *testing.T) {
 	proxy := &flakyProxy{breakAt: 3}
 	ps := httptest.NewServer(proxy.handler(t, s.URL))
 	defer ps.Close()
-	var d dataset
+	var d api.Dataset
 	out, errOut, code := c.run("", []string{"AUTOCV_SERVER=" + ps.URL, "AUTOCV_TOKEN=" + savedToken(t, cfgFile),
 		"AUTOCV_CHUNK_THRESHOLD=4194304", "AUTOCV_CHUNK_SIZE=4194304"},
 		"datasets", "create", "--name", "蚂蚁和蜜蜂", "--zip", zipPath, "--wait", "--json")
@@ -180,8 +181,8 @@ func TestCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("datasets create --json: %v\n%s", err, out)
 	}
-	if d.Status != "ready" || d.ImportReport.Accepted["ants"] < 100 || d.ImportReport.Accepted["bees"] < 100 {
-		t.Fatalf("dataset after a resumable upload: %s %v", d.Status, d.ImportReport.Accepted)
+	if r := d.ImportReport; d.Status != api.DatasetReady || r == nil || r.Accepted["ants"] < 100 || r.Accepted["bees"] < 100 {
+		t.Fatalf("dataset after a resumable upload: %s %s", d.Status, jsonOf(r))
 	}
 	// Every chunk once, plus the broken one once more: a client that
 	// started over after the cut would send about twice as many.
@@ -205,10 +206,7 @@ func TestCLI(t *testing.T) {
 	if out := c.ok("datasets", "create", "--name", "val ants", "--zip", small, "--wait"); !contains(out, "ants") || !contains(out, "status   ready") {
 		t.Errorf("datasets create (one request): %s", out)
 	}
-	var list struct {
-		Items []struct{ ID, Name string }
-		Total int
-	}
+	var list api.DatasetList
 	c.okJSON(&list, "datasets", "list")
 	if list.Total != 2 {
 		t.Fatalf("datasets list: %+v", list)
@@ -229,17 +227,14 @@ func TestCLI(t *testing.T) {
 	if out := c.ok("datasets", "add-images", smallID, "bees", bees[0], bees[1], notImage); !contains(out, "added 2 images to label bees") || !contains(out, "skipped 1") {
 		t.Errorf("datasets add-images: %s", out)
 	}
-	var ims struct {
-		Items []struct{ Source string }
-		Total int
-	}
+	var ims api.ImageList
 	c.okJSON(&ims, "datasets", "images", smallID, "bees", "--page-size", "1")
 	if ims.Total != 2 || len(ims.Items) != 1 {
 		t.Errorf("datasets images --page-size 1: %+v", ims)
 	}
 
 	// 模型列表 + training with progress.
-	var m struct{ ID, Name string }
+	var m api.Model
 	c.okJSON(&m, "models", "create", "--name", "hymenoptera", "--contact", "qa@example.com")
 	if m.ID == "" {
 		t.Fatal("models create gave no id")
@@ -251,10 +246,7 @@ func TestCLI(t *testing.T) {
 	if !contains(out, "succeeded") || !contains(errOut, "v1 ") {
 		t.Errorf("train --wait: stdout %q, stderr %q", out, errOut)
 	}
-	var v struct {
-		Status  string
-		Metrics map[string]float64
-	}
+	var v api.Version
 	c.okJSON(&v, "versions", "get", m.ID, "1")
 	if v.Status != "succeeded" || v.Metrics["accuracy"] < 0.8 {
 		t.Errorf("versions get: %+v", v)
@@ -279,15 +271,7 @@ func TestCLI(t *testing.T) {
 	val := testenv.Data(t, "datasets", "hymenoptera", "val")
 	ant := filepath.Join(val, "ants", "10308379_1b6c72e180.jpg")
 	bee := filepath.Join(val, "bees", "1032546534_06907fe3b3.jpg")
-	var vr struct {
-		Results []struct {
-			File        string
-			Predictions []struct {
-				Label      string
-				Confidence float64
-			}
-		}
-	}
+	var vr api.BatchResponse
 	c.okJSON(&vr, "validate", m.ID, "1", ant, bee)
 	if len(vr.Results) != 2 || vr.Results[0].File != filepath.Base(ant) || len(vr.Results[0].Predictions) != 2 ||
 		vr.Results[0].Predictions[0].Label != "ants" || len(vr.Results[1].Predictions) != 2 {
@@ -305,9 +289,7 @@ func TestCLI(t *testing.T) {
 	if tok := strings.TrimSpace(c.ok("enrollment-tokens", "create", "--group", "cli", "--uses", "2")); !strings.HasPrefix(tok, "acve_") {
 		t.Errorf("enrollment-tokens create printed %q, want just the token", tok)
 	}
-	var toks struct {
-		Items []struct{ ID, Group string }
-	}
+	var toks api.EnrollmentTokenList
 	c.okJSON(&toks, "enrollment-tokens", "list", "--json")
 	if len(toks.Items) != 1 || toks.Items[0].Group != "cli" {
 		t.Fatalf("enrollment-tokens list: %+v", toks.Items)
@@ -320,34 +302,20 @@ func TestCLI(t *testing.T) {
 	if !strings.HasPrefix(key, "acvk_") {
 		t.Fatalf("apikeys create printed %q, want just the key", key)
 	}
-	api := []string{"AUTOCV_TOKEN=" + key, "AUTOCV_SERVER=" + s.URL}
-	out, errOut, code = c.run("", api, "infer", "insects/ants", ant, "--json")
-	var one struct {
-		Model struct {
-			ID      string
-			Version int
-		}
-		Predictions []struct {
-			Label      string
-			Confidence float64
-		}
-	}
+	keyEnv := []string{"AUTOCV_TOKEN=" + key, "AUTOCV_SERVER=" + s.URL}
+	out, errOut, code = c.run("", keyEnv, "infer", "insects/ants", ant, "--json")
+	var one api.PredictResponse
 	if code != 0 || json.Unmarshal([]byte(out), &one) != nil {
 		t.Fatalf("infer --json: exit %d\n%s%s", code, out, errOut)
 	}
 	if one.Model.ID != m.ID || len(one.Predictions) != 2 || one.Predictions[0].Label != "ants" {
 		t.Errorf("infer: %+v", one)
 	}
-	out, errOut, code = c.run("", api, "infer", "/api/v1/infer/insects/ants", ant, bee, "--top-k", "1")
+	out, errOut, code = c.run("", keyEnv, "infer", "/api/v1/infer/insects/ants", ant, bee, "--top-k", "1")
 	if code != 0 || !contains(out, ant+"\n") || !contains(out, bee+"\n") || predictionRows(out) != 2 {
 		t.Errorf("infer two images --top-k 1: exit %d\n%s%s", code, out, errOut)
 	}
-	var svc struct {
-		Items []struct {
-			Path  string
-			Stats struct{ Calls int }
-		}
-	}
+	var svc api.ServiceList
 	c.okJSON(&svc, "services", "list")
 	if len(svc.Items) != 1 || svc.Items[0].Stats.Calls < 2 {
 		t.Errorf("services list after two calls: %+v", svc.Items)

@@ -25,11 +25,11 @@ import (
 func sameContract(t *testing.T, s *server, agent *client) {
 	t.Helper()
 	c := s.admin(t)
-	var key struct{ Key string }
-	if st := c.call("POST", "/api/v1/apikeys", map[string]string{"name": "contract"}, &key); st != 201 {
-		t.Fatalf("api key: %d", st)
+	key, err := c.CreateAPIKey(t.Context(), api.TokenRequest{Name: "contract"})
+	if err != nil {
+		t.Fatalf("api key: %v", err)
 	}
-	cloud := &client{t: t, base: s.URL, token: key.Key}
+	cloud := newClient(t, s.URL, key.Key)
 	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "bees", "1032546534_06907fe3b3.jpg"))
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func uploadPage(t *testing.T, agent *client) {
 	shot := filepath.Join(t.TempDir(), "upload.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, agent.base+"/upload", photo, shot)
+	cmd := exec.CommandContext(ctx, node, script, agent.BaseURL+"/upload", photo, shot)
 	cmd.Dir = filepath.Dir(script)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
 	var stderr strings.Builder

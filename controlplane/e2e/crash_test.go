@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
 	"github.com/autocv/autocv/protocol/imagerules"
 )
 
@@ -78,19 +80,19 @@ func TestCrashMidImport(t *testing.T) {
 	// Kill once the import is under way (some entries checked, not all).
 	var state string
 	waitFor(t, time.Minute, "import under way", func() (bool, string) {
-		var d struct {
-			Status   string
-			Progress struct {
-				Stage       string
-				Done, Total int
-			}
+		d, err := c.GetDataset(t.Context(), id)
+		if err != nil {
+			return false, err.Error()
 		}
-		c.call("GET", "/api/v1/datasets/"+id, nil, &d)
-		state = fmt.Sprintf("%s %s %d/%d", d.Status, d.Progress.Stage, d.Progress.Done, d.Progress.Total)
-		if d.Status != "processing" {
+		var p api.ImportProgress
+		if d.Progress != nil {
+			p = *d.Progress
+		}
+		state = fmt.Sprintf("%s %s %d/%d", d.Status, p.Stage, p.Done, p.Total)
+		if d.Status != api.DatasetProcessing {
 			t.Fatalf("the import ended before the kill (%s): make the zip bigger", state)
 		}
-		return d.Progress.Stage == "importing" && d.Progress.Done > 0, state
+		return p.Stage == "importing" && p.Done > 0, state
 	})
 	s.kill9()
 	t.Logf("killed at %s", state)
@@ -98,7 +100,7 @@ func TestCrashMidImport(t *testing.T) {
 	s.start()
 	c = s.admin(t)
 	d := c.waitDataset(id)
-	if d.Status != "ready" {
+	if d.Status != api.DatasetReady {
 		t.Fatalf("after the restart: %s %q, want ready", d.Status, d.Error)
 	}
 	got := map[string]int{}
@@ -165,31 +167,34 @@ var releasedRE = regexp.MustCompile(`job leased.*"attempt": [2-9]`)
 func TestCrashMidTraining(t *testing.T) {
 	s := startServer(t, serverOpts{trainers: 1})
 	c := s.admin(t)
+	ctx := t.Context()
 	d := c.createDataset("hymenoptera", zipDir(t, testenv.Data(t, "datasets", "hymenoptera", "train"), "hymenoptera"))
-	if d.Status != "ready" {
+	if d.Status != api.DatasetReady {
 		t.Fatalf("dataset: %s %s", d.Status, d.Error)
 	}
-	var m struct{ ID string }
-	if st := c.call("POST", "/api/v1/models", map[string]string{"name": "crash"}, &m); st != 201 {
-		t.Fatalf("model: %d", st)
+	m, err := c.CreateModel(ctx, api.CreateModelRequest{Name: "crash"})
+	if err != nil {
+		t.Fatalf("model: %v", err)
 	}
-	var vs []version
 	// high-accuracy searches more candidates, so training lasts long
 	// enough to be caught in the middle.
-	if st := c.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"cloud-high-accuracy"}, "metric": "f1",
-		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs); st != 202 || len(vs) != 1 {
-		t.Fatalf("train: %d %+v", st, vs)
+	vs, err := c.Train(ctx, m.ID, api.CreateVersionsRequest{AppTypes: []string{"cloud-high-accuracy"}, Metric: "f1",
+		Data: []api.TrainingData{{DatasetID: d.ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("train: %v %+v", err, vs)
 	}
-	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, vs[0].Version)
+	version := vs[0].Version
 	var state string
 	waitFor(t, 3*time.Minute, "training past download", func() (bool, string) {
-		var v version
-		c.call("GET", vpath, nil, &v)
+		v, err := c.GetVersion(ctx, m.ID, version)
+		if err != nil {
+			return false, err.Error()
+		}
 		state = fmt.Sprintf("%s %s %.0f%%", v.Status, v.Progress.Stage, v.Progress.Percent)
-		if v.Status != "queued" && v.Status != "training" {
+		if v.Status != api.VersionQueued && v.Status != api.VersionTraining {
 			t.Fatalf("training ended before the kill (%s)", state)
 		}
-		return v.Status == "training" && v.Progress.Stage != "" && v.Progress.Stage != "download", state
+		return v.Status == api.VersionTraining && v.Progress.Stage != "" && v.Progress.Stage != "download", state
 	})
 	before := trainerPIDs(t, s.URL)
 	if len(before) != 1 {
@@ -206,8 +211,8 @@ func TestCrashMidTraining(t *testing.T) {
 
 	s.start()
 	c = s.admin(t)
-	v := c.waitVersion(m.ID, vs[0].Version, 5*time.Minute)
-	if v.Status != "succeeded" {
+	v := c.waitVersion(m.ID, version, 5*time.Minute)
+	if v.Status != api.VersionSucceeded {
 		t.Fatalf("after the restart: %s %q, want succeeded", v.Status, v.Error)
 	}
 	t.Logf("succeeded %s after the kill", time.Since(killed).Round(time.Second))
@@ -215,7 +220,12 @@ func TestCrashMidTraining(t *testing.T) {
 	if m := releasedRE.FindStringSubmatch(s.out.String()); m == nil {
 		t.Errorf("no second lease of the job in the server log")
 	}
-	if st, raw := c.raw("GET", vpath+"/package", "", nil); st != 200 || len(raw) == 0 {
-		t.Errorf("package after the restart: %d (%d bytes)", st, len(raw))
+	resp, err := c.Package(ctx, m.ID, version)
+	if err != nil {
+		t.Fatalf("package after the restart: %v", err)
+	}
+	defer resp.Body.Close()
+	if n, err := io.Copy(io.Discard, resp.Body); err != nil || n == 0 {
+		t.Errorf("package after the restart: %d bytes (%v)", n, err)
 	}
 }

@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/bus"
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // TestExternalMosquitto runs the control plane on Debian's Mosquitto
@@ -30,15 +30,18 @@ func TestExternalMosquitto(t *testing.T) {
 		// Packages travel as MQTT chunks through Mosquitto (no HTTP URL).
 		"--device-http-downloads=false"}})
 	c := s.admin(t)
+	ctx := t.Context()
 	d := c.createDataset("ants-bees", zipDir(t, testenv.Data(t, "datasets", "hymenoptera", "train"), "hymenoptera"))
-	var m struct{ ID string }
-	c.call("POST", "/api/v1/models", map[string]string{"name": "edge"}, &m)
-	var vs []version
-	if st := c.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"offline-high-performance"},
-		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted {
-		t.Fatalf("train: %d", st)
+	m, err := c.CreateModel(ctx, api.CreateModelRequest{Name: "edge"})
+	if err != nil {
+		t.Fatalf("model: %v", err)
 	}
-	if v := c.waitVersion(m.ID, vs[0].Version, 3*time.Minute); v.Status != "succeeded" {
+	vs, err := c.Train(ctx, m.ID, api.CreateVersionsRequest{AppTypes: []string{"offline-high-performance"},
+		Data: []api.TrainingData{{DatasetID: d.ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("train: %v %+v", err, vs)
+	}
+	if v := c.waitVersion(m.ID, vs[0].Version, 3*time.Minute); v.Status != api.VersionSucceeded {
 		t.Fatalf("version: %s %s", v.Status, v.Error)
 	}
 	deploy(t, s, m.ID, vs[0].Version)

@@ -22,11 +22,13 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/autocv/autocv/agent/httpapi"
 	"github.com/autocv/autocv/controlplane/store/pgtest"
 	"github.com/autocv/autocv/internal/testenv"
 	"github.com/autocv/autocv/protocol/api"
+	apiclient "github.com/autocv/autocv/protocol/api/client"
+	"github.com/autocv/autocv/protocol/fleet"
 	"github.com/autocv/autocv/protocol/modelpkg"
-	"github.com/autocv/autocv/protocol/report"
 )
 
 // The whole cloud user's flow on the embedded defaults (SQLite, a blob
@@ -76,38 +78,16 @@ func TestFlowPostgres(t *testing.T) {
 	}
 }
 
-type version struct {
-	Version  int    `json:"version"`
-	AppType  string `json:"app_type"`
-	Status   string `json:"status"`
-	Error    string `json:"error"`
-	Progress struct {
-		Stage   string  `json:"stage"`
-		Percent float64 `json:"percent"`
-	} `json:"progress"`
-	Publications []map[string]any `json:"publications"`
-}
-
-func (c *client) waitVersion(modelID string, v int, d time.Duration) version {
-	c.t.Helper()
-	var out version
-	waitFor(c.t, d, fmt.Sprintf("model %s version %d", modelID, v), func() (bool, string) {
-		out = version{}
-		c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", modelID, v), nil, &out)
-		return out.Status != "queued" && out.Status != "training", fmt.Sprintf("%s %s %.0f%%", out.Status, out.Progress.Stage, out.Progress.Percent)
-	})
-	return out
-}
-
 // flow walks 数据中心 → 训练 → 评估报告 → 校验 → 发布 and returns the model and
 // its version numbers (cloud-general, offline-high-performance).
 func flow(t *testing.T, s *server) (string, []int) {
+	ctx := t.Context()
 	c := s.admin(t)
 
 	// 数据中心: the hymenoptera training photos as a zip.
 	train := testenv.Data(t, "datasets", "hymenoptera", "train")
 	d := c.createDataset("蚂蚁和蜜蜂", zipDir(t, train, "hymenoptera"))
-	if d.Status != "ready" {
+	if d.Status != api.DatasetReady {
 		t.Fatalf("dataset %s: %s", d.Status, d.Error)
 	}
 	if d.ImportReport.Accepted["ants"] < 100 || d.ImportReport.Accepted["bees"] < 100 {
@@ -130,29 +110,23 @@ func flow(t *testing.T, s *server) (string, []int) {
 	}
 
 	// 模型列表: a model, two application types trained at once.
-	var m struct{ ID string }
-	if st := c.call("POST", "/api/v1/models", map[string]string{"name": "hymenoptera", "contact": "qa@example.com", "description": "ants vs bees"}, &m); st != 201 {
-		t.Fatalf("create model: %d", st)
+	m, err := c.CreateModel(ctx, api.CreateModelRequest{Name: "hymenoptera", Contact: "qa@example.com", Description: "ants vs bees"})
+	if err != nil {
+		t.Fatalf("create model: %v", err)
 	}
-	var vs []version
-	st := c.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{
-		"app_types": []string{"cloud-general", "offline-high-performance"}, "metric": "f1",
-		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs)
-	if st != http.StatusAccepted || len(vs) != 2 {
-		t.Fatalf("start training: %d %+v", st, vs)
+	vs, err := c.Train(ctx, m.ID, api.CreateVersionsRequest{AppTypes: []string{"cloud-general", "offline-high-performance"}, Metric: "f1",
+		Data: []api.TrainingData{{DatasetID: d.ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("start training: %v %+v", err, vs)
 	}
 	for _, v := range vs {
 		got := c.waitVersion(m.ID, v.Version, 5*time.Minute)
-		if got.Status != "succeeded" {
+		if got.Status != api.VersionSucceeded {
 			t.Fatalf("version %d (%s): %s: %s", v.Version, v.AppType, got.Status, got.Error)
 		}
-		st, raw := c.raw("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/report", m.ID, v.Version), "", nil)
-		if st != 200 {
-			t.Fatalf("report: %d %s", st, raw)
-		}
-		rep, err := report.Parse(raw)
+		rep, err := c.Report(ctx, m.ID, v.Version)
 		if err != nil {
-			t.Fatalf("report of version %d does not parse: %v", v.Version, err)
+			t.Fatalf("report of version %d: %v", v.Version, err)
 		}
 		if rep.Metrics.Accuracy < 0.85 {
 			t.Errorf("version %d (%s) test accuracy %.3f, want ≥ 0.85", v.Version, v.AppType, rep.Metrics.Accuracy)
@@ -164,28 +138,18 @@ func flow(t *testing.T, s *server) (string, []int) {
 	}
 	cloudV := vs[0].Version
 	// The version records exactly which images it saw, and in which split.
-	var frozen struct {
-		Total  int
-		Splits map[string]int
-		Items  []struct{ ImageID, Label, Split string }
+	frozen, err := c.VersionImages(ctx, m.ID, cloudV)
+	if err != nil {
+		t.Fatalf("frozen image list: %v", err)
 	}
-	c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/images", m.ID, cloudV), nil, &frozen)
 	accepted := d.ImportReport.Accepted["ants"] + d.ImportReport.Accepted["bees"]
 	if frozen.Total != accepted || frozen.Splits["test"] == 0 || frozen.Splits["validation"] == 0 || frozen.Splits["train"] < frozen.Total/2 {
 		t.Errorf("frozen image list: %d images (imported %d), splits %v", frozen.Total, accepted, frozen.Splits)
 	}
 
 	// 校验: load the cloud version, classify 3 validation photos.
-	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d/validation", m.ID, cloudV)
-	if st := c.call("POST", vpath, nil, nil); st != http.StatusAccepted {
-		t.Fatalf("start validation: %d", st)
-	}
 	start := time.Now()
-	waitFor(t, time.Minute, "validation service", func() (bool, string) {
-		var v struct{ Status, Error string }
-		c.call("GET", vpath, nil, &v)
-		return v.Status == "ready", v.Status + " " + v.Error
-	})
+	c.readyValidation(m.ID, cloudV)
 	t.Logf("validation service ready in %s", time.Since(start).Round(time.Millisecond))
 	val := testenv.Data(t, "datasets", "hymenoptera", "val")
 	photos := map[string][]byte{}
@@ -198,24 +162,12 @@ func flow(t *testing.T, s *server) (string, []int) {
 		photos[filepath.Base(p)] = b
 		want[filepath.Base(p)] = strings.Split(p, "/")[0]
 	}
-	st, raw := c.multipart(vpath+"/predict", nil, photos)
-	if st != 200 {
-		t.Fatalf("validation predict: %d %s", st, raw)
-	}
-	var res struct {
-		Results []struct {
-			File        string
-			Predictions []struct {
-				Label      string
-				Confidence float64
-			}
-		}
-	}
-	if err := json.Unmarshal(raw, &res); err != nil || len(res.Results) != 3 {
-		t.Fatalf("validation answer %s: %v", raw, err)
+	res, err := c.PredictValidation(ctx, m.ID, cloudV, filesOf(photos), api.PredictQuery{})
+	if err != nil || res.Batch == nil || len(res.Batch.Results) != 3 {
+		t.Fatalf("validation predict: %v %s", err, jsonOf(res))
 	}
 	right := 0
-	for _, r := range res.Results {
+	for _, r := range res.Batch.Results {
 		if len(r.Predictions) != 2 || r.Predictions[0].Confidence < r.Predictions[1].Confidence {
 			t.Errorf("%s: predictions %+v, want both labels sorted", r.File, r.Predictions)
 			continue
@@ -225,99 +177,74 @@ func flow(t *testing.T, s *server) (string, []int) {
 		}
 	}
 	if right < 2 {
-		t.Errorf("validation got %d of 3 photos right: %s", right, raw)
+		t.Errorf("validation got %d of 3 photos right: %s", right, jsonOf(res))
 	}
 
 	// 发布: a cloud API called with an API key, refused without one.
-	var key struct{ Key string }
-	if st := c.call("POST", "/api/v1/apikeys", map[string]string{"name": "e2e"}, &key); st != 201 || key.Key == "" {
-		t.Fatalf("create api key: %d", st)
+	key, err := c.CreateAPIKey(ctx, api.TokenRequest{Name: "e2e"})
+	if err != nil || key.Key == "" {
+		t.Fatalf("create api key: %v %+v", err, key)
 	}
-	var svc struct {
-		ID, Path, URL string
-		Online        bool
+	svc, err := c.CreateService(ctx, api.CreateServiceRequest{Name: "蚂蚁识别", Path: "insects/ants", ModelID: m.ID, Version: cloudV})
+	if err != nil || !svc.Online {
+		t.Fatalf("publish: %v %+v", err, svc)
 	}
-	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "蚂蚁识别", "path": "insects/ants", "model_id": m.ID, "version": cloudV}, &svc); st != 201 || !svc.Online {
-		t.Fatalf("publish: %d %+v", st, svc)
-	}
-	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "dup", "path": "insects/ants", "model_id": m.ID, "version": cloudV}, nil); st != http.StatusConflict {
-		t.Errorf("second service on the same path: %d, want 409", st)
+	_, err = c.CreateService(ctx, api.CreateServiceRequest{Name: "dup", Path: "insects/ants", ModelID: m.ID, Version: cloudV})
+	if errStatus(t, err) != http.StatusConflict {
+		t.Errorf("second service on the same path: %v, want 409", err)
 	}
 	offline := vs[1].Version
-	if st := c.call("POST", "/api/v1/services", map[string]any{"name": "offline", "path": "offline", "model_id": m.ID, "version": offline}, nil); st != http.StatusBadRequest {
-		t.Errorf("publishing an offline version as a cloud API: %d, want 400", st)
+	_, err = c.CreateService(ctx, api.CreateServiceRequest{Name: "offline", Path: "offline", ModelID: m.ID, Version: offline})
+	if errStatus(t, err) != http.StatusBadRequest {
+		t.Errorf("publishing an offline version as a cloud API: %v, want 400", err)
 	}
-	api := &client{t: t, base: s.URL, token: key.Key}
-	var one struct {
-		Model struct {
-			ID      string
-			Version int
-		}
-		Predictions []struct {
-			Label      string
-			Confidence float64
-		}
-		LatencyMS float64 `json:"latency_ms"`
+	keyed := newClient(t, s.URL, key.Key)
+	ant := []apiclient.File{fileOf("10308379_1b6c72e180.jpg", photos["10308379_1b6c72e180.jpg"])}
+	one, err := keyed.Infer(ctx, "insects/ants", ant, api.PredictQuery{})
+	if err != nil || one.One == nil {
+		t.Fatalf("infer with the API key: %v %s", err, jsonOf(one))
 	}
-	if st := api.call("POST", "/api/v1/infer/insects/ants", photos["10308379_1b6c72e180.jpg"], &one); st != 200 {
-		t.Fatalf("infer with the API key: %d", st)
+	if p := one.One; p.Model.ID != m.ID || p.Model.Version != cloudV || len(p.Predictions) != 2 || (p.Predictions[0].Label != "ants" && p.Predictions[0].Label != "bees") {
+		t.Errorf("infer answer %+v", p)
 	}
-	if one.Model.ID != m.ID || one.Model.Version != cloudV || len(one.Predictions) != 2 || (one.Predictions[0].Label != "ants" && one.Predictions[0].Label != "bees") {
-		t.Errorf("infer answer %+v", one)
-	}
-	anon := &client{t: t, base: s.URL}
+	anon := newClient(t, s.URL, "")
 	if st, raw := anon.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader(string(photos["10308379_1b6c72e180.jpg"]))); st != http.StatusUnauthorized {
 		t.Errorf("infer without a key: %d %s, want 401", st, raw)
 	}
-	bad := &client{t: t, base: s.URL, token: "acvk_not-a-real-key"}
-	if st := bad.call("POST", "/api/v1/infer/insects/ants", photos["10308379_1b6c72e180.jpg"], nil); st != http.StatusUnauthorized {
-		t.Errorf("infer with a wrong key: %d, want 401", st)
+	bad := newClient(t, s.URL, "acvk_not-a-real-key")
+	if _, err := bad.Infer(ctx, "insects/ants", ant, api.PredictQuery{}); errStatus(t, err) != http.StatusUnauthorized {
+		t.Errorf("infer with a wrong key: %v, want 401", err)
 	}
 	// Several files → results in request order; a bad one carries its own
 	// error and does not sink the others.
-	st, raw = api.multipart("/api/v1/infer/insects/ants", nil, photos)
-	var three struct {
-		Results []struct {
-			File        string
-			Predictions []struct{ Label string }
-		}
-	}
-	_ = json.Unmarshal(raw, &three)
-	names := make([]string, 0, len(photos)) // multipart() sends files in name order
+	three, err := keyed.Infer(ctx, "insects/ants", filesOf(photos), api.PredictQuery{})
+	names := make([]string, 0, len(photos)) // filesOf() sends files in name order
 	for n := range photos {
 		names = append(names, n)
 	}
 	sortStrings(names)
-	if st != 200 || len(three.Results) != 3 {
-		t.Fatalf("infer with 3 files: %d %s", st, raw)
+	if err != nil || three.Batch == nil || len(three.Batch.Results) != 3 {
+		t.Fatalf("infer with 3 files: %v %s", err, jsonOf(three))
 	}
-	for i, r := range three.Results {
+	for i, r := range three.Batch.Results {
 		if r.File != names[i] || len(r.Predictions) != 2 || r.Predictions[0].Label != want[r.File] {
 			t.Errorf("result %d: %+v, want file %s labelled %s", i, r, names[i], want[names[i]])
 		}
 	}
 	mixed := map[string][]byte{"a-good.jpg": photos["10308379_1b6c72e180.jpg"], "b-bad.jpg": []byte("this is not an image")}
-	st, raw = api.multipart("/api/v1/infer/insects/ants", nil, mixed)
-	var mres struct {
-		Results []struct {
-			File, Error, Code string
-			Predictions       []struct{ Label string }
-		}
+	mres, err := keyed.Infer(ctx, "insects/ants", filesOf(mixed), api.PredictQuery{})
+	if err != nil || mres.Batch == nil || len(mres.Batch.Results) != 2 || mres.Batch.Results[0].File != "a-good.jpg" ||
+		len(mres.Batch.Results[0].Predictions) == 0 || mres.Batch.Results[1].Error == "" || mres.Batch.Results[1].Code == "" {
+		t.Errorf("infer with a good and a bad file: %v %s", err, jsonOf(mres))
 	}
-	_ = json.Unmarshal(raw, &mres)
-	if st != 200 || len(mres.Results) != 2 || mres.Results[0].File != "a-good.jpg" || len(mres.Results[0].Predictions) == 0 ||
-		mres.Results[1].Error == "" || mres.Results[1].Code == "" {
-		t.Errorf("infer with a good and a bad file: %d %s", st, raw)
-	}
-	if st, raw := api.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader("not an image")); st != http.StatusUnsupportedMediaType ||
+	if st, raw := keyed.raw("POST", "/api/v1/infer/insects/ants", "image/jpeg", strings.NewReader("not an image")); st != http.StatusUnsupportedMediaType ||
 		!strings.Contains(string(raw), `"code":"not_an_image"`) {
 		t.Errorf("infer with one bad image: %d %s, want 415 not_an_image", st, raw)
 	}
 	// The version lists its publication (发布状态).
-	var got version
-	c.call("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, cloudV), nil, &got)
-	if len(got.Publications) == 0 || got.Publications[0]["kind"] != "service" {
-		t.Errorf("publications of the cloud version: %+v", got.Publications)
+	got, err := c.GetVersion(ctx, m.ID, cloudV)
+	if err != nil || len(got.Publications) == 0 || got.Publications[0].Kind != "service" {
+		t.Errorf("publications of the cloud version: %v %s", err, jsonOf(got))
 	}
 	return m.ID, []int{vs[0].Version, vs[1].Version}
 }
@@ -344,10 +271,11 @@ func deploy(t *testing.T, s *server, modelID string, version int) *client {
 	if agentErr != nil {
 		t.Fatal(agentErr)
 	}
+	ctx := t.Context()
 	c := s.admin(t)
-	var tok struct{ Token string }
-	if st := c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "edge"}, &tok); st != 201 {
-		t.Fatalf("enrollment token: %d", st)
+	tok, err := c.CreateEnrollmentToken(ctx, api.EnrollmentTokenRequest{Group: "edge"})
+	if err != nil {
+		t.Fatalf("enrollment token: %v", err)
 	}
 	state := filepath.Join(t.TempDir(), "agent")
 	enroll := exec.Command(agentBin, "enroll", "--server", s.URL, "--state-dir", state, "--name", "e2e-edge")
@@ -369,28 +297,19 @@ func deploy(t *testing.T, s *server, modelID string, version int) *client {
 			t.Logf("agent output:\n%s", tail(agentOut.String(), 4000))
 		}
 	})
-	var list struct {
-		Items []struct{ ID, Name string }
-	}
-	c.call("GET", "/api/v1/devices?group=edge", nil, &list)
-	if len(list.Items) != 1 {
-		t.Fatalf("devices in group edge: %+v", list.Items)
+	list, err := c.ListDevices(ctx, "edge")
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("devices in group edge: %v %s", err, jsonOf(list))
 	}
 	dev := list.Items[0].ID
-	if st, raw := c.raw("PUT", "/api/v1/devices/"+dev+"/desired", "application/json",
-		strings.NewReader(fmt.Sprintf(`{"model_id":%q,"version":%d}`, modelID, version))); st != 200 {
-		t.Fatalf("set desired: %d %s", st, raw)
+	if _, err := c.SetDesired(ctx, dev, api.DesiredRequest{ModelID: modelID, Version: version}); err != nil {
+		t.Fatalf("set desired: %v", err)
 	}
-	agent := &client{t: t, base: "http://" + listen}
-	var model struct {
-		Model struct {
-			ID      string
-			Version int
-		}
-	}
+	agent := newClient(t, "http://"+listen, "")
+	var model httpapi.ModelResponse
 	waitFor(t, 90*time.Second, "agent serving the deployed version", func() (bool, string) {
 		model.Model.ID = ""
-		resp, err := http.Get(agent.base + "/v1/model")
+		resp, err := http.Get(agent.BaseURL + "/v1/model")
 		if err != nil {
 			return false, err.Error() // not listening yet
 		}
@@ -401,18 +320,12 @@ func deploy(t *testing.T, s *server, modelID string, version int) *client {
 	sameAnswers(t, c, agent, modelID, version)
 	// The control plane sees the device serving it.
 	waitFor(t, 20*time.Second, "reported state", func() (bool, string) {
-		var d struct {
-			Online   bool
-			Reported struct {
-				State string
-				Model struct {
-					ID      string
-					Version int
-				}
-			}
+		d, err := c.GetDevice(ctx, dev)
+		if err != nil {
+			return false, err.Error()
 		}
-		c.call("GET", "/api/v1/devices/"+dev, nil, &d)
-		return d.Online && d.Reported.State == "serving" && d.Reported.Model.Version == version, fmt.Sprintf("%+v", d)
+		r := d.Reported
+		return d.Online && r != nil && r.State == fleet.StateServing && r.Model != nil && r.Model.Version == version, jsonOf(d)
 	})
 	return agent
 }
@@ -431,41 +344,29 @@ var answerPhotos = []string{
 // that the device and the cloud agree on it is the deploy's.
 func sameAnswers(t *testing.T, c, agent *client, modelID string, version int) {
 	t.Helper()
-	vpath := fmt.Sprintf("/api/v1/models/%s/versions/%d/validation", modelID, version)
-	if st := c.call("POST", vpath, nil, nil); st != http.StatusAccepted {
-		t.Fatalf("start validation of version %d: %d", version, st)
-	}
-	waitFor(t, time.Minute, "validation service", func() (bool, string) {
-		var v struct{ Status, Error string }
-		c.call("GET", vpath, nil, &v)
-		return v.Status == "ready", v.Status + " " + v.Error
-	})
-	type prediction = api.Prediction
+	c.readyValidation(modelID, version)
 	right := 0
 	for _, p := range answerPhotos {
 		photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", p))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var dev struct{ Predictions []prediction }
+		var dev api.PredictResponse
 		if st := agent.call("POST", "/v1/predict", photo, &dev); st != 200 || len(dev.Predictions) != 2 {
 			t.Errorf("%s: agent predict: %d %+v", p, st, dev)
 			continue
 		}
-		st, raw := c.multipart(vpath+"/predict", nil, map[string][]byte{filepath.Base(p): photo})
-		var cloud struct {
-			Results []struct{ Predictions []prediction }
-		}
-		if err := json.Unmarshal(raw, &cloud); st != 200 || err != nil || len(cloud.Results) != 1 || len(cloud.Results[0].Predictions) != 2 {
-			t.Errorf("%s: validation predict: %d %s", p, st, raw)
+		cloud, err := c.PredictValidation(t.Context(), modelID, version, []apiclient.File{fileOf(filepath.Base(p), photo)}, api.PredictQuery{})
+		if err != nil || cloud.Batch == nil || len(cloud.Batch.Results) != 1 || len(cloud.Batch.Results[0].Predictions) != 2 {
+			t.Errorf("%s: validation predict: %v %s", p, err, jsonOf(cloud))
 			continue
 		}
-		for i, want := range cloud.Results[0].Predictions {
+		for i, want := range cloud.Batch.Results[0].Predictions {
 			got := dev.Predictions[i]
 			// the same package's thresholds, read by each side from its copy
 			if got.Label != want.Label || math.Abs(float64(got.Confidence-want.Confidence)) > modelpkg.GoldenTolerance ||
 				got.Threshold != want.Threshold || got.AboveThreshold != want.AboveThreshold {
-				t.Errorf("%s: the device answers %+v, the control plane %+v", p, dev.Predictions, cloud.Results[0].Predictions)
+				t.Errorf("%s: the device answers %+v, the control plane %+v", p, dev.Predictions, cloud.Batch.Results[0].Predictions)
 				break
 			}
 		}
@@ -490,60 +391,52 @@ func devices(t *testing.T, s *server) {
 		}
 		t.Skip("mosquitto_sub not installed")
 	}
+	ctx := t.Context()
 	c := s.admin(t)
-	var tok struct{ Token string }
-	if st := c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "line-1", "uses": 2, "expires_in": 600}, &tok); st != 201 {
-		t.Fatalf("enrollment token: %d", st)
+	tok, err := c.CreateEnrollmentToken(ctx, api.EnrollmentTokenRequest{Group: "line-1", Uses: 2, ExpiresIn: 600})
+	if err != nil {
+		t.Fatalf("enrollment token: %v", err)
 	}
-	type creds struct {
-		DeviceID string `json:"device_id"`
-		MQTT     struct{ URL, Username, Password string }
+	anon := newClient(t, s.URL, "")
+	enrolment := func(token, name string) api.EnrollRequest {
+		return api.EnrollRequest{EnrollRequest: fleet.EnrollRequest{Token: token, OS: "linux", Arch: "amd64"}, Hostname: name}
 	}
-	enroll := func(name string) creds {
-		var cr creds
-		anon := &client{t: t, base: s.URL}
-		if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok.Token, "hostname": name, "os": "linux", "arch": "amd64",
-			"capabilities": map[string]any{"plugins": []string{"onnx-cpu"}}}, &cr); st != 200 {
-			t.Fatalf("enroll %s: %d", name, st)
+	enroll := func(name string) fleet.EnrollResponse {
+		req := enrolment(tok.Token, name)
+		req.Capabilities = json.RawMessage(`{"plugins":["onnx-cpu"]}`)
+		cr, err := anon.Enroll(ctx, req)
+		if err != nil {
+			t.Fatalf("enroll %s: %v", name, err)
 		}
-		return cr
+		return *cr
 	}
 	a, b := enroll("cam-a"), enroll("cam-b")
-	anon := &client{t: t, base: s.URL}
-	if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok.Token, "hostname": "cam-c", "os": "linux", "arch": "amd64"}, nil); st != http.StatusUnauthorized {
-		t.Errorf("third enrolment on a 2-use token: %d, want 401", st)
+	if _, err := anon.Enroll(ctx, enrolment(tok.Token, "cam-c")); errStatus(t, err) != http.StatusUnauthorized {
+		t.Errorf("third enrolment on a 2-use token: %v, want 401", err)
 	}
 	// A revoked token enrols nobody.
-	var tok2 struct{ ID, Token string }
-	c.call("POST", "/api/v1/enrollment-tokens", map[string]any{"group": "line-2"}, &tok2)
-	var toks struct {
-		Items []struct {
-			ID, Group string
-			UsesLeft  int `json:"uses_left"`
-		}
+	tok2, err := c.CreateEnrollmentToken(ctx, api.EnrollmentTokenRequest{Group: "line-2"})
+	if err != nil {
+		t.Fatalf("enrollment token: %v", err)
 	}
+	var toks api.EnrollmentTokenList
 	st, raw := c.raw("GET", "/api/v1/enrollment-tokens", "", nil)
 	_ = json.Unmarshal(raw, &toks)
 	if st != 200 || len(toks.Items) != 2 || strings.Contains(string(raw), tok.Token) || strings.Contains(string(raw), tok2.Token) {
 		t.Errorf("enrolment token list (must never show a secret): %d %s", st, raw)
 	}
-	if st := c.call("DELETE", "/api/v1/enrollment-tokens/"+tok2.ID, nil, nil); st != http.StatusNoContent {
-		t.Errorf("revoke enrolment token: %d", st)
+	if err := c.DeleteEnrollmentToken(ctx, tok2.ID); err != nil {
+		t.Errorf("revoke enrolment token: %v", err)
 	}
-	if st := anon.call("POST", "/api/v1/enroll", map[string]any{"token": tok2.Token, "hostname": "cam-d", "os": "linux", "arch": "amd64"}, nil); st != http.StatusUnauthorized {
-		t.Errorf("enrolment with a revoked token: %d, want 401", st)
+	if _, err := anon.Enroll(ctx, enrolment(tok2.Token, "cam-d")); errStatus(t, err) != http.StatusUnauthorized {
+		t.Errorf("enrolment with a revoked token: %v, want 401", err)
 	}
-	var list struct {
-		Items []struct {
-			ID, Group string
-		}
-	}
-	c.call("GET", "/api/v1/devices?group=line-1", nil, &list)
-	if len(list.Items) != 2 {
-		t.Errorf("devices in line-1: %+v", list.Items)
+	list, err := c.ListDevices(ctx, "line-1")
+	if err != nil || len(list.Items) != 2 {
+		t.Errorf("devices in line-1: %v %s", err, jsonOf(list))
 	}
 	host, port, _ := strings.Cut(s.MQTTAddr, ":")
-	mq := func(cr creds, topic string) (string, error) {
+	mq := func(cr fleet.EnrollResponse, topic string) (string, error) {
 		cmd := exec.Command(sub, "-h", host, "-p", port, "-i", cr.DeviceID, "-u", cr.MQTT.Username, "-P", cr.MQTT.Password,
 			"-t", topic, "-C", "1", "-W", "3", "-q", "1")
 		out, err := cmd.CombinedOutput()
@@ -557,8 +450,10 @@ func devices(t *testing.T, s *server) {
 		t.Fatalf("mosquitto_pub reported: %v %s", err, out)
 	}
 	waitFor(t, 10*time.Second, "device a online", func() (bool, string) {
-		var d struct{ Online bool }
-		c.call("GET", "/api/v1/devices/"+a.DeviceID, nil, &d)
+		d, err := c.GetDevice(ctx, a.DeviceID)
+		if err != nil {
+			return false, err.Error()
+		}
 		return d.Online, fmt.Sprint(d.Online)
 	})
 	// Own desired topic: connected, subscribed, nothing retained, so
@@ -586,22 +481,30 @@ func devices(t *testing.T, s *server) {
 // sdk requests the offline SDK of an offline version for this platform,
 // downloads the zip and runs the agent from it the way start.sh does.
 func sdk(t *testing.T, s *server, modelID string, version int) {
+	ctx := t.Context()
 	c := s.admin(t)
-	base := fmt.Sprintf("/api/v1/models/%s/versions/%d/sdk", modelID, version)
-	if st, raw := c.raw("POST", base, "application/json", strings.NewReader(`{"platform":"linux-amd64"}`)); st != http.StatusAccepted {
-		t.Fatalf("request SDK: %d %s", st, raw)
+	const platform = "linux-amd64"
+	if _, err := c.RequestSDK(ctx, modelID, version, platform); err != nil {
+		t.Fatalf("request SDK: %v", err)
 	}
 	waitFor(t, time.Minute, "SDK build", func() (bool, string) {
-		var r struct{ Status, Error string }
-		c.call("GET", base+"/linux-amd64", nil, &r)
+		r, err := c.GetSDK(ctx, modelID, version, platform)
+		if err != nil {
+			return false, err.Error()
+		}
 		if r.Status == "failed" {
 			t.Fatalf("SDK build failed: %s", r.Error)
 		}
 		return r.Status == "ready", r.Status
 	})
-	st, raw := c.raw("GET", base+"/linux-amd64/download", "", nil)
-	if st != 200 {
-		t.Fatalf("SDK download: %d", st)
+	resp, err := c.DownloadSDK(ctx, modelID, version, platform)
+	if err != nil {
+		t.Fatalf("SDK download: %v", err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("SDK download: %v", err)
 	}
 	dir := t.TempDir()
 	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
@@ -633,8 +536,8 @@ func sdk(t *testing.T, s *server, modelID string, version int) {
 		}
 	}
 	// An offline version only: a cloud version is refused.
-	if st := c.call("POST", fmt.Sprintf("/api/v1/models/%s/versions/1/sdk", modelID), map[string]string{"platform": "linux-amd64"}, nil); st != http.StatusBadRequest {
-		t.Errorf("SDK of a cloud version: %d, want 400", st)
+	if _, err := c.RequestSDK(ctx, modelID, 1, platform); errStatus(t, err) != http.StatusBadRequest {
+		t.Errorf("SDK of a cloud version: %v, want 400", err)
 	}
 	listen := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	cmd := exec.Command("./autocv-agent", "serve", "--package", "package.tar.gz", "--trust-key", "signing.pub", "--listen", listen)
@@ -656,10 +559,7 @@ func sdk(t *testing.T, s *server, modelID string, version int) {
 			return false, err.Error()
 		}
 		defer resp.Body.Close()
-		var p struct {
-			Model       struct{ ID string }
-			Predictions []struct{ Label string }
-		}
+		var p api.PredictResponse
 		_ = json.NewDecoder(resp.Body).Decode(&p)
 		return resp.StatusCode == 200 && p.Model.ID == modelID && len(p.Predictions) == 2, fmt.Sprint(resp.StatusCode, " ", out.String())
 	})
@@ -669,27 +569,29 @@ func sdk(t *testing.T, s *server, modelID string, version int) {
 // path to it while clients keep calling: no call may fail, and calls after
 // the switch answer from the new version.
 func switchUnderLoad(t *testing.T, s *server, modelID string) {
+	ctx := t.Context()
 	c := s.admin(t)
-	var ds struct{ Items []struct{ ID string } }
-	c.call("GET", "/api/v1/datasets", nil, &ds)
-	var vs []version
-	if st := c.call("POST", "/api/v1/models/"+modelID+"/versions", map[string]any{"app_types": []string{"cloud-general"},
-		"data": []map[string]any{{"dataset_id": ds.Items[0].ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted {
-		t.Fatalf("train another version: %d", st)
+	ds, err := c.ListDatasets(ctx, 0, 0)
+	if err != nil || len(ds.Items) == 0 {
+		t.Fatalf("datasets: %v %s", err, jsonOf(ds))
 	}
-	if v := c.waitVersion(modelID, vs[0].Version, 3*time.Minute); v.Status != "succeeded" {
+	vs, err := c.Train(ctx, modelID, api.CreateVersionsRequest{AppTypes: []string{"cloud-general"},
+		Data: []api.TrainingData{{DatasetID: ds.Items[0].ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("train another version: %v %+v", err, vs)
+	}
+	if v := c.waitVersion(modelID, vs[0].Version, 3*time.Minute); v.Status != api.VersionSucceeded {
 		t.Fatalf("version %d: %s %s", vs[0].Version, v.Status, v.Error)
 	}
-	var svcs struct {
-		Items []struct {
-			ID, Path string
-			Version  int
-		}
+	svcs, err := c.ListServices(ctx)
+	if err != nil || len(svcs.Items) == 0 {
+		t.Fatalf("services: %v %s", err, jsonOf(svcs))
 	}
-	c.call("GET", "/api/v1/services", nil, &svcs)
 	oldV := svcs.Items[0].Version
-	var key struct{ Key string }
-	c.call("POST", "/api/v1/apikeys", map[string]string{"name": "load"}, &key)
+	key, err := c.CreateAPIKey(ctx, api.TokenRequest{Name: "load"})
+	if err != nil {
+		t.Fatalf("api key: %v", err)
+	}
 	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "bees", "1032546534_06907fe3b3.jpg"))
 	if err != nil {
 		t.Fatal(err)
@@ -719,7 +621,7 @@ func switchUnderLoad(t *testing.T, s *server, modelID string) {
 					results <- result{status: -1, at: time.Now()}
 					continue
 				}
-				var out struct{ Model struct{ Version int } }
+				var out api.PredictResponse
 				_ = json.NewDecoder(resp.Body).Decode(&out)
 				resp.Body.Close()
 				results <- result{status: resp.StatusCode, version: out.Model.Version, at: time.Now()}
@@ -728,9 +630,8 @@ func switchUnderLoad(t *testing.T, s *server, modelID string) {
 	}
 	time.Sleep(time.Second)
 	asked := time.Now()
-	if st, raw := c.raw("PATCH", "/api/v1/services/"+svcs.Items[0].ID, "application/json",
-		strings.NewReader(fmt.Sprintf(`{"version":%d}`, vs[0].Version))); st != 200 {
-		t.Fatalf("switch version: %d %s", st, raw)
+	if _, err := c.UpdateService(ctx, svcs.Items[0].ID, api.UpdateServiceRequest{Version: &vs[0].Version}); err != nil {
+		t.Fatalf("switch version: %v", err)
 	}
 	switched := time.Now()
 	time.Sleep(2 * time.Second)
@@ -765,9 +666,9 @@ func switchUnderLoad(t *testing.T, s *server, modelID string) {
 // nodes on other machines join.
 func startWorkers(t *testing.T, s *server, n int) {
 	c := s.admin(t)
-	var tok struct{ Token string }
-	if st := c.call("POST", "/api/v1/trainer-tokens", map[string]string{"name": "e2e nodes"}, &tok); st != 201 || tok.Token == "" {
-		t.Fatalf("trainer token: %d", st)
+	tok, err := c.CreateTrainerToken(t.Context(), "e2e nodes")
+	if err != nil || tok.Token == "" {
+		t.Fatalf("trainer token: %v %+v", err, tok)
 	}
 	for i := range n {
 		out := &testenv.LockedBuffer{}
@@ -819,7 +720,8 @@ func packageDownloads(t *testing.T, s *server) int {
 	b, _ := io.ReadAll(resp.Body)
 	n := 0
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, `autocv_http_requests_total{route="/api/v1/device-packages/:sha"`) {
+		// labels in any order: {code="200",route="…"} from client_golang
+		if strings.HasPrefix(line, "autocv_http_requests_total{") && strings.Contains(line, `route="/api/v1/device-packages/:sha"`) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
 			n += int(v)

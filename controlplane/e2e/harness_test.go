@@ -7,6 +7,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -24,6 +25,8 @@ import (
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
+	apiclient "github.com/autocv/autocv/protocol/api/client"
 )
 
 func TestMain(m *testing.M) {
@@ -209,27 +212,73 @@ func tail(s string, n int) string {
 	return s
 }
 
-// client calls the API as one user.
+// client calls the API as one user: the typed client of
+// protocol/api/client for the normal flows, and call, raw and multipart
+// (the exact status and body) for bad input. Both go through
+// http.DefaultTransport, so the OpenAPI check sees every answer.
 type client struct {
-	t     *testing.T
-	base  string
-	token string
+	*apiclient.Client
+	t *testing.T
+}
+
+// newClient calls the server (or agent) at base with token ("" for none).
+func newClient(t *testing.T, base, token string) *client {
+	return &client{Client: apiclient.New(base, token), t: t}
 }
 
 func (s *server) login(t *testing.T, user, password string) *client {
 	t.Helper()
-	c := &client{t: t, base: s.URL}
-	var out struct {
-		Token string `json:"token"`
+	c := newClient(t, s.URL, "")
+	out, err := c.Login(t.Context(), api.LoginRequest{Username: user, Password: password})
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
 	}
-	if st := c.call("POST", "/api/v1/auth/login", map[string]string{"username": user, "password": password}, &out); st != 200 {
-		t.Fatalf("login %s: status %d", user, st)
-	}
-	c.token = out.Token
+	c.Token = out.Token
 	return c
 }
 
 func (s *server) admin(t *testing.T) *client { return s.login(t, "admin", adminPassword) }
+
+// errStatus is the HTTP status of a typed call the server refused, 0 when
+// the call succeeded; a call that got no answer fails the test.
+func errStatus(t *testing.T, err error) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	var e *apiclient.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("no answer: %v", err)
+	}
+	return e.Status
+}
+
+// filesOf are files for a typed upload, in name order.
+func filesOf(files map[string][]byte) []apiclient.File {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sortStrings(names)
+	out := make([]apiclient.File, len(names))
+	for i, n := range names {
+		out[i] = fileOf(n, files[n])
+	}
+	return out
+}
+
+func fileOf(name string, b []byte) apiclient.File {
+	return apiclient.File{Name: name, Body: bytes.NewReader(b), Size: int64(len(b))}
+}
+
+// jsonOf is v as JSON, for failure messages.
+func jsonOf(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%+v", v)
+	}
+	return string(b)
+}
 
 // call sends a JSON body (nil for none) and decodes a JSON answer into out
 // (nil to skip). It returns the status.
@@ -259,15 +308,15 @@ func (c *client) call(method, path string, body, out any) int {
 
 func (c *client) raw(method, path, ctype string, body io.Reader) (int, []byte) {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.base+path, body)
+	req, err := http.NewRequest(method, c.BaseURL+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -358,50 +407,67 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, stri
 	t.Fatalf("%s: not done after %s (last state: %s)", what, d, last)
 }
 
-type dataset struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	Error  string `json:"error"`
-	Labels []struct {
-		Name      string `json:"name"`
-		Count     int    `json:"count"`
-		Trainable bool   `json:"trainable"`
-	} `json:"labels"`
-	ImportReport struct {
-		Accepted map[string]int `json:"accepted"`
-		Skipped  []struct {
-			Path   string `json:"path"`
-			Reason string `json:"reason"`
-			Detail string `json:"detail"`
-		} `json:"skipped"`
-		GBK bool `json:"gbk"`
-	} `json:"import_report"`
-}
-
 // createDataset uploads a zip and waits until the import ends.
-func (c *client) createDataset(name string, zipBytes []byte) dataset {
+func (c *client) createDataset(name string, zipBytes []byte) *api.Dataset {
 	c.t.Helper()
-	st, raw := c.multipart("/api/v1/datasets", map[string]string{"name": name}, map[string][]byte{"data.zip": zipBytes})
-	if st != http.StatusAccepted {
-		c.t.Fatalf("create dataset: %d %s", st, raw)
+	zip := fileOf("data.zip", zipBytes)
+	d, err := c.CreateDataset(c.t.Context(), name, &zip, "")
+	if err != nil {
+		c.t.Fatalf("create dataset %s: %v", name, err)
 	}
-	var d dataset
-	_ = json.Unmarshal(raw, &d)
 	return c.waitDataset(d.ID)
 }
 
-func (c *client) waitDataset(id string) dataset {
+// waitDataset waits until a dataset's import ends. A dataset without an
+// import report (none ended, or it failed) gets an empty one, so that
+// tests can read it.
+func (c *client) waitDataset(id string) *api.Dataset {
 	c.t.Helper()
-	var d dataset
+	var d *api.Dataset
 	waitFor(c.t, 2*time.Minute, "dataset "+id+" import", func() (bool, string) {
-		d = dataset{}
-		if st := c.call("GET", "/api/v1/datasets/"+id, nil, &d); st != 200 {
-			return false, fmt.Sprint("status ", st)
+		got, err := c.GetDataset(c.t.Context(), id)
+		if err != nil {
+			return false, err.Error()
 		}
-		return d.Status != "processing", d.Status
+		d = got
+		return d.Status != api.DatasetProcessing, d.Status
 	})
+	if d.ImportReport == nil {
+		d.ImportReport = &api.ImportReport{}
+	}
 	return d
+}
+
+// waitVersion waits until a version's training ends.
+func (c *client) waitVersion(modelID string, v int, d time.Duration) *api.Version {
+	c.t.Helper()
+	var out *api.Version
+	waitFor(c.t, d, fmt.Sprintf("model %s version %d", modelID, v), func() (bool, string) {
+		got, err := c.GetVersion(c.t.Context(), modelID, v)
+		if err != nil {
+			return false, err.Error()
+		}
+		out = got
+		return got.Status != api.VersionQueued && got.Status != api.VersionTraining,
+			fmt.Sprintf("%s %s %.0f%%", got.Status, got.Progress.Stage, got.Progress.Percent)
+	})
+	return out
+}
+
+// readyValidation starts a version's validation service (校验) and waits
+// until it is ready.
+func (c *client) readyValidation(modelID string, v int) {
+	c.t.Helper()
+	if _, err := c.StartValidation(c.t.Context(), modelID, v); err != nil {
+		c.t.Fatalf("start validation of version %d: %v", v, err)
+	}
+	waitFor(c.t, time.Minute, "validation service", func() (bool, string) {
+		st, err := c.GetValidation(c.t.Context(), modelID, v)
+		if err != nil {
+			return false, err.Error()
+		}
+		return st.Status == "ready", st.Status + " " + st.Error
+	})
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/autocv/autocv/controlplane/store/pgtest"
 	"github.com/autocv/autocv/internal/testenv"
+	"github.com/autocv/autocv/protocol/api"
+	apiclient "github.com/autocv/autocv/protocol/api/client"
 	"github.com/autocv/autocv/protocol/modelpkg"
 )
 
@@ -32,33 +34,37 @@ func TestReplicas(t *testing.T) {
 	b := startServer(t, serverOpts{dsn: dsn, extra: flags("b")})
 	startWorkers(t, b, 1)
 
+	ctx := t.Context()
 	ca := a.admin(t)
-	cb := &client{t: t, base: b.URL, token: ca.token} // a session made on A works on B
+	cb := newClient(t, b.URL, ca.Token) // a session made on A works on B
 	// Upload to A; B sees the dataset ready with the same labels.
 	d := ca.createDataset("replicated", zipDir(t, testenv.Data(t, "datasets", "hymenoptera", "train"), "hymenoptera"))
-	var db dataset
-	if st := cb.call("GET", "/api/v1/datasets/"+d.ID, nil, &db); st != 200 || db.Status != "ready" || len(db.Labels) != 2 {
-		t.Fatalf("dataset seen from B: %d %+v", st, db)
+	if db, err := cb.GetDataset(ctx, d.ID); err != nil || db.Status != api.DatasetReady || len(db.Labels) != 2 {
+		t.Fatalf("dataset seen from B: %v %s", err, jsonOf(db))
 	}
 	// Model on B, training started on A, leased by the node behind B,
 	// package signed by B, status read back on A.
-	var m struct{ ID string }
-	cb.call("POST", "/api/v1/models", map[string]string{"name": "replicated"}, &m)
-	var vs []version
-	if st := ca.call("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"cloud-general", "offline-high-performance"},
-		"data": []map[string]any{{"dataset_id": d.ID, "labels": []string{"ants", "bees"}}}}, &vs); st != http.StatusAccepted {
-		t.Fatalf("train via A: %d", st)
+	m, err := cb.CreateModel(ctx, api.CreateModelRequest{Name: "replicated"})
+	if err != nil {
+		t.Fatalf("model on B: %v", err)
+	}
+	vs, err := ca.Train(ctx, m.ID, api.CreateVersionsRequest{AppTypes: []string{"cloud-general", "offline-high-performance"},
+		Data: []api.TrainingData{{DatasetID: d.ID, Labels: []string{"ants", "bees"}}}})
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("train via A: %v %+v", err, vs)
 	}
 	for _, v := range vs {
-		if got := ca.waitVersion(m.ID, v.Version, 4*time.Minute); got.Status != "succeeded" {
+		if got := ca.waitVersion(m.ID, v.Version, 4*time.Minute); got.Status != api.VersionSucceeded {
 			t.Fatalf("version %d: %s %s", v.Version, got.Status, got.Error)
 		}
 	}
 	// Published on B, called on A (which loads the version on first use).
-	var key2 struct{ Key string }
-	cb.call("POST", "/api/v1/apikeys", map[string]string{"name": "replicas"}, &key2)
-	if st := cb.call("POST", "/api/v1/services", map[string]any{"name": "both", "path": "replicas/ants", "model_id": m.ID, "version": vs[0].Version}, nil); st != 201 {
-		t.Fatalf("publish on B: %d", st)
+	key2, err := cb.CreateAPIKey(ctx, api.TokenRequest{Name: "replicas"})
+	if err != nil {
+		t.Fatalf("api key on B: %v", err)
+	}
+	if _, err := cb.CreateService(ctx, api.CreateServiceRequest{Name: "both", Path: "replicas/ants", ModelID: m.ID, Version: vs[0].Version}); err != nil {
+		t.Fatalf("publish on B: %v", err)
 	}
 	photo, err := os.ReadFile(testenv.Data(t, "datasets", "hymenoptera", "val", "ants", "10308379_1b6c72e180.jpg"))
 	if err != nil {
@@ -66,38 +72,35 @@ func TestReplicas(t *testing.T) {
 	}
 	// Both answer, and answer alike: the label a borderline photo gets is
 	// the model's business, that replicas agree on it is theirs.
-	var answers [2][]struct {
-		Label      string
-		Confidence float64
-	}
+	var answers [2][]api.Prediction
 	for i, s := range []*server{a, b} {
-		api := &client{t: t, base: s.URL, token: key2.Key}
-		var out struct {
-			Predictions []struct {
-				Label      string
-				Confidence float64
-			}
+		keyed := newClient(t, s.URL, key2.Key)
+		out, err := keyed.Infer(ctx, "replicas/ants", []apiclient.File{fileOf("ant.jpg", photo)}, api.PredictQuery{})
+		if err != nil || out.One == nil || len(out.One.Predictions) != 2 {
+			t.Errorf("infer on %s: %v %s", s.URL, err, jsonOf(out))
+			continue
 		}
-		if st := api.call("POST", "/api/v1/infer/replicas/ants", photo, &out); st != 200 || len(out.Predictions) != 2 {
-			t.Errorf("infer on %s: %d %+v", s.URL, st, out)
-		}
-		answers[i] = out.Predictions
+		answers[i] = out.One.Predictions
 	}
 	for i := range answers[0] {
 		if i >= len(answers[1]) || answers[0][i].Label != answers[1][i].Label ||
-			math.Abs(answers[0][i].Confidence-answers[1][i].Confidence) > modelpkg.GoldenTolerance {
+			math.Abs(float64(answers[0][i].Confidence-answers[1][i].Confidence)) > modelpkg.GoldenTolerance {
 			t.Errorf("replicas answer differently: A %+v, B %+v", answers[0], answers[1])
 			break
 		}
 	}
 	// Switched off on A: B refuses at once (the row, not a cache, decides).
-	var svcs struct{ Items []struct{ ID string } }
-	ca.call("GET", "/api/v1/services", nil, &svcs)
-	if st := ca.call("PATCH", "/api/v1/services/"+svcs.Items[0].ID, map[string]any{"online": false}, nil); st != 200 {
-		t.Fatalf("offline on A: %d", st)
+	svcs, err := ca.ListServices(ctx)
+	if err != nil || len(svcs.Items) == 0 {
+		t.Fatalf("services on A: %v %s", err, jsonOf(svcs))
 	}
-	if st := (&client{t: t, base: b.URL, token: key2.Key}).call("POST", "/api/v1/infer/replicas/ants", photo, nil); st != http.StatusServiceUnavailable {
-		t.Errorf("infer on B after A took the service offline: %d, want 503", st)
+	online := false
+	if _, err := ca.UpdateService(ctx, svcs.Items[0].ID, api.UpdateServiceRequest{Online: &online}); err != nil {
+		t.Fatalf("offline on A: %v", err)
+	}
+	_, err = newClient(t, b.URL, key2.Key).Infer(ctx, "replicas/ants", []apiclient.File{fileOf("ant.jpg", photo)}, api.PredictQuery{})
+	if errStatus(t, err) != http.StatusServiceUnavailable {
+		t.Errorf("infer on B after A took the service offline: %v, want 503", err)
 	}
 	// A device enrolled through B gets its package as MQTT chunks answered
 	// by whichever replica the shared subscription picks.
