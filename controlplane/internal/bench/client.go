@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // client calls the REST API with one bearer token (a session token or an
@@ -26,8 +28,8 @@ func newClient(base string) *client {
 
 // login logs in as admin and keeps the session token.
 func (c *client) login() error {
-	var out struct{ Token string }
-	if err := c.json("POST", "/api/v1/auth/login", map[string]string{"username": "admin", "password": adminPassword}, &out); err != nil {
+	var out api.LoginResponse
+	if err := c.json("POST", "/api/v1/auth/login", api.LoginRequest{Username: "admin", Password: adminPassword}, &out); err != nil {
 		return err
 	}
 	if out.Token == "" {
@@ -127,36 +129,27 @@ func (c *client) uploadDataset(name, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var d struct{ ID string }
+	var d api.Dataset
 	if err := json.Unmarshal(raw, &d); err != nil || d.ID == "" {
 		return "", fmt.Errorf("POST /api/v1/datasets: no dataset id in %q", raw)
 	}
 	return d.ID, nil
 }
 
-// datasetState is the part of GET /datasets/{id} the bench reads.
-type datasetState struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	Error        string `json:"error"`
-	ImageCount   int    `json:"image_count"`
-	ImportReport struct {
-		Accepted map[string]int    `json:"accepted"`
-		Skipped  []json.RawMessage `json:"skipped"`
-	} `json:"import_report"`
-}
-
 // waitDataset polls the dataset every poll until its import ends and
 // returns its state; a failed import is an error.
-func (c *client) waitDataset(id string, poll, limit time.Duration) (datasetState, error) {
+func (c *client) waitDataset(id string, poll, limit time.Duration) (api.Dataset, error) {
 	deadline := time.Now().Add(limit)
 	for {
-		var d datasetState
+		var d api.Dataset
 		if err := c.json("GET", "/api/v1/datasets/"+id, nil, &d); err != nil {
 			return d, err
 		}
 		switch d.Status {
 		case "ready":
+			if d.ImportReport == nil {
+				d.ImportReport = &api.ImportReport{}
+			}
 			return d, nil
 		case "failed":
 			return d, fmt.Errorf("dataset %s import failed: %s", id, d.Error)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/autocv/autocv/controlplane/infer"
 	"github.com/autocv/autocv/plugins/host"
+	"github.com/autocv/autocv/protocol/api"
 )
 
 // benchPhoto is the one photo section 3 classifies.
@@ -45,14 +46,14 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 		return "", 0, "", fmt.Errorf("hymenoptera import: %w", err)
 	}
 	r.trainImages = im.accepted
-	var m struct{ ID string }
-	if err := c.json("POST", "/api/v1/models", map[string]string{"name": "hymenoptera", "contact": "bench@example.com", "description": "ants vs bees"}, &m); err != nil {
+	var m api.Model
+	if err := c.json("POST", "/api/v1/models", api.CreateModelRequest{Name: "hymenoptera", Contact: "bench@example.com", Description: "ants vs bees"}, &m); err != nil {
 		return "", 0, "", err
 	}
-	var vs []struct{ Version int }
+	var vs []api.Version
 	t0 := time.Now()
-	if err := c.json("POST", "/api/v1/models/"+m.ID+"/versions", map[string]any{"app_types": []string{"cloud-general"}, "metric": "f1",
-		"data": []map[string]any{{"dataset_id": im.datasetID, "labels": []string{"ants", "bees"}}}}, &vs); err != nil {
+	if err := c.json("POST", "/api/v1/models/"+m.ID+"/versions", api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
+		Data: []api.TrainingData{{DatasetID: im.datasetID, Labels: []string{"ants", "bees"}}}}, &vs); err != nil {
 		return "", 0, "", err
 	}
 	if len(vs) != 1 {
@@ -60,7 +61,7 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 	}
 	version = vs[0].Version
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
-		var v struct{ Status, Error string }
+		var v api.Version
 		if err := c.json("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, version), nil, &v); err != nil {
 			return "", 0, "", err
 		}
@@ -76,13 +77,13 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 	}
 	r.train = time.Since(t0)
 
-	var k struct{ Key string }
-	if err := c.json("POST", "/api/v1/apikeys", map[string]string{"name": "bench"}, &k); err != nil {
+	var k api.Token
+	if err := c.json("POST", "/api/v1/apikeys", api.TokenRequest{Name: "bench"}, &k); err != nil {
 		return "", 0, "", err
 	}
 	t0 = time.Now()
-	if err := c.json("POST", "/api/v1/services", map[string]any{"name": "bench", "path": "bench/ants",
-		"model_id": m.ID, "version": version}, nil); err != nil {
+	if err := c.json("POST", "/api/v1/services", api.CreateServiceRequest{Name: "bench", Path: "bench/ants",
+		ModelID: m.ID, Version: version}, nil); err != nil {
 		return "", 0, "", err
 	}
 	r.publish = time.Since(t0)
@@ -127,18 +128,15 @@ func benchInfer(ctx context.Context, srv *serverProc, cfg config, tmp string) (i
 		return r, err
 	}
 
-	api := c.withToken(key)
+	keyed := c.withToken(key)
 	viaHTTP := func(keep bool) error {
 		t0 := time.Now()
-		raw, err := api.do("POST", "/api/v1/infer/bench/ants", "image/jpeg", bytes.NewReader(photo))
+		raw, err := keyed.do("POST", "/api/v1/infer/bench/ants", "image/jpeg", bytes.NewReader(photo))
 		d := time.Since(t0)
 		if err != nil {
 			return err
 		}
-		var out struct {
-			Predictions []struct{ Label string }
-			LatencyMS   float64 `json:"latency_ms"`
-		}
+		var out api.PredictResponse
 		if err := json.Unmarshal(raw, &out); err != nil || len(out.Predictions) == 0 {
 			return fmt.Errorf("/infer answered %q", raw)
 		}
