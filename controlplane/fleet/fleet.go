@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -393,4 +394,19 @@ func (f *Fleet) SyncPasswords(ctx context.Context) error {
 	}
 	f.cfg.Log.Info("broker password file updated", zap.String("path", f.cfg.PasswordFile), zap.Int("devices", len(devs)))
 	return nil
+}
+
+// CreateGroup records a device group; its name may be in any script.
+func (f *Fleet) CreateGroup(ctx context.Context, req api.CreateGroupRequest) (*store.Group, error) {
+	if !api.ValidName(req.Name, 64) {
+		return nil, fmt.Errorf("%w: group name %q: 1–64 letters (any script), digits, '_', '-', '.' or inner spaces", ErrInvalid, req.Name)
+	}
+	if utf8.RuneCountInString(req.Description) > 500 {
+		return nil, fmt.Errorf("%w: description: at most 500 characters", ErrInvalid)
+	}
+	g := &store.Group{Name: req.Name, Description: req.Description}
+	if err := f.cfg.Store.CreateGroup(ctx, g); err != nil {
+		return nil, err
+	}
+	return g, nil
 }

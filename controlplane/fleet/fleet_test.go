@@ -59,6 +59,20 @@ func TestFleet(t *testing.T) {
 			t.Errorf("token %+v: %v, want ErrInvalid", bad, err)
 		}
 	}
+	// Groups are named in any script; a token for "车间A" (the console's
+	// own placeholder) once answered 500.
+	if g, err := f.CreateGroup(ctx, api.CreateGroupRequest{Name: "车间A", Description: "一号车间"}); err != nil || g.Name != "车间A" {
+		t.Fatalf("group 车间A: %+v %v", g, err)
+	}
+	if _, err := f.CreateGroup(ctx, api.CreateGroupRequest{Name: "a/b"}); !errors.Is(err, fleet.ErrInvalid) {
+		t.Errorf("group a/b: %v, want ErrInvalid", err)
+	}
+	if _, err := f.CreateGroup(ctx, api.CreateGroupRequest{Name: "车间A"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("group 车间A again: %v, want ErrConflict", err)
+	}
+	if _, _, err := f.NewEnrollmentToken(ctx, api.EnrollmentTokenRequest{Group: "车间A"}, "u1"); err != nil {
+		t.Errorf("token for 车间A: %v", err)
+	}
 	tok, secret, err := f.NewEnrollmentToken(ctx, api.EnrollmentTokenRequest{Group: "line-1"}, "u1")
 	if err != nil || tok.UsesLeft != 1 || tok.Group != "line-1" || !strings.HasPrefix(secret, "acve_") {
 		t.Fatalf("token: %+v %q %v", tok, secret, err)

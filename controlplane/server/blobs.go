@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -48,7 +47,7 @@ func verifyFile(f *os.File, sha string) error {
 
 // corrupt logs, counts and (in a local store) quarantines a corrupt blob.
 func (s *Server) corrupt(where, sha string, err error) {
-	corruptBlobs.add(fmt.Sprintf("where=%q", where), 1)
+	corruptBlobs.WithLabelValues(where).Inc()
 	s.log.Error("corrupt blob", zap.String("sha256", sha), zap.String("where", where), zap.Error(err))
 	if l, ok := s.blobs.(*blob.Local); ok && where == "store" {
 		if qerr := l.Quarantine(sha); qerr != nil {

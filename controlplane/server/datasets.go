@@ -349,9 +349,15 @@ func (s *Server) addImages(c *gin.Context) {
 		return
 	}
 	files := make([]dataset.File, len(parts))
+	imgs := make([][]byte, len(parts))
 	for i, p := range parts {
-		files[i] = dataset.File{Name: p.name, Data: p.data}
+		files[i], imgs[i] = dataset.File{Name: p.name, Data: p.data}, p.data
 	}
+	release, ok := admit(c, s.decodeBudget, imgs)
+	if !ok {
+		return
+	}
+	defer release()
 	added, skipped, err := dataset.AddImages(c.Request.Context(), s.st, s.blobs, d, c.Param("label"), files)
 	switch {
 	case errors.Is(err, dataset.ErrBadLabel):

@@ -1,68 +1,82 @@
 package server
 
 import (
-	"fmt"
-	"net/http"
-	"sort"
-	"strings"
-	"sync"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// counterVec is a tiny Prometheus counter keyed by label values; the
-// control plane's metrics are few, so no client library is pulled in.
-type counterVec struct {
-	mu sync.Mutex
-	m  map[string]float64
-}
+// The control plane's counters are per process, like the Go runtime and
+// process metrics beside them; the latency of the inference services is
+// per Server (latencyCollector). They live on registry, not on
+// client_golang's global default registry, so nothing a dependency
+// registers there leaks into /metrics.
+var (
+	httpRequests = requestCounter{prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "autocv_http_requests_total", Help: "HTTP requests by route and status.",
+	}, []string{"route", "code"})}
+	importedImages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "autocv_import_images_total", Help: "Dataset images by import outcome.",
+	}, []string{"outcome"})
+	inferCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "autocv_infer_calls_total", Help: "Cloud inference calls by service id and outcome.",
+	}, []string{"service", "outcome"})
+	corruptBlobs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "autocv_blob_corrupt_total", Help: "Stored blobs found corrupt when read, by where they were read.",
+	}, []string{"where"})
 
-func (v *counterVec) add(key string, n float64) {
-	v.mu.Lock()
-	if v.m == nil {
-		v.m = map[string]float64{}
+	registry = newRegistry()
+)
+
+func newRegistry() *prometheus.Registry {
+	// Known label values start at 0, so rate() and increase() see the
+	// first one.
+	for _, outcome := range []string{"accepted", "skipped"} {
+		importedImages.WithLabelValues(outcome)
 	}
-	v.m[key] += n
-	v.mu.Unlock()
+	for _, where := range []string{"store", "cache"} {
+		corruptBlobs.WithLabelValues(where)
+	}
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		httpRequests, importedImages, inferCalls, corruptBlobs)
+	return r
 }
 
-func (v *counterVec) inc(route string, status int) {
+// requestCounter counts HTTP requests by route pattern and status code.
+type requestCounter struct{ *prometheus.CounterVec }
+
+func (v requestCounter) inc(route string, status int) {
 	if route == "" {
 		route = "unmatched"
 	}
-	v.add(fmt.Sprintf("route=%q,code=\"%d\"", route, status), 1)
+	v.WithLabelValues(route, strconv.Itoa(status)).Inc()
 }
 
-func (v *counterVec) write(b *strings.Builder, name, help string) {
-	v.mu.Lock()
-	keys := make([]string, 0, len(v.m))
-	for k := range v.m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
-	for _, k := range keys {
-		fmt.Fprintf(b, "%s{%s} %g\n", name, k, v.m[k])
-	}
-	v.mu.Unlock()
-}
+var latencyDesc = prometheus.NewDesc("autocv_infer_latency_seconds",
+	"Recent cloud inference latency on this replica, by service id and quantile.", []string{"service", "quantile"}, nil)
 
-var (
-	httpRequests   counterVec
-	importedImages counterVec
-	inferCalls     counterVec
-	corruptBlobs   counterVec
-)
+// latencyCollector reports the latency of the services s has called,
+// read when /metrics is scraped. The quantiles are of a window of recent
+// calls, with no running sum, so they are untyped, as they were before
+// client_golang: a gauge with a quantile label fails promtool's lint, and
+// a summary needs a _sum.
+type latencyCollector struct{ s *Server }
+
+func (l latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- latencyDesc }
+
+func (l latencyCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, sv := range l.s.svcs.snapshot() {
+		ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.UntypedValue, sv.p50, sv.id, "0.5")
+		ch <- prometheus.MustNewConstMetric(latencyDesc, prometheus.UntypedValue, sv.p99, sv.id, "0.99")
+	}
+}
 
 func (s *Server) metrics(c *gin.Context) {
-	var b strings.Builder
-	httpRequests.write(&b, "autocv_http_requests_total", "HTTP requests by route and status.")
-	importedImages.write(&b, "autocv_import_images_total", "Dataset images by import outcome.")
-	inferCalls.write(&b, "autocv_infer_calls_total", "Cloud inference calls by service id and outcome.")
-	corruptBlobs.write(&b, "autocv_blob_corrupt_total", "Stored blobs found corrupt when read, by where they were read.")
-	for _, sv := range s.svcs.snapshot() {
-		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.5\"} %g\n", sv.id, sv.p50)
-		fmt.Fprintf(&b, "autocv_infer_latency_seconds{service=%q,quantile=\"0.99\"} %g\n", sv.id, sv.p99)
-	}
-	c.Data(http.StatusOK, "text/plain; version=0.0.4", []byte(b.String()))
+	local := prometheus.NewRegistry()
+	local.MustRegister(latencyCollector{s})
+	promhttp.HandlerFor(prometheus.Gatherers{registry, local}, promhttp.HandlerOpts{}).ServeHTTP(c.Writer, c.Request)
 }

@@ -77,7 +77,12 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		index = append(index, i)
 	}
 	if len(good) > 0 {
+		release, ok := admit(c, s.inferBudget, good)
+		if !ok {
+			return 0, false, nil // refused before the model, answered
+		}
 		preds, d, err := run(c.Request.Context(), keyOf(v), good, p.topK)
+		release()
 		took, ran = d, true
 		var ie *infer.ImageError
 		if err != nil && !(errors.As(err, &ie) && len(preds) == len(good)) {

@@ -57,7 +57,7 @@ const (
 // route's own codes, the agent's alike.
 var predictCodes = []api.Code{api.CodeEmptyBody, api.CodeNotAnImage, api.CodeUnsupportedFormat, api.CodeCorrupt,
 	api.CodeTooLarge, api.CodeTooManyFiles, api.CodeNoFiles, api.CodeBadForm, api.CodeBadTopK, api.CodeBadThreshold,
-	api.CodeBadRequest, api.CodeUnavailable, api.CodeTimeout, api.CodeInference}
+	api.CodeBadRequest, api.CodeBusy, api.CodeUnavailable, api.CodeTimeout, api.CodeInference}
 
 func (s *Server) table() []route {
 	user := s.authenticate(api.ScopeFull, store.TokenSession, store.TokenAPIKey)
@@ -110,7 +110,7 @@ func (s *Server) table() []route {
 			form(&api.DatasetForm{}).ok(Accepted, &api.Dataset{}).fails(zipCodes...).fails(api.CodeImporting),
 		r("POST", "/datasets/:id/labels/:label/images", "datasets", "Add images to a label", "user", user, limitBody(imageBody), std, s.addImages).
 			form(&api.ImagesForm{}).ok(Created, &api.AddImagesResponse{}).
-			fails(api.CodeImporting, api.CodeBadLabel, api.CodeTooManyLabels, api.CodeTooManyFiles, api.CodeInvalidMultipart, api.CodeMissingFile, api.CodeTooLarge, api.CodeConflict),
+			fails(api.CodeImporting, api.CodeBadLabel, api.CodeTooManyLabels, api.CodeTooManyFiles, api.CodeInvalidMultipart, api.CodeMissingFile, api.CodeTooLarge, api.CodeBusy, api.CodeConflict),
 		r("GET", "/datasets/:id/labels/:label/images", "datasets", "A label's images, paged", "user", user, std, s.listImages).params(pages).ok(OK, &api.ImageList{}).fails(api.CodeInvalid),
 		r("DELETE", "/datasets/:id/images/:image", "datasets", "Delete an image", "user", user, std, s.deleteImage).fails(api.CodeImporting, api.CodeConflict),
 		r("GET", "/images/:id", "datasets", "An image's bytes", "user", user, std, s.getImage).file("image/*"),
@@ -162,6 +162,10 @@ func (s *Server) table() []route {
 			json(&api.EnrollRequest{}).ok(OK, &fleet.EnrollResponse{}).fails(api.CodeInvalid, api.CodeMQTTOff, api.CodeBadToken, api.CodeConflict),
 		r("POST", strings.TrimPrefix(fleet.EnrollPath, "/api/v1"), "devices", "Enrol a device (the agent's path; same as /enroll)", "", small, std, s.enroll).
 			json(&api.EnrollRequest{}).ok(OK, &fleet.EnrollResponse{}).fails(api.CodeInvalid, api.CodeMQTTOff, api.CodeBadToken, api.CodeConflict),
+		r("POST", "/groups", "devices", "Create a device group; its name may be in any script (admin)", "admin", small, user, requireAdmin, std, s.createGroup).
+			json(&api.CreateGroupRequest{}).ok(Created, &api.Group{}).fails(api.CodeInvalid, api.CodeConflict),
+		r("GET", "/groups", "devices", "Device groups with device and online counts (admin)", "admin", user, requireAdmin, std, s.listGroups).ok(OK, &api.GroupList{}),
+		r("GET", "/groups/:name", "devices", "A device group and its devices (admin)", "admin", user, requireAdmin, std, s.getGroup).ok(OK, &api.GroupDetail{}),
 		r("GET", "/devices", "devices", "Devices with online, last seen, reported and desired state (admin)", "admin", user, requireAdmin, std, s.listDevices).
 			params(&api.DeviceQuery{}).ok(OK, &api.DeviceList{}),
 		r("GET", "/devices/:id", "devices", "One device (admin)", "admin", user, requireAdmin, std, s.getDevice).ok(OK, &api.Device{}),

@@ -70,6 +70,12 @@ type Options struct {
 	// names the client; none by default, so the connection's address
 	// counts (login limits, logs).
 	TrustedProxies []string
+	// DecodeBudget bounds the decoded size (bytes) of the images this
+	// process checks at once (added to datasets; default 256 MiB);
+	// InferBudget that of the images in flight to the inference plugins
+	// (default 512 MiB, the plugins' own decode budget). Beyond them a
+	// request waits 2 s, then gets 429 busy.
+	DecodeBudget, InferBudget int64
 	// SDKDir holds per-platform runtime files for offline SDK zips
 	// (<SDKDir>/<platform>/…); default <DataDir>/../sdk beside the binary.
 	SDKDir string
@@ -93,6 +99,12 @@ func (o *Options) defaults() {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 30 * time.Second
+	}
+	if o.DecodeBudget <= 0 {
+		o.DecodeBudget = 256 << 20
+	}
+	if o.InferBudget <= 0 {
+		o.InferBudget = 512 << 20
 	}
 }
 
@@ -121,8 +133,11 @@ type Server struct {
 	fleet *fleet.Fleet
 
 	limiter *loginLimiter
-	imports *dataset.Queue
-	svcs    *services
+	// decodeBudget and inferBudget admit image work by decoded size
+	// (admission.go).
+	decodeBudget, inferBudget *budget
+	imports                   *dataset.Queue
+	svcs                      *services
 	// thresholdsCache: confidence thresholds of packages, for /infer
 	thresholdsCache thresholdCache
 	engine          *gin.Engine
@@ -152,7 +167,8 @@ func New(opt Options, d Deps) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{opt: opt, st: d.Store, blobs: d.Blobs, pool: d.Infer, log: d.Log, key: d.Key, pub: pub,
-		limiter: newLoginLimiter(), ctx: ctx, cancel: cancel}
+		limiter: newLoginLimiter(), decodeBudget: newBudget(opt.DecodeBudget), inferBudget: newBudget(opt.InferBudget),
+		ctx: ctx, cancel: cancel}
 	s.fleet = fleet.New(ctx, fleet.Config{Store: d.Store, Log: d.Log.Named("fleet"), PublicURL: opt.PublicURL,
 		MQTTURL: opt.MQTTURL, SigningPublicKey: pub, URLKey: d.Key.Seed(), NoDeviceHTTP: opt.NoDeviceHTTP,
 		PackageFile: s.packageFile, PackageSize: d.Blobs.Stat,
@@ -163,8 +179,8 @@ func New(opt Options, d Deps) (*Server, error) {
 	}
 	s.imports = dataset.NewQueue(dataset.Config{Store: d.Store, Blobs: d.Blobs, Log: d.Log, DataDir: opt.DataDir,
 		MaxZipBytes: opt.MaxUploadBytes, Imported: func(accepted, skipped int) {
-			importedImages.add(`outcome="accepted"`, float64(accepted))
-			importedImages.add(`outcome="skipped"`, float64(skipped))
+			importedImages.WithLabelValues("accepted").Add(float64(accepted))
+			importedImages.WithLabelValues("skipped").Add(float64(skipped))
 		}})
 	s.svcs = newServices(s)
 	s.engine = s.routes()

@@ -322,7 +322,7 @@ func (s *Server) infer(c *gin.Context) {
 	}
 	stats := s.svcs.statsFor(sv.ID)
 	if !sv.Online {
-		inferCalls.add(fmt.Sprintf("service=%q,outcome=\"offline\"", sv.ID), 1)
+		inferCalls.WithLabelValues(sv.ID, "offline").Inc()
 		abortAPI(c, api.Errorf(api.CodeOffline, "service %s is offline", path))
 		return
 	}
@@ -361,7 +361,7 @@ func (s *Server) infer(c *gin.Context) {
 	if ran {
 		stats.Observe(took, err)
 	}
-	inferCalls.add(fmt.Sprintf("service=%q,outcome=%q", sv.ID, outcome), 1)
+	inferCalls.WithLabelValues(sv.ID, outcome).Inc()
 }
 
 // predict runs one batch, loading the version on this replica first if

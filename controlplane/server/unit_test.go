@@ -63,4 +63,3 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
-

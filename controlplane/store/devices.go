@@ -10,15 +10,6 @@ import (
 	"github.com/autocv/autocv/protocol/fleet"
 )
 
-// checkGroup holds group names to the device id rule: they appear in
-// topics and URLs.
-func checkGroup(g string) error {
-	if err := fleet.ValidateDeviceID(g); err != nil {
-		return fmt.Errorf("store: group %q: use letters, digits, '.', '_' and '-', starting with a letter or digit (at most %d)", g, fleet.MaxDeviceIDLen)
-	}
-	return nil
-}
-
 func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken) error {
 	if err := checkHash("enrolment token hash", t.Hash); err != nil {
 		return err
@@ -30,6 +21,10 @@ func (s *sqlStore) CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken
 		return fmt.Errorf("store: enrolment token for group %s allows %d uses, need at least 1", t.Group, t.UsesLeft)
 	}
 	id, now := newID("et"), ms(s.now())
+	// The token's group exists from now on (groups are objects).
+	if _, err := s.rdb().exec(ctx, "INSERT INTO device_groups (name, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING", t.Group, now); err != nil {
+		return fmt.Errorf("store: group %s: %w", t.Group, err)
+	}
 	_, err := s.rdb().exec(ctx, `INSERT INTO enrollment_tokens (id, hash, group_name, uses_left, expires_at, created_by, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, t.Hash, t.Group, t.UsesLeft, ms(t.ExpiresAt), t.CreatedBy, now)
 	switch {

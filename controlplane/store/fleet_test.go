@@ -124,7 +124,7 @@ func TestEnrolment(t *testing.T) {
 		must(t, s.CreateEnrollmentToken(ctx, tok))
 		wantErr(t, s.CreateEnrollmentToken(ctx, &store.EnrollmentToken{Hash: sum("enrol-1"), Group: "g", UsesLeft: 1}), store.ErrConflict)
 		for _, bad := range []store.EnrollmentToken{
-			{Hash: sum("x"), Group: "bad group", UsesLeft: 1},
+			{Hash: sum("x"), Group: "bad/group", UsesLeft: 1},
 			{Hash: sum("x"), Group: "g", UsesLeft: 0},
 			{Hash: "nothex", Group: "g", UsesLeft: 1},
 		} {

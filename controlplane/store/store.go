@@ -407,6 +407,11 @@ type Store interface {
 	DeleteEnrollmentToken(ctx context.Context, id string) error
 	Device(ctx context.Context, id string) (*Device, error)
 	Devices(ctx context.Context, group string) ([]Device, error)
+	// CreateGroup records a device group (ErrConflict when it exists);
+	// Groups lists them with device counts, Group reads one.
+	CreateGroup(ctx context.Context, g *Group) error
+	Groups(ctx context.Context) ([]Group, error)
+	Group(ctx context.Context, name string) (*Group, error)
 	// SetDeviceSeen records presence and, when reported is not nil, the
 	// reported state.
 	SetDeviceSeen(ctx context.Context, id string, online bool, at time.Time, reported json.RawMessage) error

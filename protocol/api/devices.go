@@ -75,3 +75,30 @@ type DesiredRequest struct {
 	ModelID string `json:"model_id" required:"true"`
 	Version int    `json:"version" required:"true" minimum:"1"`
 }
+
+// CreateGroupRequest creates a device group.
+type CreateGroupRequest struct {
+	Name        string `json:"name" required:"true" example:"车间A" description:"1–64 letters (any script), digits, '_', '-', '.' or inner spaces"`
+	Description string `json:"description,omitempty" maxLength:"500"`
+}
+
+// Group is a device group with its device counts.
+type Group struct {
+	Name        string    `json:"name" required:"true" example:"车间A"`
+	Description string    `json:"description" required:"true"`
+	CreatedAt   time.Time `json:"created_at" required:"true"`
+	Devices     int       `json:"devices" required:"true" description:"devices in the group"`
+	Online      int       `json:"online" required:"true" description:"of them, online now"`
+}
+
+// GroupList is GET /groups.
+type GroupList struct {
+	Items []Group `json:"items" required:"true"`
+	Total int     `json:"total" required:"true"`
+}
+
+// GroupDetail is GET /groups/{name}: the group and its devices.
+type GroupDetail struct {
+	Group
+	Members []Device `json:"members" required:"true"`
+}

@@ -115,3 +115,73 @@ func (a *app) enrollmentTokensList(args []string) error {
 func (a *app) enrollmentTokensDelete(args []string) error {
 	return a.deleteOne(args, "enrollment-tokens delete", "revoked enrolment token", (*client.Client).DeleteEnrollmentToken)
 }
+
+func (a *app) groupsList(args []string) error {
+	fs := a.flagSet("groups list", a.usage)
+	if _, err := a.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	out, err := c.ListGroups(a.ctx)
+	if err != nil {
+		return err
+	}
+	return a.output(out, func() {
+		t := a.table("GROUP", "DEVICES", "ONLINE", "DESCRIPTION")
+		for _, g := range out.Items {
+			t.row(g.Name, g.Devices, g.Online, g.Description)
+		}
+		t.flush()
+	})
+}
+
+func (a *app) groupsCreate(args []string) error {
+	fs := a.flagSet("groups create", a.usage)
+	desc := fs.String("description", "", "what the group is, for people")
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	g, err := c.CreateGroup(a.ctx, api.CreateGroupRequest{Name: pos[0], Description: *desc})
+	if err != nil {
+		return err
+	}
+	return a.output(g, func() { fmt.Fprintf(a.stdout, "group %s created\n", g.Name) })
+}
+
+func (a *app) groupsGet(args []string) error {
+	fs := a.flagSet("groups get", a.usage)
+	pos, err := a.parse(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, err := a.api()
+	if err != nil {
+		return err
+	}
+	g, err := c.GetGroup(a.ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return a.output(g, func() {
+		fmt.Fprintf(a.stdout, "group %s: %d devices, %d online\n", g.Name, g.Devices, g.Online)
+		if g.Description != "" {
+			fmt.Fprintln(a.stdout, g.Description)
+		}
+		if len(g.Members) > 0 {
+			fmt.Fprintln(a.stdout)
+			t := a.table("ID", "NAME", "PLATFORM", "ONLINE", "LAST SEEN")
+			for _, d := range g.Members {
+				t.row(d.ID, d.Name, d.OS+"-"+d.Arch, yesNo(d.Online), fmtWhen(d.LastSeen))
+			}
+			t.flush()
+		}
+	})
+}

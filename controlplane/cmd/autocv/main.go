@@ -117,6 +117,11 @@ func commands() []command {
 			{name: "list", usage: "devices list [--group G]   (admin)", run: (*app).devicesList},
 			{name: "desired", usage: "devices desired DEVICE_ID --model M --version V   (admin)", run: (*app).devicesDesired},
 		}},
+		{name: "groups", sub: []command{
+			{name: "list", usage: "groups list   (admin)", run: (*app).groupsList},
+			{name: "create", usage: "groups create NAME [--description D]   (admin)", run: (*app).groupsCreate},
+			{name: "get", usage: "groups get NAME   (admin)", run: (*app).groupsGet},
+		}},
 		{name: "enrollment-tokens", sub: []command{
 			{name: "list", usage: "enrollment-tokens list   (admin)", run: (*app).enrollmentTokensList},
 			{name: "create", usage: "enrollment-tokens create --group G [--uses N] [--expires-in 24h]   (admin)", run: (*app).enrollmentTokensCreate},

@@ -437,3 +437,18 @@ func (c *Client) SetDesired(ctx context.Context, id string, req api.DesiredReque
 func (c *Client) DeleteDevice(ctx context.Context, id string) error {
 	return c.Call(ctx, del, Path("devices", id), nil, nil)
 }
+
+// CreateGroup creates a device group (admin).
+func (c *Client) CreateGroup(ctx context.Context, req api.CreateGroupRequest) (*api.Group, error) {
+	return call[api.Group](ctx, c, post, "/groups", req)
+}
+
+// ListGroups lists the device groups with their counts (admin).
+func (c *Client) ListGroups(ctx context.Context) (*api.GroupList, error) {
+	return call[api.GroupList](ctx, c, get, "/groups", nil)
+}
+
+// GetGroup reads a device group and its devices (admin).
+func (c *Client) GetGroup(ctx context.Context, name string) (*api.GroupDetail, error) {
+	return call[api.GroupDetail](ctx, c, get, Path("groups", name), nil)
+}
