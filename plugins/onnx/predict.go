@@ -128,7 +128,7 @@ func (m *model) decodeAll(ctx context.Context, images [][]byte, first int, batch
 			defer wg.Done()
 			for i := range work {
 				start := time.Now()
-				if err := m.spec.DecodeTensor(images[i], batch[i*size:(i+1)*size]); err != nil {
+				if err := m.spec.DecodeTensorContext(ctx, images[i], batch[i*size:(i+1)*size]); err != nil {
 					preds[i].Err = fmt.Sprintf("image %d: %v", first+i+1, err)
 					preds[i].ErrCode = imageErrCode(err)
 				}

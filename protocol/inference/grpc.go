@@ -34,6 +34,15 @@ var Handshake = plugin.HandshakeConfig{
 // plugin process, which serves only that name.
 const NameEnv = "AUTOCV_PLUGIN_NAME"
 
+// DecodeBudgetEnv sets a plugin process's image decode budget in MB (the
+// memory its decodes in flight may take; the onnx plugin's default fits
+// the cloud). The agent sets EdgeDecodeBudgetMB, which keeps the plugin
+// of an edge box under 400 MB with 16 pixel-heavy photos at once.
+const (
+	DecodeBudgetEnv    = "AUTOCV_DECODE_BUDGET_MB"
+	EdgeDecodeBudgetMB = 160
+)
+
 // MaxMessageBytes bounds one gRPC message: a batch of photos or a model
 // package sent as bytes.
 const MaxMessageBytes = 256 << 20

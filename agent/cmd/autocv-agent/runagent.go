@@ -99,6 +99,7 @@ func (m *managed) run(ctx context.Context, cancel context.CancelFunc) error {
 	if cfg.ONNXRuntimeLib != "" {
 		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
 	}
+	env = append(env, edgeDecodeBudget()...)
 	choice, hc := choosePlugin(ctx, cfg.Plugin, host.Config{Binary: cfg.PluginBinary, Env: env, Logger: log.Named("plugin")}, true, log)
 	run := runner.New(runner.Config{
 		Host: hc, ExecutionProvider: choice.ExecutionProvider,

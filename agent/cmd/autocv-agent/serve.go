@@ -75,6 +75,7 @@ func serveModel(ctx context.Context, cancel context.CancelFunc, cfg config.Serve
 	if cfg.ONNXRuntimeLib != "" {
 		env = append(env, "ONNXRUNTIME_LIB="+cfg.ONNXRuntimeLib)
 	}
+	env = append(env, edgeDecodeBudget()...)
 	choice, hc := choosePlugin(ctx, cfg.Plugin, host.Config{Binary: cfg.PluginBinary, Env: env, Logger: log.Named("plugin")}, false, log)
 	run := runner.New(runner.Config{
 		Package: runner.Package{Path: cfg.Package, TrustedKeys: [][]byte{key.PEM}},
@@ -210,4 +211,14 @@ func loopbackHost(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+}
+
+// edgeDecodeBudget keeps the plugin's image decoding within an edge box's
+// memory (inference.EdgeDecodeBudgetMB) unless the agent's own
+// environment sets the budget.
+func edgeDecodeBudget() []string {
+	if os.Getenv(inference.DecodeBudgetEnv) != "" {
+		return nil
+	}
+	return []string{fmt.Sprintf("%s=%d", inference.DecodeBudgetEnv, inference.EdgeDecodeBudgetMB)}
 }

@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -33,15 +34,15 @@ const supportedList = "use jpg, png or bmp"
 
 // Decode decodes a JPEG, PNG or BMP photo, recognised from its bytes
 // (imagerules.Sniff) whatever its file name says, and returns it upright: a
-// JPEG's EXIF orientation is applied. Images over MaxPixels or
-// MaxDecodeBytes are refused from the header with ErrTooLarge; Decode may
-// wait while other goroutines decode big images (see DecodeBudget). The
+// JPEG's EXIF orientation is applied. Images over MaxPixels, MaxDecodeBytes
+// or the DecodeBudget are refused from the header with ErrTooLarge; Decode
+// may wait while other goroutines decode big images (see DecodeBudget). The
 // image type is the decoder's (*image.YCbCr, *image.Gray, *image.CMYK,
 // *image.Paletted, *image.RGBA, *image.NRGBA, the 16-bit types) or, for a
 // JPEG whose orientation is not 1, an opaque *image.RGBA. Alpha is left in
 // the image; Tensor composites it over white.
 func Decode(data []byte) (image.Image, error) {
-	return decode(data, defaultLimits)
+	return decode(data, activeLimits())
 }
 
 // DecodeConfig reads only the header: the upright size (EXIF orientations
@@ -49,7 +50,7 @@ func Decode(data []byte) (image.Image, error) {
 // FormatBMP. It applies the same checks as Decode short of decoding pixels,
 // and never waits.
 func DecodeConfig(data []byte) (image.Config, string, error) {
-	f, cfg, _, err := header(data, defaultLimits)
+	f, cfg, _, err := header(data, activeLimits())
 	if err != nil {
 		return image.Config{}, "", err
 	}
@@ -126,25 +127,56 @@ func header(data []byte, lim limits) (f *format, cfg image.Config, cost int64, e
 }
 
 func decode(data []byte, lim limits) (image.Image, error) {
-	f, cfg, cost, err := header(data, lim)
+	img, release, err := decodeHeld(context.Background(), data, lim, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer decoding.acquire(cost)()
-	img, err := f.decode(bytes.NewReader(data))
+	release()
+	return img, nil
+}
+
+// decodeHeld decodes data holding its estimate of the DecodeBudget, plus
+// extra(width, height) of the upright image for what the caller will
+// allocate to use it (nil: nothing), and returns the image with the
+// function that gives the budget back. It waits for the budget until ctx
+// is done.
+func decodeHeld(ctx context.Context, data []byte, lim limits, extra func(w, h int) int64) (image.Image, func(), error) {
+	f, cfg, cost, err := header(data, lim)
 	if err != nil {
-		return nil, f.wrap(err)
+		return nil, nil, err
 	}
-	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, fmt.Errorf("%w: %s header says %dx%d but the pixels are %dx%d",
-			ErrCorrupt, f.label, cfg.Width, cfg.Height, b.Dx(), b.Dy())
-	}
+	orientation := 1
 	if f == jpegFormat {
-		if o := exifOrientation(data); o > 1 {
-			img = orient(img, o)
+		orientation = exifOrientation(data)
+	}
+	if extra != nil {
+		w, h := cfg.Width, cfg.Height
+		if orientation >= 5 {
+			w, h = h, w
+		}
+		if cost += extra(w, h); cost > lim.bytes {
+			return nil, nil, fmt.Errorf("%w: %s is %dx%d pixels and would take about %d MB of memory to decode and resize, "+
+				"over the limit of %d MB; scale it down", ErrTooLarge, f.label, w, h, (cost+1<<20-1)>>20, lim.bytes>>20)
 		}
 	}
-	return img, nil
+	release, err := decoding.acquire(ctx, cost)
+	if err != nil {
+		return nil, nil, err
+	}
+	img, err := f.decode(bytes.NewReader(data))
+	if err != nil {
+		release()
+		return nil, nil, f.wrap(err)
+	}
+	if b := img.Bounds(); b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		release()
+		return nil, nil, fmt.Errorf("%w: %s header says %dx%d but the pixels are %dx%d",
+			ErrCorrupt, f.label, cfg.Width, cfg.Height, b.Dx(), b.Dy())
+	}
+	if orientation > 1 {
+		img = orient(img, orientation)
+	}
+	return img, release, nil
 }
 
 // wrap sorts a decoder error into ErrUnsupportedFormat (a variant the Go

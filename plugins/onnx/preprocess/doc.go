@@ -9,13 +9,18 @@
 //
 //	Decode(bytes)           sniff JPEG/PNG/BMP from the bytes
 //	                        (imagerules.Sniff), refuse other formats by name
-//	                        and images over MaxPixels or MaxDecodeBytes
-//	                        (from the header, before allocating), wait for
-//	                        room in DecodeBudget, decode, apply the JPEG
-//	                        EXIF orientation
+//	                        and images over MaxPixels, MaxDecodeBytes or the
+//	                        DecodeBudget (from the header, before
+//	                        allocating), wait for room in DecodeBudget,
+//	                        decode, apply the JPEG EXIF orientation
 //	Spec.Tensor(img, dst)   colour → 8-bit RGB (alpha over white), resize +
 //	                        crop with Pillow's antialiased bilinear filter,
 //	                        (x/255 - mean)/std, NCHW or NHWC, RGB or BGR
+//
+// Spec.DecodeTensor does both and keeps the image's share of DecodeBudget
+// until the tensor is made, so the memory of many big photos converted at
+// once stays within the budget. SetDecodeBudget sizes the budget for the
+// process and DecodeHooks let its owner collect and return memory.
 //
 // ImageNet() is the eval transform of the shipped backbones (shorter side to
 // 256, centre crop 224), equal to torchvision's

@@ -1,10 +1,8 @@
 package preprocess
 
 import (
-	"container/list"
 	"image"
 	"image/color"
-	"sync"
 )
 
 // Memory limits. A photo file is small and its pixels are not: a 400 KB
@@ -32,11 +30,18 @@ const (
 // before decoding and gives it back when done, waiting (first come, first
 // served) while the budget is spent, so many goroutines decoding big
 // images at once take turns instead of running the process out of memory.
-// A single image is never larger than the budget (MaxDecodeBytes is
-// smaller), so Decode always gets its turn; it holds the budget only while
-// decoding, never while waiting for anything else, so it cannot deadlock.
-// The image Decode returns is the caller's and no longer counts.
-// DecodeConfig does not allocate pixels and never waits.
+// Spec.DecodeTensor holds it until the image is the small tensor, and
+// counts the resampler's buffers too. The image Decode returns is the
+// caller's and no longer counts. DecodeConfig does not allocate pixels and
+// never waits.
+//
+// DecodeBudget is the default size; SetDecodeBudget changes it for the
+// process (the inference plugin reads it from its environment). A budget
+// smaller than MaxDecodeBytes is also the per-image limit: an image whose
+// estimate is over it is refused with ErrTooLarge, so a single image is
+// never larger than the budget and Decode always gets its turn. The budget
+// is held only while decoding and converting, never while waiting for
+// anything else, so it cannot deadlock.
 const DecodeBudget = 512 << 20
 
 // limits are the header checks; tests and the fuzzer use smaller ones.
@@ -46,8 +51,13 @@ type limits struct {
 
 var defaultLimits = limits{MaxPixels, MaxDecodeBytes}
 
-// decoding is the process-wide DecodeBudget.
-var decoding = newBudget(DecodeBudget)
+// activeLimits are the checks Decode, DecodeConfig and DecodeTensor apply:
+// the defaults, and no image larger than the decode budget.
+func activeLimits() limits {
+	l := defaultLimits
+	l.bytes = min(l.bytes, decoding.capacity())
+	return l
+}
 
 // decodeCost estimates from the header the bytes that decoding data will
 // allocate at its peak: the decoded image and the decoder's working
@@ -143,54 +153,4 @@ func jpegCost(data []byte, cfg image.Config) int64 {
 		cost += 4 * px
 	}
 	return cost
-}
-
-// budget is a weighted semaphore: acquire(n) waits until n of its size is
-// free, first come first served, so a big request is not starved by small
-// ones.
-type budget struct {
-	mu      sync.Mutex
-	size    int64
-	used    int64
-	waiters list.List // of *waiter, in arrival order
-}
-
-type waiter struct {
-	n     int64
-	ready chan struct{}
-}
-
-func newBudget(size int64) *budget { return &budget{size: size} }
-
-// acquire takes n (at most the whole budget, at least 1), waiting while it
-// is not free, and returns the function that gives it back.
-func (b *budget) acquire(n int64) (release func()) {
-	n = min(max(n, 1), b.size)
-	release = func() { b.release(n) }
-	b.mu.Lock()
-	if b.waiters.Len() == 0 && b.size-b.used >= n {
-		b.used += n
-		b.mu.Unlock()
-		return release
-	}
-	w := &waiter{n: n, ready: make(chan struct{})}
-	b.waiters.PushBack(w)
-	b.mu.Unlock()
-	<-w.ready
-	return release
-}
-
-func (b *budget) release(n int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.used -= n
-	for e := b.waiters.Front(); e != nil; e = b.waiters.Front() {
-		w := e.Value.(*waiter)
-		if b.size-b.used < w.n {
-			break // the first in line waits for more; nobody overtakes it
-		}
-		b.used += w.n
-		b.waiters.Remove(e)
-		close(w.ready)
-	}
 }

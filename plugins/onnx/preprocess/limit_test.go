@@ -8,9 +8,7 @@ import (
 	"image/color"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"golang.org/x/image/bmp"
 )
@@ -122,92 +120,5 @@ func TestDecodeCost(t *testing.T) {
 				t.Errorf("estimate %d bytes, decoding allocated %d", est, got)
 			}
 		})
-	}
-}
-
-func TestBudget(t *testing.T) {
-	b := newBudget(10)
-	first := b.acquire(6)
-	got := make(chan int64, 2)
-	go func() { b.acquire(6); got <- 6 }()
-	waitQueued(t, b, 1)
-	go func() { b.acquire(1); got <- 1 }() // fits, but must not overtake the 6
-	waitQueued(t, b, 2)
-	select {
-	case n := <-got:
-		t.Fatalf("acquire(%d) did not wait", n)
-	case <-time.After(20 * time.Millisecond):
-	}
-	first()
-	if a, c := <-got, <-got; a+c != 7 {
-		t.Fatalf("got %d and %d", a, c)
-	}
-	// More than the whole budget is clamped to it: it waits for the rest
-	// to be given back, then goes through alone.
-	done := make(chan struct{})
-	go func() { b.acquire(100)(); close(done) }()
-	waitQueued(t, b, 1)
-	b.release(6)
-	b.release(1)
-	<-done
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.used != 0 || b.waiters.Len() != 0 {
-		t.Errorf("used %d, %d waiting after everything was released", b.used, b.waiters.Len())
-	}
-}
-
-func waitQueued(t *testing.T, b *budget, n int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b.mu.Lock()
-		l := b.waiters.Len()
-		b.mu.Unlock()
-		if l == n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d waiting, want %d", l, n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// TestDecodeWaitsForBudget: Decode waits while the process-wide budget is
-// spent, decodes an image larger than the whole budget alone instead of
-// deadlocking, and gives back all it took.
-func TestDecodeWaitsForBudget(t *testing.T) {
-	saved := decoding
-	t.Cleanup(func() { decoding = saved })
-	decoding = newBudget(64 << 10) // smaller than one 200x100 RGB image (80 KB)
-	data := encodePNG(t, pattern(200, 100))
-
-	hold := decoding.acquire(1)
-	done := make(chan error, 1)
-	go func() { _, err := Decode(data); done <- err }()
-	waitQueued(t, decoding, 1)
-	hold()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for range 16 {
-		wg.Go(func() {
-			_, err := Decode(data)
-			errs <- err
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
-	}
-	if decoding.used != 0 {
-		t.Errorf("%d bytes of the budget still taken", decoding.used)
 	}
 }

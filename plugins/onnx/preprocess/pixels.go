@@ -112,6 +112,22 @@ func (r *rowReader) read(y, x0, x1 int, dst []uint8) {
 			dst[i], dst[i+1], dst[i+2] = v, v, v
 		}
 		return
+	case *image.NRGBA64:
+		src := m.Pix[m.PixOffset(ax0, ay):]
+		for i, j := 0, 0; i < len(dst); i, j = i+3, j+8 {
+			p := src[j : j+8 : j+8]
+			a := be16(p[6:])
+			// premultiplied as NRGBA64.RGBA does, for unpremul16 to undo
+			dst[i], dst[i+1], dst[i+2] = unpremul16(be16(p[0:])*a/0xffff, be16(p[2:])*a/0xffff, be16(p[4:])*a/0xffff, a)
+		}
+		return
+	case *image.RGBA64:
+		src := m.Pix[m.PixOffset(ax0, ay):]
+		for i, j := 0, 0; i < len(dst); i, j = i+3, j+8 {
+			p := src[j : j+8 : j+8]
+			dst[i], dst[i+1], dst[i+2] = unpremul16(be16(p[0:]), be16(p[2:]), be16(p[4:]), be16(p[6:]))
+		}
+		return
 	case *image.CMYK:
 		src := m.Pix[m.PixOffset(ax0, ay):]
 		for i, j := 0, 0; i < len(dst); i, j = i+3, j+4 {
@@ -134,6 +150,22 @@ func (r *rowReader) read(y, x0, x1 int, dst []uint8) {
 		dst[i], dst[i+1], dst[i+2] = over(c.R, c.A), over(c.G, c.A), over(c.B, c.A)
 	}
 }
+
+// unpremul16 is what the At() path makes of a 16-bit premultiplied colour
+// (color.NRGBAModel's arithmetic, then over): straight 8-bit values
+// composited over white.
+func unpremul16(r, g, b, a uint32) (uint8, uint8, uint8) {
+	switch a {
+	case 0xffff:
+		return uint8(r >> 8), uint8(g >> 8), uint8(b >> 8)
+	case 0:
+		return 0xff, 0xff, 0xff
+	}
+	a8 := uint8(a >> 8)
+	return over(uint8(r*0xffff/a>>8), a8), over(uint8(g*0xffff/a>>8), a8), over(uint8(b*0xffff/a>>8), a8)
+}
+
+func be16(p []uint8) uint32 { return uint32(p[0])<<8 | uint32(p[1]) }
 
 // mul255 is round(a·b/255) for a, b in 0..255 (Pillow's MULDIV255).
 func mul255(a, b uint32) uint32 {

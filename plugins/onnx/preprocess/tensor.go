@@ -1,6 +1,7 @@
 package preprocess
 
 import (
+	"context"
 	"fmt"
 	"image"
 	"math"
@@ -71,16 +72,40 @@ func (s Spec) Tensor(img image.Image, dst []float32) error {
 	return s.TensorView(img, View{}, dst)
 }
 
-// DecodeTensor is Decode followed by Tensor.
+// DecodeTensor is Decode followed by Tensor, holding the image's share of
+// the DecodeBudget until it is the tensor (see DecodeTensorContext).
 func (s Spec) DecodeTensor(data []byte, dst []float32) error {
+	return s.DecodeTensorContext(context.Background(), data, dst)
+}
+
+// DecodeTensorContext is DecodeTensor that stops waiting for the
+// DecodeBudget when ctx is done, returning ctx's error. The budget it holds
+// counts the decoded image and the resampler's buffers, so decoding and
+// resizing many big images at once stays within the budget; an image whose
+// estimate is over the per-image limit is refused with ErrTooLarge.
+func (s Spec) DecodeTensorContext(ctx context.Context, data []byte, dst []float32) error {
 	if err := s.check(dst); err != nil {
 		return err
 	}
-	img, err := Decode(data)
+	img, release, err := decodeHeld(ctx, data, activeLimits(), s.scratchBytes)
 	if err != nil {
 		return err
 	}
-	return s.Tensor(img, dst)
+	err = s.Tensor(img, dst)
+	// img is garbage from here on: DecodeHooks.Release may collect it
+	// before the budget is free for the next image
+	release()
+	return err
+}
+
+// scratchBytes bounds what Tensor allocates for a w×h image (its scratch
+// buffers; see resample): the rows of the source that the crop touches,
+// resampled to the output width, and a source row in three forms.
+func (s Spec) scratchBytes(w, h int) int64 {
+	rw, rh, _, _ := s.resized(w, h)
+	rows := min(int64(h), int64(s.Size+2)*int64(h)/int64(rh)+3)
+	cols := min(int64(w), int64(s.Size+2)*int64(w)/int64(rw)+3)
+	return rows*int64(3*s.Size) + cols*(3+8+4) + int64(s.Len())*(1+4) + int64(3*s.Size)*4
 }
 
 func (s Spec) check(dst []float32) error {
@@ -131,16 +156,7 @@ func (s Spec) TensorView(img image.Image, v View, dst []float32) error {
 //
 // Stretch: source [0, w) → Size outputs and [0, h) → Size outputs.
 func (s Spec) kernels(w, h int, box Box) (hk, vk *kernel) {
-	rw, rh, left, top := s.Size, s.Size, 0, 0
-	if s.Mode == ShorterSideCrop {
-		r := int64(s.Resize)
-		if w <= h {
-			rw, rh = s.Resize, int(r*int64(h)/int64(w))
-		} else {
-			rw, rh = int(r*int64(w)/int64(h)), s.Resize
-		}
-		left, top = halfEven(rw-s.Size), halfEven(rh-s.Size)
-	}
+	rw, rh, left, top := s.resized(w, h)
 	if box.whole() {
 		hk = getKernel(kernelKey{in: w, out: rw, first: left, count: s.Size, in0: 0, in1: float64(w)})
 		vk = getKernel(kernelKey{in: h, out: rh, first: top, count: s.Size, in0: 0, in1: float64(h)})
@@ -151,6 +167,21 @@ func (s Spec) kernels(w, h int, box Box) (hk, vk *kernel) {
 	hk = getKernel(kernelKey{in: w, out: s.Size, first: 0, count: s.Size, in0: x0, in1: x1})
 	vk = getKernel(kernelKey{in: h, out: s.Size, first: 0, count: s.Size, in0: y0, in1: y1})
 	return hk, vk
+}
+
+// resized is the size a w×h photo is resampled to, before the crop at
+// left, top (see kernels).
+func (s Spec) resized(w, h int) (rw, rh, left, top int) {
+	if s.Mode != ShorterSideCrop {
+		return s.Size, s.Size, 0, 0
+	}
+	r := int64(s.Resize)
+	if w <= h {
+		rw, rh = s.Resize, int(r*int64(h)/int64(w))
+	} else {
+		rw, rh = int(r*int64(w)/int64(h)), s.Resize
+	}
+	return rw, rh, halfEven(rw - s.Size), halfEven(rh - s.Size)
 }
 
 // frame maps box fractions b0, b1 of the eval frame (outputs [first,

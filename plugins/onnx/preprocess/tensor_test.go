@@ -191,7 +191,20 @@ func TestFastPathsMatchGenericPath(t *testing.T) {
 	for i := range pal.Pix {
 		pal.Pix[i] = uint8(rng.UintN(4))
 	}
-	imgs := map[string]image.Image{"rgba": rgba, "nrgba": nrgba, "gray": gray, "gray16": gray16, "paletted": pal}
+	// 16-bit colour with every kind of alpha: opaque, transparent, partial
+	// (and, premultiplied, colour over alpha, which the decoders never make)
+	nrgba64 := image.NewNRGBA64(r)
+	fill(nrgba64.Pix)
+	rgba64 := image.NewRGBA64(r)
+	fill(rgba64.Pix)
+	for i := 6; i < len(rgba64.Pix); i += 8 * 3 {
+		nrgba64.Pix[i], nrgba64.Pix[i+1], rgba64.Pix[i], rgba64.Pix[i+1] = 0xff, 0xff, 0xff, 0xff
+		if i+8 < len(rgba64.Pix) {
+			nrgba64.Pix[i+8], nrgba64.Pix[i+9], rgba64.Pix[i+8], rgba64.Pix[i+9] = 0, 0, 0, 0
+		}
+	}
+	imgs := map[string]image.Image{"rgba": rgba, "nrgba": nrgba, "gray": gray, "gray16": gray16, "paletted": pal,
+		"nrgba64": nrgba64, "rgba64": rgba64}
 	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422,
 		image.YCbCrSubsampleRatio420, image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410} {
 		y := image.NewYCbCr(r, ratio)
