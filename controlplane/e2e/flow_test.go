@@ -44,6 +44,7 @@ func TestFlowSQLite(t *testing.T) {
 		// one prediction contract: the device and the cloud answer alike
 		sameContract(t, s, agent)
 		uploadPage(t, agent)
+		rollout(t, s, modelID, versions[1])
 	})
 	t.Run("sdk", func(t *testing.T) { sdk(t, s, modelID, versions[1]) })
 	// The agent took the HTTP URL here (the default), which the
@@ -328,6 +329,39 @@ func deploy(t *testing.T, s *server, modelID string, version int) *client {
 		return d.Online && r != nil && r.State == fleet.StateServing && r.Model != nil && r.Model.Version == version, jsonOf(d)
 	})
 	return agent
+}
+
+// rollout rolls the version out again to the deployed agent's group as a
+// canary, through the real agent and broker: the agent's events (naming
+// the new desired state) must take its device to healthy and the rollout
+// to succeeded.
+func rollout(t *testing.T, s *server, modelID string, version int) {
+	ctx := t.Context()
+	c := s.admin(t)
+	r, err := c.CreateRollout(ctx, api.CreateRolloutRequest{ModelID: modelID, Version: version, Group: "edge",
+		Strategy: api.RolloutStrategy{Type: "canary", Canary: 1, HealthTimeoutSeconds: 120}})
+	if err != nil {
+		t.Fatalf("create rollout: %v", err)
+	}
+	if r.Status != api.RolloutRunning || r.Waves != 1 || len(r.Members) != 1 {
+		t.Fatalf("new rollout: %s", jsonOf(r))
+	}
+	waitFor(t, 90*time.Second, "rollout succeeded", func() (bool, string) {
+		if r, err = c.GetRollout(ctx, r.ID); err != nil {
+			return false, err.Error()
+		}
+		return r.Status == api.RolloutSucceeded, jsonOf(r)
+	})
+	if r.Devices[api.DeviceHealthy] != 1 || r.Members[0].State != api.DeviceHealthy {
+		t.Errorf("rollout devices: %s", jsonOf(r))
+	}
+	if _, err := c.RolloutAction(ctx, r.ID, "pause"); errStatus(t, err) != http.StatusConflict {
+		t.Errorf("pausing a finished rollout: %v, want 409", err)
+	}
+	list, err := c.ListRollouts(ctx)
+	if err != nil || list.Total != 1 || list.Items[0].ID != r.ID {
+		t.Errorf("rollouts: %s %v", jsonOf(list), err)
+	}
 }
 
 // answerPhotos are val photos of both labels, among them borderline ones

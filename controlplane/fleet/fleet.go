@@ -77,6 +77,8 @@ type Fleet struct {
 
 	pwMu   sync.Mutex
 	pwLine string // the control plane's own password file line
+
+	wake chan struct{} // makes Drive step now (kick)
 }
 
 // New returns a Fleet; ctx bounds its background calls (MQTT callbacks).
@@ -84,7 +86,7 @@ func New(ctx context.Context, cfg Config) *Fleet {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Fleet{cfg: cfg, ctx: ctx}
+	return &Fleet{cfg: cfg, ctx: ctx, wake: make(chan struct{}, 1)}
 }
 
 // SetBus attaches the MQTT side once it is connected (the bus calls back
@@ -320,13 +322,24 @@ func (f *Fleet) OnReported(deviceID string, r *pfleet.Reported, raw []byte) {
 	if err := f.cfg.Store.SetDeviceSeen(ctx, deviceID, online, time.Now(), raw); err != nil && !errors.Is(err, store.ErrNotFound) {
 		f.cfg.Log.Warn("storing reported state", zap.String("device", deviceID), zap.Error(err))
 	}
+	// The reported state is retained and names the last desired state
+	// applied: it settles a rollout device whose "applied" event was lost.
+	if r.AppliedDesiredID != "" && r.State == pfleet.StateServing {
+		if changed, err := f.cfg.Store.RolloutDeviceProgress(ctx, deviceID, r.AppliedDesiredID, api.DeviceHealthy, "", 100); err == nil && changed {
+			f.kick()
+		}
+	}
 }
 
-// OnEvent marks a device seen when it sends an event.
-func (f *Fleet) OnEvent(deviceID string, _ *pfleet.Event) {
+// OnEvent marks a device seen when it sends an event, and records what
+// the event says about a rollout's desired state.
+func (f *Fleet) OnEvent(deviceID string, e *pfleet.Event) {
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
 	_ = f.cfg.Store.SetDeviceSeen(ctx, deviceID, true, time.Now(), nil)
+	if e.Ref != "" {
+		f.rolloutProgress(ctx, deviceID, e)
+	}
 }
 
 // packageSource is a package file answering MQTT chunk requests.

@@ -76,6 +76,9 @@ type Options struct {
 	// (default 512 MiB, the plugins' own decode budget). Beyond them a
 	// request waits 2 s, then gets 429 busy.
 	DecodeBudget, InferBudget int64
+	// ReplicaID names this replica: of several, each rollout is driven by
+	// one at a time (a lease in the database); default the host name.
+	ReplicaID string
 	// SDKDir holds per-platform runtime files for offline SDK zips
 	// (<SDKDir>/<platform>/…); default <DataDir>/../sdk beside the binary.
 	SDKDir string
@@ -185,6 +188,15 @@ func New(opt Options, d Deps) (*Server, error) {
 	s.svcs = newServices(s)
 	s.engine = s.routes()
 	s.imports.Start(ctx, opt.ImportWorkers)
+	replica := opt.ReplicaID
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.fleet.Drive(ctx, replica+"/"+newSecret("")[:8], time.Second)
+	}()
 	s.wg.Add(1)
 	go s.sweepUploads()
 	return s, nil

@@ -412,6 +412,15 @@ type Store interface {
 	CreateGroup(ctx context.Context, g *Group) error
 	Groups(ctx context.Context) ([]Group, error)
 	Group(ctx context.Context, name string) (*Group, error)
+	// Rollouts (rollouts.go): created with their devices, read, leased to
+	// one replica at a time, and updated as they go.
+	CreateRollout(ctx context.Context, r *Rollout, devs []RolloutDevice) error
+	Rollout(ctx context.Context, id string) (*Rollout, []RolloutDevice, error)
+	Rollouts(ctx context.Context) ([]Rollout, error)
+	ClaimRollouts(ctx context.Context, owner string, ttl time.Duration) ([]string, error)
+	SetRollout(ctx context.Context, r *Rollout) error
+	SetRolloutDevice(ctx context.Context, rolloutID string, d *RolloutDevice) error
+	RolloutDeviceProgress(ctx context.Context, deviceID, desiredID, state, reason string, percent float64) (bool, error)
 	// SetDeviceSeen records presence and, when reported is not nil, the
 	// reported state.
 	SetDeviceSeen(ctx context.Context, id string, online bool, at time.Time, reported json.RawMessage) error

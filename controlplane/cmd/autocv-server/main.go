@@ -193,7 +193,8 @@ func run(ctx context.Context, cfg config, stop func()) error {
 	srv, err = server.New(server.Options{DataDir: dataDir, PublicURL: cfg.PublicURL, MQTTURL: mqttPublic,
 		MaxUploadBytes: cfg.MaxUploadBytes, LeaseTTL: cfg.LeaseTTL, SDKDir: sdkDir(cfg),
 		MosquittoPasswordFile: cfg.MosquittoPasswd, MosquittoPIDFile: cfg.MosquittoPID,
-		BrokerUsername: cfg.MQTTUsername, BrokerPassword: cfg.MQTTPassword, TrustedProxies: cfg.proxies(), NoDeviceHTTP: !cfg.DeviceHTTP},
+		BrokerUsername: cfg.MQTTUsername, BrokerPassword: cfg.MQTTPassword, TrustedProxies: cfg.proxies(), NoDeviceHTTP: !cfg.DeviceHTTP,
+		ReplicaID: cfg.ReplicaID},
 		server.Deps{Store: st, Blobs: blobs, Infer: pool, Log: log, Key: key})
 	if err != nil {
 		return err

@@ -122,6 +122,15 @@ func commands() []command {
 			{name: "create", usage: "groups create NAME [--description D]   (admin)", run: (*app).groupsCreate},
 			{name: "get", usage: "groups get NAME   (admin)", run: (*app).groupsGet},
 		}},
+		{name: "rollouts", sub: []command{
+			{name: "create", usage: "rollouts create --model M --version V --group G [--strategy all|canary|waves] [--canary N | --canary-percent P] [--wave-size N] [--pause 1m] [--failure-budget N] [--health-timeout 10m] [--wait]   (admin)", run: (*app).rolloutsCreate},
+			{name: "list", usage: "rollouts list   (admin)", run: (*app).rolloutsList},
+			{name: "get", usage: "rollouts get ID   (admin)", run: (*app).rolloutsGet},
+			{name: "pause", usage: "rollouts pause ID   (admin)", run: rolloutsAction("pause")},
+			{name: "resume", usage: "rollouts resume ID   (admin)", run: rolloutsAction("resume")},
+			{name: "abort", usage: "rollouts abort ID   (admin)", run: rolloutsAction("abort")},
+			{name: "rollback", usage: "rollouts rollback ID   (admin)", run: rolloutsAction("rollback")},
+		}},
 		{name: "enrollment-tokens", sub: []command{
 			{name: "list", usage: "enrollment-tokens list   (admin)", run: (*app).enrollmentTokensList},
 			{name: "create", usage: "enrollment-tokens create --group G [--uses N] [--expires-in 24h]   (admin)", run: (*app).enrollmentTokensCreate},

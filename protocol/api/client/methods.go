@@ -452,3 +452,23 @@ func (c *Client) ListGroups(ctx context.Context) (*api.GroupList, error) {
 func (c *Client) GetGroup(ctx context.Context, name string) (*api.GroupDetail, error) {
 	return call[api.GroupDetail](ctx, c, get, Path("groups", name), nil)
 }
+
+// CreateRollout rolls a trained version out to a device group (admin).
+func (c *Client) CreateRollout(ctx context.Context, req api.CreateRolloutRequest) (*api.Rollout, error) {
+	return call[api.Rollout](ctx, c, post, "/rollouts", req)
+}
+
+// ListRollouts lists the rollouts, newest first (admin).
+func (c *Client) ListRollouts(ctx context.Context) (*api.RolloutList, error) {
+	return call[api.RolloutList](ctx, c, get, "/rollouts", nil)
+}
+
+// GetRollout reads a rollout and each device's progress (admin).
+func (c *Client) GetRollout(ctx context.Context, id string) (*api.Rollout, error) {
+	return call[api.Rollout](ctx, c, get, Path("rollouts", id), nil)
+}
+
+// RolloutAction pauses, resumes, aborts or rolls back a rollout (admin).
+func (c *Client) RolloutAction(ctx context.Context, id, action string) (*api.Rollout, error) {
+	return call[api.Rollout](ctx, c, post, Path("rollouts", id, action), nil)
+}
