@@ -63,9 +63,21 @@ func (s *Server) limit(c *gin.Context) {
 	}
 	c.Request.Body = body
 	c.Next()
-	if !errors.Is(body.err, io.EOF) {
-		dropBody(c, conn)
+	if errors.Is(body.err, io.EOF) {
+		return
 	}
+	// A refusal that did not need the body (a bad top_k, say): read the
+	// rest at the client's pace (the bodyReader still cuts a slow one off)
+	// so an ordinary client gets its answer instead of a reset while it
+	// is still sending. Busy, too large and too slow are cut short.
+	if st := c.Writer.Status(); body.err == nil && st != http.StatusTooManyRequests && st != http.StatusRequestEntityTooLarge &&
+		c.Request.ContentLength <= s.cfg.MaxImageBytes {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, s.cfg.MaxImageBytes+1))
+		if errors.Is(body.err, io.EOF) {
+			return
+		}
+	}
+	dropBody(c, conn)
 }
 
 // dropBody makes the server close the connection after the answer
