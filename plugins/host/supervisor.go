@@ -104,7 +104,8 @@ type Supervisor struct {
 	model    inference.Model // the last one loaded
 	changed  chan struct{}   // closed at every state change
 	stopped  bool
-	crashed  bool // cur died; watch restarts it
+	crashed  bool   // cur died; watch restarts it
+	gen      uint64 // bumped by every install: a restart begun before one must not undo it
 	lastErr  error
 	restarts int
 	attempts int // restart attempts since the last stable process
@@ -245,6 +246,7 @@ func (s *Supervisor) launch(ctx context.Context, req inference.LoadRequest) (*In
 func (s *Supervisor) install(in *Instance) {
 	in.ReadyAt = time.Now()
 	s.cur, s.req, s.model, s.crashed, s.used = in, in.Request, in.Model, false, in.ReadyAt
+	s.gen++
 	s.set(StateReady, nil)
 }
 

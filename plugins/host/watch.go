@@ -90,7 +90,7 @@ func (s *Supervisor) restart() {
 		s.attempts++
 		s.set(StateStarting, fmt.Errorf("the inference plugin stopped (%v); restarting it in %s (attempt %d)",
 			s.lastErr, delay.Round(time.Millisecond), attempt))
-		req := s.req
+		req, gen := s.req, s.gen
 		s.mu.Unlock()
 		s.log.Info("restarting plugin", zap.Duration("delay", delay), zap.Int("attempt", attempt))
 		t := time.NewTimer(delay)
@@ -119,6 +119,13 @@ func (s *Supervisor) restart() {
 			s.mu.Unlock()
 			in.Proc.Kill()
 			return
+		}
+		if s.gen != gen {
+			// A Load installed another package while this restart waited
+			// (and that one died too): start that one instead, not the old.
+			s.mu.Unlock()
+			in.Proc.Kill()
+			continue
 		}
 		s.install(in)
 		s.restarts++
