@@ -219,6 +219,13 @@ func (f *Fleet) Remove(ctx context.Context, deviceID string) error {
 // package's sha256) or HTTP from a URL only that device can use. It
 // returns the device as now desired.
 func (f *Fleet) SetDesired(ctx context.Context, deviceID, modelID string, version int) (*store.Device, error) {
+	return f.setDesired(ctx, deviceID, modelID, version, nil)
+}
+
+// setDesired is SetDesired; before, when set, is told the new desired
+// state's id after it is stored and before it is published (a rollout
+// records it first, so the device's quick answers find their row).
+func (f *Fleet) setDesired(ctx context.Context, deviceID, modelID string, version int, before func(desiredID string) error) (*store.Device, error) {
 	d, err := f.cfg.Store.Device(ctx, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", deviceID, err)
@@ -248,6 +255,11 @@ func (f *Fleet) SetDesired(ctx context.Context, deviceID, modelID string, versio
 		return nil, err
 	}
 	d.DesiredModelID, d.DesiredVersion, d.DesiredID = v.ModelID, v.Number, msg.ID
+	if before != nil {
+		if err := before(msg.ID); err != nil {
+			return nil, err
+		}
+	}
 	if b := f.getBus(); b != nil {
 		if err := b.PublishDesired(ctx, d.ID, msg); err != nil {
 			return d, fmt.Errorf("%w: %v", ErrPublish, err)

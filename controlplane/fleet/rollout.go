@@ -101,6 +101,15 @@ func (f *Fleet) CreateRollout(ctx context.Context, req api.CreateRolloutRequest,
 	if _, err := f.cfg.Store.Group(ctx, req.Group); err != nil {
 		return nil, fmt.Errorf("group %s: %w", req.Group, err)
 	}
+	if rs, err := f.cfg.Store.Rollouts(ctx); err != nil {
+		return nil, err
+	} else {
+		for _, r := range rs {
+			if r.Group == req.Group && (r.Status == api.RolloutRunning || r.Status == api.RolloutPaused) {
+				return nil, fmt.Errorf("group %s already has rollout %s (%s): %w; abort or finish it first", req.Group, r.ID, r.Status, ErrState)
+			}
+		}
+	}
 	ds, err := f.cfg.Store.Devices(ctx, req.Group)
 	if err != nil {
 		return nil, err
@@ -179,52 +188,69 @@ func (f *Fleet) Step(ctx context.Context, id string) error {
 			online[ds[i].ID] = &ds[i]
 		}
 	}
+	if failed := countFailed(devs); failed > s.FailureBudget {
+		return f.rollBack(ctx, r, devs, api.RolloutFailed,
+			fmt.Sprintf("%d device(s) failed, over the failure budget of %d; rolled back", failed, s.FailureBudget))
+	}
 	now := time.Now()
 	timeout := time.Duration(s.HealthTimeoutSeconds) * time.Second
-	done := true
+	done, healthy, inWave := true, 0, 0
 	for i := range devs {
 		d := &devs[i]
 		if d.Wave != r.Wave {
 			continue
 		}
+		inWave++
 		dev := online[d.DeviceID]
+		if dev == nil {
+			continue // removed from the group (or the fleet): nothing to wait for
+		}
 		switch d.State {
 		case api.DevicePending:
 			d.StartedAt = now
-			got, err := f.SetDesired(ctx, d.DeviceID, r.ModelID, r.Version)
+			_, err := f.setDesired(ctx, d.DeviceID, r.ModelID, r.Version, func(desiredID string) error {
+				d.State, d.DesiredID = api.DeviceDeploying, desiredID
+				return f.cfg.Store.SetRolloutDevice(ctx, r.ID, d)
+			})
 			switch {
-			case got != nil: // told (ErrPublish too: the desired state is stored and republished)
-				d.State, d.DesiredID = api.DeviceDeploying, got.DesiredID
-			default:
+			case err == nil || errors.Is(err, ErrPublish):
+				// told (a failed publish is stored and republished)
+			case errors.Is(err, ErrNotTrained) || errors.Is(err, store.ErrNotFound):
 				d.State, d.Reason = api.DeviceFailed, err.Error()
+				if err := f.cfg.Store.SetRolloutDevice(ctx, r.ID, d); err != nil {
+					return err
+				}
+			default:
+				return err // a passing fault: the device stays pending for the next step
+			}
+		case api.DeviceDeploying, api.DeviceTransferring, api.DeviceVerifying, api.DeviceSwapping:
+			if applied(dev) == d.DesiredID { // its "applied" event was lost; the reported state says so
+				d.State, d.Percent = api.DeviceHealthy, 100
+			} else if !dev.Online {
+				d.StartedAt = now // the health clock runs while the device is online
+			} else if now.Sub(d.StartedAt) > timeout {
+				d.State, d.Reason = api.DeviceFailed, fmt.Sprintf("not healthy within %s", timeout)
 			}
 			if err := f.cfg.Store.SetRolloutDevice(ctx, r.ID, d); err != nil {
 				return err
 			}
-		case api.DeviceDeploying, api.DeviceTransferring, api.DeviceVerifying, api.DeviceSwapping:
-			if dev != nil && dev.Online && now.Sub(d.StartedAt) > timeout {
-				d.State, d.Reason = api.DeviceFailed, fmt.Sprintf("not healthy within %s", timeout)
-				if err := f.cfg.Store.SetRolloutDevice(ctx, r.ID, d); err != nil {
-					return err
-				}
-			}
+		}
+		if d.State == api.DeviceHealthy {
+			healthy++
 		}
 		settled := d.State == api.DeviceHealthy || d.State == api.DeviceFailed || d.State == api.DeviceRolledBack
-		if !settled && (dev == nil || dev.Online) {
+		if !settled && dev.Online {
 			done = false // an offline device was told (retained) and catches up on its own
 		}
 	}
-	failed := 0
-	for _, d := range devs {
-		if d.State == api.DeviceFailed {
-			failed++
-		}
-	}
-	if failed > s.FailureBudget {
+	if failed := countFailed(devs); failed > s.FailureBudget {
 		return f.rollBack(ctx, r, devs, api.RolloutFailed,
 			fmt.Sprintf("%d device(s) failed, over the failure budget of %d; rolled back", failed, s.FailureBudget))
 	}
-	if !done {
+	// A wave moves on once it is settled and at least one of its devices
+	// proved the version healthy: a canary of offline devices proves
+	// nothing, so it waits for them.
+	if !done || inWave > 0 && healthy == 0 {
 		return nil
 	}
 	if r.WaveDoneAt.IsZero() {
@@ -239,16 +265,43 @@ func (f *Fleet) Step(ctx context.Context, id string) error {
 			f.cfg.Log.Info("rollout succeeded", zap.String("rollout", r.ID))
 		}
 	}
-	return f.cfg.Store.SetRollout(ctx, r)
+	return f.cfg.Store.SetRollout(ctx, r, api.RolloutRunning)
+}
+
+func countFailed(devs []store.RolloutDevice) int {
+	n := 0
+	for _, d := range devs {
+		if d.State == api.DeviceFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// applied is the desired state a device last reported applied and serving.
+func applied(d *store.Device) string {
+	var r pfleet.Reported
+	if len(d.Reported) == 0 || json.Unmarshal(d.Reported, &r) != nil || r.State != pfleet.StateServing {
+		return ""
+	}
+	return r.AppliedDesiredID
 }
 
 // rollBack tells every device the rollout changed to run what it ran
 // before, and ends the rollout with status.
 func (f *Fleet) rollBack(ctx context.Context, r *store.Rollout, devs []store.RolloutDevice, status, why string) error {
+	from := r.Status
+	r.Status, r.Error = status, why
+	if err := f.cfg.Store.SetRollout(ctx, r, from); err != nil {
+		return err // changed meanwhile (an abort, another replica): leave it
+	}
 	for i := range devs {
 		d := &devs[i]
 		if d.DesiredID == "" || d.State == api.DeviceRolledBack {
 			continue
+		}
+		if cur, err := f.cfg.Store.Device(ctx, d.DeviceID); err != nil || cur.DesiredID != d.DesiredID {
+			continue // removed, or told something newer since: not this rollout's to undo
 		}
 		if d.PrevModelID == "" {
 			d.Reason = "nothing ran before: it keeps the new version"
@@ -261,9 +314,8 @@ func (f *Fleet) rollBack(ctx context.Context, r *store.Rollout, devs []store.Rol
 			return err
 		}
 	}
-	r.Status, r.Error = status, why
 	f.cfg.Log.Warn("rollout stopped", zap.String("rollout", r.ID), zap.String("status", status), zap.String("why", why))
-	return f.cfg.Store.SetRollout(ctx, r)
+	return nil
 }
 
 // RolloutAction pauses, resumes, aborts or rolls back a rollout.
@@ -272,7 +324,7 @@ func (f *Fleet) RolloutAction(ctx context.Context, id, action string) error {
 	if err != nil {
 		return err
 	}
-	active := r.Status == api.RolloutRunning || r.Status == api.RolloutPaused
+	active, from := r.Status == api.RolloutRunning || r.Status == api.RolloutPaused, r.Status
 	switch {
 	case action == "pause" && r.Status == api.RolloutRunning:
 		r.Status = api.RolloutPaused
@@ -288,7 +340,7 @@ func (f *Fleet) RolloutAction(ctx context.Context, id, action string) error {
 	default:
 		return fmt.Errorf("rollout %s is %s: %w (%s)", id, r.Status, ErrState, action)
 	}
-	return f.cfg.Store.SetRollout(ctx, r)
+	return f.cfg.Store.SetRollout(ctx, r, from)
 }
 
 // rolloutProgress records what a device's event says about a desired

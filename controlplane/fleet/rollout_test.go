@@ -210,17 +210,53 @@ func TestWavesAndOfflineDevice(t *testing.T) {
 		e.event(t, id, devs[id], pfleet.EventApplied, "")
 	}
 	e.step(t, r.ID)
-	got, devs = e.step(t, r.ID) // wave 2: the offline device, told and not waited for
-	if got.Status != api.RolloutSucceeded {
-		t.Fatalf("rollout with only an offline device left: %s (wave %d)", got.Status, got.Wave)
-	}
+	got, devs = e.step(t, r.ID) // wave 2: only the offline device, told (retained)
 	if d := devs[offline]; d.State != api.DeviceDeploying || d.DesiredID == "" {
 		t.Fatalf("offline device: %+v", d)
 	}
-	// It reconnects and reports the desired state applied.
+	// A wave of offline devices proves nothing: the rollout waits for it
+	// rather than calling the version healthy (and the health clock does
+	// not run while the device is away).
+	if got.Status != api.RolloutRunning || got.Wave != 2 {
+		t.Fatalf("rollout with only an offline device left: %s (wave %d), want running", got.Status, got.Wave)
+	}
+	// It reconnects and reports the desired state applied (retained, so
+	// even without the event).
 	e.f.OnReported(offline, &pfleet.Reported{State: pfleet.StateServing, AppliedDesiredID: devs[offline].DesiredID}, []byte(`{}`))
-	if _, devs = e.step(t, r.ID); devs[offline].State != api.DeviceHealthy {
-		t.Errorf("offline device after it caught up: %s", devs[offline].State)
+	got, devs = e.step(t, r.ID)
+	if devs[offline].State != api.DeviceHealthy || got.Status != api.RolloutSucceeded {
+		t.Errorf("after the offline device caught up: device %s, rollout %s", devs[offline].State, got.Status)
+	}
+}
+
+// One rollout at a time per group, and a rollback undoes only what its
+// rollout set: a device told something newer since keeps it.
+func TestRolloutOverlap(t *testing.T) {
+	ctx := context.Background()
+	e := newRolloutEnv(t, 2)
+	r1, err := e.f.CreateRollout(ctx, api.CreateRolloutRequest{ModelID: e.model, Version: 1, Group: "车间A"}, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.f.CreateRollout(ctx, api.CreateRolloutRequest{ModelID: e.model, Version: 2, Group: "车间A"}, "u1"); !errors.Is(err, fleet.ErrState) {
+		t.Errorf("second rollout on a busy group: %v, want ErrState", err)
+	}
+	_, devs := e.step(t, r1.ID)
+	for _, id := range e.devices {
+		e.event(t, id, devs[id], pfleet.EventApplied, "")
+	}
+	if r, _ := e.step(t, r1.ID); r.Status != api.RolloutSucceeded {
+		t.Fatalf("v1: %s", r.Status)
+	}
+	// Someone sets one device to v2 by hand; rolling r1 back leaves it.
+	if _, err := e.f.SetDesired(ctx, e.devices[0], e.model, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.f.RolloutAction(ctx, r1.ID, "rollback"); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.st.Device(ctx, e.devices[0]); d.DesiredVersion != 2 {
+		t.Errorf("rollback undid a newer desired state: v%d", d.DesiredVersion)
 	}
 }
 

@@ -37,6 +37,8 @@ func (s *Server) createRollout(c *gin.Context) {
 		fail(c, api.CodeInvalid, err.Error())
 	case errors.Is(err, fleet.ErrNotTrained):
 		fail(c, api.CodeNotTrained, err.Error())
+	case errors.Is(err, fleet.ErrState):
+		fail(c, api.CodeConflict, err.Error()) // the group has a rollout going
 	case errors.Is(err, store.ErrNotFound):
 		fail(c, api.CodeNotFound, err.Error()) // names the version or the group
 	case err != nil:
@@ -82,7 +84,7 @@ func (s *Server) rolloutAction(c *gin.Context) {
 	switch {
 	case errors.Is(err, fleet.ErrInvalid):
 		fail(c, api.CodeInvalid, err.Error())
-	case errors.Is(err, fleet.ErrState):
+	case errors.Is(err, fleet.ErrState), errors.Is(err, store.ErrConflict):
 		fail(c, api.CodeConflict, err.Error())
 	case err != nil:
 		s.lookupError(c, err, "rollout "+c.Param("id"))

@@ -167,7 +167,7 @@ func (s *Server) table() []route {
 		r("GET", "/groups", "devices", "Device groups with device and online counts (admin)", "admin", user, requireAdmin, std, s.listGroups).ok(OK, &api.GroupList{}),
 		r("GET", "/groups/:name", "devices", "A device group and its devices (admin)", "admin", user, requireAdmin, std, s.getGroup).ok(OK, &api.GroupDetail{}),
 		r("POST", "/rollouts", "devices", "Roll a trained version out to a device group: all at once, canary or waves (admin)", "admin", small, user, requireAdmin, std, s.createRollout).
-			json(&api.CreateRolloutRequest{}).ok(Created, &api.Rollout{}).fails(api.CodeInvalid, api.CodeNotTrained, api.CodeNotFound),
+			json(&api.CreateRolloutRequest{}).ok(Created, &api.Rollout{}).fails(api.CodeInvalid, api.CodeNotTrained, api.CodeNotFound, api.CodeConflict),
 		r("GET", "/rollouts", "devices", "Rollouts, newest first, with devices counted by state (admin)", "admin", user, requireAdmin, std, s.listRollouts).ok(OK, &api.RolloutList{}),
 		r("GET", "/rollouts/:id", "devices", "A rollout and each device's progress (admin)", "admin", user, requireAdmin, std, s.getRollout).ok(OK, &api.Rollout{}),
 		r("POST", "/rollouts/:id/:action", "devices", "Pause, resume, abort or roll back a rollout (action: pause|resume|abort|rollback; admin)", "admin", user, requireAdmin, std, s.rolloutAction).

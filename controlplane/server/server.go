@@ -188,15 +188,7 @@ func New(opt Options, d Deps) (*Server, error) {
 	s.svcs = newServices(s)
 	s.engine = s.routes()
 	s.imports.Start(ctx, opt.ImportWorkers)
-	replica := opt.ReplicaID
-	if replica == "" {
-		replica, _ = os.Hostname()
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.fleet.Drive(ctx, replica+"/"+newSecret("")[:8], time.Second)
-	}()
+
 	s.wg.Add(1)
 	go s.sweepUploads()
 	return s, nil
@@ -212,7 +204,19 @@ func (s *Server) Handler() http.Handler { return s.engine }
 
 // Start brings up what must be loaded before the server takes traffic:
 // online cloud services are loaded into plugins.
+// Rollouts are driven from here on: main calls Start after the bus is up
+// and the stored desired states are republished, so a republish never
+// overwrites a newer desired state a rollout just sent.
 func (s *Server) Start(ctx context.Context) error {
+	replica := s.opt.ReplicaID
+	if replica == "" {
+		replica, _ = os.Hostname()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.fleet.Drive(s.ctx, replica+"/"+newSecret("")[:8], time.Second)
+	}()
 	return s.svcs.loadAll(ctx)
 }
 

@@ -142,15 +142,16 @@ func (s *sqlStore) ClaimRollouts(ctx context.Context, owner string, ttl time.Dur
 }
 
 // SetRollout records a rollout's status, error, wave and when the wave
-// ended.
-func (s *sqlStore) SetRollout(ctx context.Context, r *Rollout) error {
-	n, err := s.rdb().execN(ctx, "UPDATE rollouts SET status = ?, error = ?, wave = ?, wave_done_at = ?, updated_at = ? WHERE id = ?",
-		r.Status, r.Error, r.Wave, ms(r.WaveDoneAt), s.nowMS(), r.ID)
+// ended, if its status is still from; one that changed meanwhile (an
+// abort, another replica) is ErrConflict and stays as it is.
+func (s *sqlStore) SetRollout(ctx context.Context, r *Rollout, from string) error {
+	n, err := s.rdb().execN(ctx, "UPDATE rollouts SET status = ?, error = ?, wave = ?, wave_done_at = ?, updated_at = ? WHERE id = ? AND status = ?",
+		r.Status, r.Error, r.Wave, ms(r.WaveDoneAt), s.nowMS(), r.ID, from)
 	if err != nil {
 		return fmt.Errorf("store: rollout %s: %w", r.ID, err)
 	}
 	if n == 0 {
-		return notFound("rollout", r.ID)
+		return fmt.Errorf("store: rollout %s is no longer %s: %w", r.ID, from, ErrConflict)
 	}
 	return nil
 }

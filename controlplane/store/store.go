@@ -418,7 +418,7 @@ type Store interface {
 	Rollout(ctx context.Context, id string) (*Rollout, []RolloutDevice, error)
 	Rollouts(ctx context.Context) ([]Rollout, error)
 	ClaimRollouts(ctx context.Context, owner string, ttl time.Duration) ([]string, error)
-	SetRollout(ctx context.Context, r *Rollout) error
+	SetRollout(ctx context.Context, r *Rollout, from string) error
 	SetRolloutDevice(ctx context.Context, rolloutID string, d *RolloutDevice) error
 	RolloutDeviceProgress(ctx context.Context, deviceID, desiredID, state, reason string, percent float64) (bool, error)
 	// SetDeviceSeen records presence and, when reported is not nil, the
