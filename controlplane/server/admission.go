@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -39,14 +40,18 @@ func admit(c *gin.Context, b *budget, imgs [][]byte) (release func(), ok bool) {
 	var cost int64
 	for _, im := range imgs {
 		n, _ := imagerules.DecodeCost(im)
-		cost += n
+		cost = min(cost+min(n, b.size), b.size) // saturating: a header may claim 2^62 bytes
 	}
-	cost = min(max(cost, 1), b.size) // one request never needs more than all of it
+	cost = max(cost, 1) // one request never needs more than all of it
 	ctx, cancel := context.WithTimeout(c.Request.Context(), admitWait)
 	defer cancel()
 	if err := b.sem.Acquire(ctx, cost); err != nil {
-		if c.Request.Context().Err() != nil {
+		switch {
+		case errors.Is(c.Request.Context().Err(), context.Canceled):
 			c.Abort() // the client went away
+			return nil, false
+		case c.Request.Context().Err() != nil:
+			abortAPI(c, api.Errorf(api.CodeTimeout, "the request ran out of time waiting to be decoded"))
 			return nil, false
 		}
 		c.Header("Retry-After", strconv.Itoa(int(admitWait.Seconds())))

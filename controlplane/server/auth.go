@@ -155,6 +155,16 @@ func requireAdmin(c *gin.Context) {
 	c.Next()
 }
 
+// requireSession lets only a console session through: making users is
+// never done with an API key, whatever its scopes.
+func requireSession(c *gin.Context) {
+	if p := who(c); p == nil || p.kind != store.TokenSession {
+		fail(c, api.CodeForbidden, "log in to the console to do this; an API key may not")
+		return
+	}
+	c.Next()
+}
+
 // owns reports whether the caller may see a row owned by ownerID; other
 // users' rows answer 404 so their existence does not leak.
 func owns(c *gin.Context, ownerID string) bool {
@@ -185,8 +195,12 @@ func (s *Server) login(c *gin.Context) {
 		fail(c, api.CodeInvalid, "username and password are required")
 		return
 	}
+	if len(req.Username) > 64 {
+		fail(c, api.CodeInvalid, "username: at most 64 bytes")
+		return
+	}
 	ip := c.ClientIP()
-	if wait := s.limiter.blocked(ip, req.Username); wait > 0 {
+	if wait := s.limiter.attempt(ip, req.Username); wait > 0 {
 		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		fail(c, api.CodeRateLimited, "too many failed logins; try again in "+wait.Round(time.Second).String())
 		return
@@ -202,7 +216,6 @@ func (s *Server) login(c *gin.Context) {
 	}
 	// Compare even for unknown users so timing does not tell them apart.
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil {
-		s.limiter.failed(ip, req.Username)
 		s.log.Info("login failed", zap.String("user", req.Username), zap.String("ip", ip))
 		fail(c, api.CodeBadCredentials, "wrong username or password")
 		return
@@ -326,7 +339,10 @@ func (s *Server) changePassword(c *gin.Context) {
 }
 
 func tokenJSON(t *store.Token) api.Token {
-	out := api.Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC(), Scopes: t.Scopes, Services: t.Services}
+	out := api.Token{ID: t.ID, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
+	if t.Kind == store.TokenAPIKey { // others have no scopes (trainer tokens: the job API)
+		out.Scopes, out.Services = t.Scopes, t.Services
+	}
 	if !t.LastUsed.IsZero() {
 		used := t.LastUsed.UTC()
 		out.LastUsed = &used
@@ -383,6 +399,16 @@ func (s *Server) createToken(kind, prefix string) gin.HandlerFunc {
 				fail(c, api.CodeInvalid, err.Error())
 				return
 			}
+			// A key makes keys of at most its own scopes: keys is not a
+			// way to full access.
+			if p := who(c); p.kind == store.TokenAPIKey {
+				for _, sc := range tok.Scopes {
+					if !hasScope(p.token, sc) {
+						failf(c, api.CodeForbidden, "this API key may not make a key with scope %q, which it lacks", sc)
+						return
+					}
+				}
+			}
 		} else if len(req.Scopes)+len(req.Services) > 0 {
 			fail(c, api.CodeInvalid, "a trainer token calls the job API only; it takes no scopes or services")
 			return
@@ -418,20 +444,27 @@ func (s *Server) listTokens(kind string) gin.HandlerFunc {
 	}
 }
 
-func (s *Server) deleteToken(c *gin.Context) {
-	if err := s.st.DeleteToken(c.Request.Context(), who(c).user.ID, c.Param("id")); err != nil {
-		s.lookupError(c, err, "key "+c.Param("id"))
-		return
+// deleteToken revokes one of the caller's tokens of kind: DELETE
+// /apikeys/{id} never ends a session or a trainer token.
+func (s *Server) deleteToken(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ts, err := s.st.Tokens(c.Request.Context(), who(c).user.ID, kind)
+		if err != nil {
+			s.internal(c, err)
+			return
+		}
+		if !slices.ContainsFunc(ts, func(t store.Token) bool { return t.ID == c.Param("id") }) {
+			fail(c, api.CodeNotFound, kind+" "+c.Param("id")+" not found")
+			return
+		}
+		if err := s.st.DeleteToken(c.Request.Context(), who(c).user.ID, c.Param("id")); err != nil {
+			s.lookupError(c, err, kind+" "+c.Param("id"))
+			return
+		}
+		c.Status(http.StatusNoContent)
 	}
-	c.Status(http.StatusNoContent)
 }
 
-// loginLimiter counts failed logins per client address and per (username,
-// address) in a sliding window; past the limit, logins from there (or for
-// that user from there) wait until the oldest failure leaves the window.
-// Keying users by address too means nobody can lock the admin out from
-// elsewhere. The address is the connection's unless --trusted-proxies
-// names the proxies whose X-Forwarded-For may be believed.
 // NewTrainerToken makes a trainer token's secret and the hash the store
 // keeps of it (for the local trainers autocv-server starts).
 func NewTrainerToken() (secret, hash string) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -22,17 +23,28 @@ import (
 // a disk that changed a package or an image must not hand wrong bytes to
 // a browser, a device or a plugin with a 200.
 
-// verifiedFiles remembers local files already hashed, by path, size and
-// modification time, so a package downloaded often is hashed once.
-var verifiedFiles sync.Map
+// verified remembers local files hashed lately, by path, size and
+// modification time, so a package downloaded often is hashed once an
+// hour, not once a download; bit rot that keeps size and time is found
+// within the hour (and by autocv-server scrub). Bounded: when full it
+// starts afresh.
+var verified = struct {
+	sync.Mutex
+	at map[string]time.Time
+}{at: map[string]time.Time{}}
+
+const verifiedFor, verifiedMax = time.Hour, 10_000
 
 func verifyFile(f *os.File, sha string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	key := f.Name() + "|" + strconv.FormatInt(fi.Size(), 10) + "|" + fi.ModTime().String()
-	if v, ok := verifiedFiles.Load(key); ok && v == sha {
+	key := sha + "|" + f.Name() + "|" + strconv.FormatInt(fi.Size(), 10) + "|" + fi.ModTime().String()
+	verified.Lock()
+	at, ok := verified.at[key]
+	verified.Unlock()
+	if ok && time.Since(at) < verifiedFor {
 		return nil
 	}
 	if err := blob.Verify(f, sha); err != nil {
@@ -41,11 +53,17 @@ func verifyFile(f *os.File, sha string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	verifiedFiles.Store(key, sha)
+	verified.Lock()
+	if len(verified.at) >= verifiedMax {
+		clear(verified.at)
+	}
+	verified.at[key] = time.Now()
+	verified.Unlock()
 	return nil
 }
 
-// corrupt logs, counts and (in a local store) quarantines a corrupt blob.
+// corrupt logs, counts and (in a local store) quarantines a blob found
+// corrupt (blob.ErrCorrupt: its bytes do not hash to its name).
 func (s *Server) corrupt(where, sha string, err error) {
 	corruptBlobs.WithLabelValues(where).Inc()
 	s.log.Error("corrupt blob", zap.String("sha256", sha), zap.String("where", where), zap.Error(err))
@@ -67,10 +85,14 @@ func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
 		return
 	}
 	defer rc.Close()
-	if f, ok := rc.(*os.File); ok {
-		if err := verifyFile(f, sha); err != nil {
+	f, local := rc.(*os.File)
+	if local {
+		if err := verifyFile(f, sha); errors.Is(err, blob.ErrCorrupt) {
 			s.corrupt("store", sha, err)
 			failf(c, api.CodeInternal, "the stored copy of %s is corrupt; it was taken out of service and reported (request id %s)", sha, c.GetString(requestIDKey))
+			return
+		} else if err != nil {
+			s.internal(c, err) // a read error is not corruption: the blob stays
 			return
 		}
 	}
@@ -79,8 +101,8 @@ func (s *Server) sendBlob(c *gin.Context, sha, ctype, filename string) {
 		c.Header("Content-Disposition", `attachment; filename="`+filename+`"`)
 	}
 	c.Header("Content-Type", ctype)
-	if rs, ok := rc.(io.ReadSeeker); ok {
-		http.ServeContent(c.Writer, c.Request, "", zeroTime, rs)
+	if local {
+		http.ServeContent(c.Writer, c.Request, "", zeroTime, f) // verified whole: Range works
 		return
 	}
 	c.Header("Content-Length", strconv.FormatInt(n, 10))
@@ -132,8 +154,10 @@ func (s *Server) packageFile(ctx context.Context, sha string) (string, error) {
 		if err == nil {
 			return path, nil
 		}
-		s.corrupt("cache", sha, err)
-		os.Remove(path)
+		if errors.Is(err, blob.ErrCorrupt) {
+			s.corrupt("cache", sha, err)
+		}
+		os.Remove(path) // a cache copy: made again from the store
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", err

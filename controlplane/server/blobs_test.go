@@ -17,15 +17,20 @@ import (
 	"github.com/autocv/autocv/controlplane/blob"
 )
 
-// streamOnly hides the blob files' Seek, as a remote store's readers do.
+// streamOnly hides the blob file behind a plain reader, as a remote
+// store's readers are (minio's can Seek; only local files are served
+// with Range).
 type streamOnly struct{ blob.Store }
 
 func (s streamOnly) Get(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	rc, n, err := s.Store.Get(ctx, sha)
+	if err != nil {
+		return nil, 0, err
+	}
 	return struct {
-		io.Reader
+		io.ReadSeeker // like a minio object: seekable, not a file
 		io.Closer
-	}{rc, rc}, n, err
+	}{rc.(io.ReadSeeker), rc}, n, nil
 }
 
 // A blob whose bytes changed on disk is never answered 200 with them: a

@@ -9,7 +9,10 @@ import (
 // freeFails failures a user's next try from that address waits, twice as
 // long after each further failure (up to maxWait); a success clears it.
 // Failures from one address never lock another user, and nobody elsewhere
-// can lock a user (the admin included) out.
+// can lock a user (the admin included) out. The address is the
+// connection's unless --trusted-proxies names the proxies whose
+// X-Forwarded-For may be believed (behind an unnamed proxy every client
+// shares one address).
 type loginLimiter struct {
 	mu        sync.Mutex
 	freeFails int
@@ -36,41 +39,56 @@ func (l *loginLimiter) wait(f *loginFails) time.Duration {
 	return min(l.baseWait<<min(f.n-l.freeFails, 10), l.maxWait)
 }
 
-// blocked is how long user must still wait before trying from ip.
-func (l *loginLimiter) blocked(ip, user string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.fails[user+"|"+ip]
-	if f == nil {
-		return 0
-	}
-	return max(0, l.wait(f)-time.Since(f.last))
-}
-
-func (l *loginLimiter) failed(ip, user string) {
+// attempt books a login try of user from ip: it returns how long the
+// caller must still wait (nothing booked), or 0 and counts the try as a
+// failure until succeeded clears it. Booking before the password is
+// checked means a burst of concurrent guesses gets freeFails tries, not
+// one each.
+func (l *loginLimiter) attempt(ip, user string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	if len(l.fails) >= 100_000 { // bound memory: forget quiet keys
-		for k, f := range l.fails {
-			if now.Sub(f.last) > l.forget {
-				delete(l.fails, k)
-			}
-		}
-	}
 	k := user + "|" + ip
 	f := l.fails[k]
+	if f != nil && now.Sub(f.last) > l.forget {
+		f.n = 0
+	}
+	if w := max(0, l.wait(f)-now.Sub(lastOf(f))); w > 0 {
+		return w
+	}
 	if f == nil {
 		if len(l.fails) >= 100_000 {
-			return // still full of recent failures: the ones counted hold
+			l.evict(now)
 		}
 		f = &loginFails{}
 		l.fails[k] = f
-	} else if now.Sub(f.last) > l.forget {
-		f.n = 0
 	}
 	f.n++
 	f.last = now
+	return 0
+}
+
+func lastOf(f *loginFails) time.Time {
+	if f == nil {
+		return time.Time{}
+	}
+	return f.last
+}
+
+// evict makes room: quiet keys first, then a tenth of the rest (map order
+// is random), so a flood of made-up names cannot stop the counting.
+func (l *loginLimiter) evict(now time.Time) {
+	for k, f := range l.fails {
+		if now.Sub(f.last) > l.forget {
+			delete(l.fails, k)
+		}
+	}
+	for k := range l.fails {
+		if len(l.fails) < 90_000 {
+			break
+		}
+		delete(l.fails, k)
+	}
 }
 
 func (l *loginLimiter) succeeded(ip, user string) {

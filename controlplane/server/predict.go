@@ -81,8 +81,8 @@ func (s *Server) classify(c *gin.Context, v *store.Version, files []partFile, p 
 		if !ok {
 			return 0, false, nil // refused before the model, answered
 		}
+		defer release()
 		preds, d, err := run(c.Request.Context(), keyOf(v), good, p.topK)
-		release()
 		took, ran = d, true
 		var ie *infer.ImageError
 		if err != nil && !(errors.As(err, &ie) && len(preds) == len(good)) {

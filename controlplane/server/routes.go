@@ -83,16 +83,16 @@ func (s *Server) table() []route {
 		r("GET", "/me", "auth", "The caller's account", "user", user, s.me).ok(OK, &api.User{}),
 		r("POST", "/me/password", "auth", "Change the caller's password (other sessions end)", "user", small, keys, std, s.changePassword).
 			json(&api.PasswordRequest{}).fails(api.CodeWrongPassword, api.CodeInvalid),
-		r("POST", "/users", "auth", "Create a user (admin)", "admin", small, keys, requireAdmin, std, s.createUser).
+		r("POST", "/users", "auth", "Create a user (admin, console session)", "admin", small, keys, requireAdmin, requireSession, std, s.createUser).
 			json(&api.CreateUserRequest{}).ok(Created, &api.User{}).fails(api.CodeInvalid, api.CodeConflict),
 		r("GET", "/apikeys", "auth", "The caller's API keys", "user", keys, std, s.listTokens(store.TokenAPIKey)).ok(OK, &api.TokenList{}),
 		r("POST", "/apikeys", "auth", "Create an API key (the key is shown once); scopes default to infer", "user", small, keys, std, s.createToken(store.TokenAPIKey, prefixAPIKey)).
 			json(&api.TokenRequest{}).ok(Created, &api.Token{}).fails(api.CodeInvalid),
-		r("DELETE", "/apikeys/:id", "auth", "Revoke an API key", "user", keys, std, s.deleteToken),
+		r("DELETE", "/apikeys/:id", "auth", "Revoke an API key", "user", keys, std, s.deleteToken(store.TokenAPIKey)),
 		r("GET", "/trainer-tokens", "auth", "Trainer tokens (admin)", "admin", keys, requireAdmin, std, s.listTokens(store.TokenTrainer)).ok(OK, &api.TokenList{}),
 		r("POST", "/trainer-tokens", "auth", "Create a trainer token, scoped to the job API (admin)", "admin", small, keys, requireAdmin, std, s.createToken(store.TokenTrainer, prefixTrainer)).
 			json(&api.TokenRequest{}).ok(Created, &api.Token{}).fails(api.CodeInvalid),
-		r("DELETE", "/trainer-tokens/:id", "auth", "Revoke a trainer token (admin)", "admin", keys, requireAdmin, std, s.deleteToken),
+		r("DELETE", "/trainer-tokens/:id", "auth", "Revoke a trainer token (admin)", "admin", keys, requireAdmin, std, s.deleteToken(store.TokenTrainer)),
 
 		r("POST", "/uploads", "datasets", "Start a resumable upload", "user", small, user, std, s.createUpload).
 			json(&api.CreateUploadRequest{}).ok(Created, &api.Upload{}).fails(api.CodeInvalidSize),
@@ -110,7 +110,7 @@ func (s *Server) table() []route {
 			form(&api.DatasetForm{}).ok(Accepted, &api.Dataset{}).fails(zipCodes...).fails(api.CodeImporting),
 		r("POST", "/datasets/:id/labels/:label/images", "datasets", "Add images to a label", "user", user, limitBody(imageBody), std, s.addImages).
 			form(&api.ImagesForm{}).ok(Created, &api.AddImagesResponse{}).
-			fails(api.CodeImporting, api.CodeBadLabel, api.CodeTooManyLabels, api.CodeTooManyFiles, api.CodeInvalidMultipart, api.CodeMissingFile, api.CodeTooLarge, api.CodeBusy, api.CodeConflict),
+			fails(api.CodeImporting, api.CodeBadLabel, api.CodeTooManyLabels, api.CodeTooManyFiles, api.CodeInvalidMultipart, api.CodeMissingFile, api.CodeTooLarge, api.CodeBusy, api.CodeTimeout, api.CodeConflict),
 		r("GET", "/datasets/:id/labels/:label/images", "datasets", "A label's images, paged", "user", user, std, s.listImages).params(pages).ok(OK, &api.ImageList{}).fails(api.CodeInvalid),
 		r("DELETE", "/datasets/:id/images/:image", "datasets", "Delete an image", "user", user, std, s.deleteImage).fails(api.CodeImporting, api.CodeConflict),
 		r("GET", "/images/:id", "datasets", "An image's bytes", "user", user, std, s.getImage).file("image/*"),
@@ -153,11 +153,11 @@ func (s *Server) table() []route {
 		r("POST", "/infer/*path", "services", "Classify images with a published service", "apikey", apikey, limitBody(imageBody), timeout(t), s.infer).
 			image().params(&api.PredictQuery{}).ok(OK, &api.PredictAnswer{}).fails(predictCodes...).fails(api.CodeOffline),
 
-		r("POST", "/enrollment-tokens", "devices", "Create an enrolment token (admin)", "admin", small, user, requireAdmin, std, s.createEnrollmentToken).
+		r("POST", "/enrollment-tokens", "devices", "Create an enrolment token (admin)", "admin", small, keys, requireAdmin, std, s.createEnrollmentToken).
 			json(&api.EnrollmentTokenRequest{}).ok(Created, &api.EnrollmentToken{}).fails(api.CodeInvalid),
 		r("GET", "/enrollment-tokens", "devices", "Enrolment tokens with uses left and expiry; the secrets are never shown again (admin)", "admin", user, requireAdmin, std, s.listEnrollmentTokens).
 			ok(OK, &api.EnrollmentTokenList{}),
-		r("DELETE", "/enrollment-tokens/:id", "devices", "Revoke an enrolment token (admin)", "admin", user, requireAdmin, std, s.deleteEnrollmentToken),
+		r("DELETE", "/enrollment-tokens/:id", "devices", "Revoke an enrolment token (admin)", "admin", keys, requireAdmin, std, s.deleteEnrollmentToken),
 		r("POST", "/enroll", "devices", "Enrol a device with a one-time token", "", small, std, s.enroll).
 			json(&api.EnrollRequest{}).ok(OK, &fleet.EnrollResponse{}).fails(api.CodeInvalid, api.CodeMQTTOff, api.CodeBadToken, api.CodeConflict),
 		r("POST", strings.TrimPrefix(fleet.EnrollPath, "/api/v1"), "devices", "Enrol a device (the agent's path; same as /enroll)", "", small, std, s.enroll).
