@@ -65,10 +65,20 @@ func (sc *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || !strings.HasPrefix(req.URL.Path, "/api/v1/") || req.URL.Path == "/api/v1/openapi.json" {
 		return resp, err
 	}
-	route, params, ferr := sc.router.FindRoute(req)
+	match := req
+	if rest, ok := strings.CutPrefix(req.URL.Path, "/api/v1/infer/"); ok {
+		// {path} holds slashes ("insects/ants"); the router matches one
+		// segment, so it is matched as one.
+		match = req.Clone(req.Context())
+		match.URL.Path = "/api/v1/infer/" + strings.ReplaceAll(rest, "/", "_")
+	}
+	route, params, ferr := sc.router.FindRoute(match)
 	if ferr != nil {
 		sc.mu.Lock()
 		sc.unmatched[req.Method+" "+req.URL.Path]++
+		if strings.HasPrefix(req.URL.Path, "/api/v1/infer/") && req.Method == http.MethodPost {
+			sc.bad[req.URL.Host] = append(sc.bad[req.URL.Host], req.Method+" "+req.URL.Path+": no operation matches a cloud inference call")
+		}
 		sc.mu.Unlock()
 		return resp, nil
 	}
@@ -80,7 +90,7 @@ func (sc *specCheck) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: match, PathParams: params, Route: route, Options: opts},
 		Status:                 resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)), Options: opts,
 	}
 	verr := openapi3filter.ValidateResponse(context.Background(), in)

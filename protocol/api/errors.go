@@ -143,8 +143,8 @@ func (c Code) Status() int {
 
 // Error is the body of every error answer.
 type Error struct {
-	Message string `json:"error"`
-	Code    Code   `json:"code"`
+	Message string `json:"error" required:"true"`
+	Code    Code   `json:"code" required:"true"`
 }
 
 func (e *Error) Error() string { return e.Message }

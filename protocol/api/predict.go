@@ -17,8 +17,8 @@ import (
 
 // ModelRef names the model version that answered.
 type ModelRef struct {
-	ID      string `json:"id"`
-	Version int    `json:"version"`
+	ID      string `json:"id" required:"true"`
+	Version int    `json:"version" required:"true"`
 }
 
 // Prediction is one label of an answer: its confidence in [0, 1], the
@@ -26,34 +26,34 @@ type ModelRef struct {
 // else the package's per-label one, else its global one) and whether the
 // confidence reaches it.
 type Prediction struct {
-	Label          string  `json:"label"`
-	Confidence     float32 `json:"confidence"`
-	Threshold      float64 `json:"threshold"`
-	AboveThreshold bool    `json:"above_threshold"`
+	Label          string  `json:"label" required:"true"`
+	Confidence     float32 `json:"confidence" required:"true" minimum:"0" maximum:"1"`
+	Threshold      float64 `json:"threshold" required:"true" minimum:"0" maximum:"1"`
+	AboveThreshold bool    `json:"above_threshold" required:"true"`
 }
 
 // PredictResponse answers one image: predictions sorted by confidence,
 // highest first.
 type PredictResponse struct {
-	Model       ModelRef     `json:"model"`
-	Predictions []Prediction `json:"predictions"`
-	LatencyMS   float64      `json:"latency_ms"`
+	Model       ModelRef     `json:"model" required:"true"`
+	Predictions []Prediction `json:"predictions" required:"true"`
+	LatencyMS   float64      `json:"latency_ms" required:"true"`
 }
 
 // FileResult is one file of a several-file request: its predictions, or
 // the error and code that image alone got.
 type FileResult struct {
-	File        string       `json:"file"`
-	Predictions []Prediction `json:"predictions"`
+	File        string       `json:"file" required:"true"`
+	Predictions []Prediction `json:"predictions" required:"true"`
 	Error       string       `json:"error,omitempty"`
 	Code        Code         `json:"code,omitempty"`
 }
 
 // BatchResponse answers several files, results in request order.
 type BatchResponse struct {
-	Model     ModelRef     `json:"model"`
-	Results   []FileResult `json:"results"`
-	LatencyMS float64      `json:"latency_ms"`
+	Model     ModelRef     `json:"model" required:"true"`
+	Results   []FileResult `json:"results" required:"true"`
+	LatencyMS float64      `json:"latency_ms" required:"true"`
 }
 
 // MaxImageBytes is the largest image a prediction endpoint takes by
