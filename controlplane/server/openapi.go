@@ -119,7 +119,12 @@ func addOperation(ref *openapi31.Reflector, rt route) error {
 	case rt.out != nil:
 		oc.AddRespStructure(rt.out, openapi.WithHTTPStatus(rt.status))
 	case rt.ctype != "":
+		// a file: Range and conditional requests (http.ServeContent) too
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(rt.status), openapi.WithContentType(rt.ctype), binary)
+		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusPartialContent), openapi.WithContentType(rt.ctype), binary)
+		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusNotModified))
+		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusRequestedRangeNotSatisfiable), openapi.WithContentType("text/plain"),
+			func(cu *openapi.ContentUnit) { cu.Description = "Range Not Satisfiable: the Range header is outside the file" })
 	default:
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(rt.status))
 	}

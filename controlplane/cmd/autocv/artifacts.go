@@ -103,12 +103,9 @@ func (a *app) versionsReport(args []string) error {
 	if err != nil {
 		return err
 	}
-	rep, err := c.Report(a.ctx, m, v)
-	if err != nil {
-		return err
-	}
 	if *out != "" {
-		raw, err := report.Encode(rep)
+		// the server's bytes, as stored: a newer report schema is saved too
+		raw, err := c.ReportJSON(a.ctx, m, v)
 		if err != nil {
 			return err
 		}
@@ -117,6 +114,10 @@ func (a *app) versionsReport(args []string) error {
 		}
 		fmt.Fprintf(a.stderr, "wrote %s (%s)\n", *out, fmtBytes(int64(len(raw))))
 		return nil
+	}
+	rep, err := c.Report(a.ctx, m, v)
+	if err != nil {
+		return err
 	}
 	return a.output(rep, func() { a.printReport(rep) })
 }

@@ -255,8 +255,8 @@ func (c *Client) StopVersion(ctx context.Context, modelID string, v int) (*api.V
 
 // Report is a trained version's evaluation report, read with report.Parse.
 func (c *Client) Report(ctx context.Context, modelID string, v int) (*report.Report, error) {
-	var raw json.RawMessage
-	if err := c.Call(ctx, get, versionPath(modelID, v, "report"), nil, &raw); err != nil {
+	raw, err := c.ReportJSON(ctx, modelID, v)
+	if err != nil {
 		return nil, err
 	}
 	r, err := report.Parse(raw)
@@ -264,6 +264,16 @@ func (c *Client) Report(ctx context.Context, modelID string, v int) (*report.Rep
 		return nil, fmt.Errorf("the report of model %s version %d: %w", modelID, v, err)
 	}
 	return r, nil
+}
+
+// ReportJSON is the evaluation report as the server keeps it, unparsed
+// (a report of a newer schema than this client reads still arrives).
+func (c *Client) ReportJSON(ctx context.Context, modelID string, v int) (json.RawMessage, error) {
+	var raw json.RawMessage
+	if err := c.Call(ctx, get, versionPath(modelID, v, "report"), nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
 }
 
 // Package streams a trained version's signed package (tar.gz). The caller
