@@ -124,7 +124,9 @@ func addOperation(ref *openapi31.Reflector, rt route) error {
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusPartialContent), openapi.WithContentType(rt.ctype), binary)
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusNotModified))
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(http.StatusRequestedRangeNotSatisfiable), openapi.WithContentType("text/plain"),
-			func(cu *openapi.ContentUnit) { cu.Description = "Range Not Satisfiable: the Range header is outside the file" })
+			func(cu *openapi.ContentUnit) {
+				cu.Description = "Range Not Satisfiable: the Range header is outside the file"
+			})
 	default:
 		oc.AddRespStructure(nil, openapi.WithHTTPStatus(rt.status))
 	}

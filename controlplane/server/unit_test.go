@@ -65,12 +65,12 @@ func TestLoginLimiter(t *testing.T) {
 }
 
 func TestValidName(t *testing.T) {
-	for _, ok := range []string{"蚂蚁和蜜蜂", "ants_v2", "Line 3", "a.b-c"} {
+	for _, ok := range []string{"蚂蚁和蜜蜂", "ants_v2", "Line 3", "a.b-c", "กล้อง", "कैमरा", "v1.2"} {
 		if !api.ValidName(ok, 64) {
 			t.Errorf("%q refused", ok)
 		}
 	}
-	for _, bad := range []string{"", " lead", "trail ", "a/b", "a\x00b", "<script>", string(make([]byte, 65))} {
+	for _, bad := range []string{"", " lead", "trail ", "a/b", "a\x00b", "<script>", string(make([]byte, 65)), ".", "..", "\u0301a"} {
 		if api.ValidName(bad, 64) {
 			t.Errorf("%q accepted", bad)
 		}
