@@ -54,6 +54,25 @@ func (s *Server) limit(c *gin.Context) {
 		dropBody(c, conn)
 		return
 	}
+	// The body's bytes count from here until the answer: read, queued or
+	// at the plugin, they are in memory.
+	held := c.Request.ContentLength
+	if held <= 0 || held > s.cfg.MaxUploadBytes {
+		held = s.cfg.MaxImageBytes
+		if c.Request.URL.Path == "/upload" {
+			held = s.cfg.MaxUploadBytes
+		}
+	}
+	held = min(held, s.cfg.MaxBodyBytes)
+	if !s.bodies.TryAcquire(held) {
+		s.doneReading(&intake{reading: true})
+		c.Header("Retry-After", strconv.Itoa(s.retryAfter()))
+		abort(c, newError(CodeBusy, fmt.Sprintf("the agent is busy: the requests it holds take %s already; try again after Retry-After seconds",
+			size(s.cfg.MaxBodyBytes))))
+		dropBody(c, conn)
+		return
+	}
+	defer s.bodies.Release(held)
 	in := &intake{reading: true}
 	defer s.doneReading(in)
 	c.Set(ctxIntake, in)

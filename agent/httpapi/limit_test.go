@@ -371,3 +371,27 @@ func TestReadingLimit(t *testing.T) {
 		t.Errorf("after the stalled bodies: %d %s", ans.status, ans.body)
 	}
 }
+
+// TestBodyBytesLimit: the bodies an agent holds (read, being read or
+// waiting for the plugin) are bounded in bytes, from their declared
+// length: past MaxBodyBytes the answer is 429 busy at once.
+func TestBodyBytesLimit(t *testing.T) {
+	a := newTestAPI(t, Config{MaxBodyBytes: int64(1000 + len(jpegImg) - 1), BodyGrace: 2 * time.Second}, true)
+	held := a.stalledBody(t) // declares 1000 bytes
+	waitUntil(t, "one body being read", func() bool { return len(a.srv.reading) == 1 })
+	resp, err := a.Client().Post(a.URL+"/v1/predict", "", bytes.NewReader(jpegImg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || !strings.Contains(string(b), "busy") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("over the body budget: %d %s, Retry-After %q", resp.StatusCode, b, resp.Header.Get("Retry-After"))
+	}
+	if ans := <-held; ans.status != 504 {
+		t.Errorf("stalled body: %d %s", ans.status, ans.body)
+	}
+	if ans := a.do(t, "POST", "/v1/predict", "", jpegImg); ans.status != 200 {
+		t.Errorf("after the stalled body: %d %s", ans.status, ans.body)
+	}
+}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/autocv/autocv/agent/runner"
 	"github.com/autocv/autocv/protocol/api"
@@ -37,6 +38,7 @@ const (
 	DefaultMaxImageBytes  = api.MaxImageBytes
 	DefaultMaxFiles       = 32
 	DefaultMaxUploadBytes = 128 << 20
+	DefaultMaxBodyBytes   = 256 << 20
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxQueue       = 64
 )
@@ -64,9 +66,14 @@ type Config struct {
 	// (0: DefaultMaxReading); beyond that the answer is 429 busy. A body
 	// must arrive at MinBodyRate bytes/s on average once BodyGrace has
 	// passed (0: DefaultMinBodyRate, DefaultBodyGrace), else 504 timeout.
-	MaxReading  int
-	MinBodyRate int64
-	BodyGrace   time.Duration
+	MaxReading int
+	// MaxBodyBytes bounds the bytes of the predict and upload bodies held
+	// at once, read or being read, from their declared length (the size
+	// limit when none is declared); beyond it the answer is 429 busy
+	// (0: DefaultMaxBodyBytes).
+	MaxBodyBytes int64
+	MinBodyRate  int64
+	BodyGrace    time.Duration
 	// APIKey, when set, is required by every endpoint but GET /upload (the
 	// page, which asks for it), GET /healthz and GET /, as
 	// "Authorization: Bearer KEY" or "X-API-Key: KEY"; else 401.
@@ -80,9 +87,10 @@ type Server struct {
 	run     *runner.Runner
 	metrics *metrics
 	engine  *gin.Engine
-	reading chan struct{} // one per predict/upload body being read
-	slots   chan struct{} // one per predict/upload request being handled
-	queue   chan struct{} // one per predict/upload request waiting for a slot
+	reading chan struct{}       // one per predict/upload body being read
+	bodies  *semaphore.Weighted // bytes of the bodies held (MaxBodyBytes)
+	slots   chan struct{}       // one per predict/upload request being handled
+	queue   chan struct{}       // one per predict/upload request waiting for a slot
 
 	thresholds thresholdCache
 }
@@ -107,6 +115,9 @@ func New(cfg Config) *Server {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent()
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if cfg.MaxReading <= 0 {
 		cfg.MaxReading = DefaultMaxReading
 	}
@@ -124,7 +135,7 @@ func New(cfg Config) *Server {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, run: cfg.Runner, metrics: newMetrics(),
-		reading: make(chan struct{}, cfg.MaxReading), slots: make(chan struct{}, cfg.MaxConcurrent), queue: make(chan struct{}, cfg.MaxQueue)}
+		reading: make(chan struct{}, cfg.MaxReading), bodies: semaphore.NewWeighted(cfg.MaxBodyBytes), slots: make(chan struct{}, cfg.MaxConcurrent), queue: make(chan struct{}, cfg.MaxQueue)}
 	e := gin.New()
 	e.HandleMethodNotAllowed = true
 	_ = e.SetTrustedProxies(nil) // the client address is the peer's
