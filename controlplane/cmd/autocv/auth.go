@@ -143,16 +143,23 @@ func (a *app) logout(args []string) error {
 		return err
 	}
 	creds, _ := loadCredentials()
+	// The saved session is the one to end, whatever --token or
+	// AUTOCV_TOKEN say (an API key has no session).
+	token := a.token
+	if creds != nil && creds.Server == a.server && creds.Token != "" {
+		token = creds.Token
+	}
 	var callErr error
-	if a.token != "" {
+	if token != "" {
 		c, err := a.api()
 		if err != nil {
 			return err
 		}
+		c.Token = token
 		callErr = c.Logout(a.ctx)
 		var ae *client.Error
-		if errors.As(callErr, &ae) && ae.Status == http.StatusUnauthorized {
-			callErr = nil // already expired or revoked: nothing to end
+		if errors.As(callErr, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden) {
+			callErr = nil // expired, revoked, or an API key: no session to end
 		}
 	}
 	if creds != nil && creds.Server == a.server {
