@@ -148,13 +148,24 @@ func (f *Fleet) kick() {
 func (f *Fleet) Drive(ctx context.Context, owner string, tick time.Duration) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	ttl := max(30*tick, 30*time.Second)
 	for {
-		ids, err := f.cfg.Store.ClaimRollouts(ctx, owner, max(10*tick, 10*time.Second))
+		ids, err := f.cfg.Store.ClaimRollouts(ctx, owner, ttl)
 		if err != nil && ctx.Err() == nil {
 			f.cfg.Log.Warn("claiming rollouts", zap.Error(err))
 		}
+		claimed := time.Now()
 		for _, id := range ids {
-			if err := f.Step(ctx, id); err != nil && ctx.Err() == nil {
+			// Each step ends well inside the lease (a broker outage must not
+			// hold one past it, or another replica would deploy again).
+			left := ttl - time.Since(claimed) - ttl/4
+			if left <= 0 {
+				break // the rest wait for the next claim
+			}
+			sctx, cancel := context.WithTimeout(ctx, left)
+			err := f.Step(sctx, id)
+			cancel()
+			if err != nil && ctx.Err() == nil {
 				f.cfg.Log.Warn("rollout step", zap.String("rollout", id), zap.Error(err))
 			}
 		}
