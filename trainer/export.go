@@ -100,7 +100,8 @@ func (r *run) graph(final head.Head) (*graph.Model, error) {
 	}
 	var m *graph.Model
 	var err error
-	if bs := r.feat.backbones; len(bs) == 1 {
+	mirror := r.recipe.mirrored()
+	if bs := r.feat.backbones; len(bs) == 1 && !mirror {
 		m, err = graph.Features(bs[0].Descriptor, bs[0].Data)
 		gh.Normalize = true // the trainer L2-normalised the one feature
 	} else {
@@ -109,6 +110,9 @@ func (r *run) graph(final head.Head) (*graph.Model, error) {
 			parts[i] = graph.Part{Descriptor: b.Descriptor, Model: b.Data, Normalize: true}
 		}
 		m, err = graph.Combined(parts)
+	}
+	if err == nil && mirror {
+		err = graph.MirrorMean(m)
 	}
 	if err != nil {
 		return nil, err

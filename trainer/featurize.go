@@ -32,6 +32,7 @@ type featurizer struct {
 	cache     *features.Cache
 	provider  string
 	dim       int
+	skipBad   bool // leave out photos that do not decode
 }
 
 func newFeaturizer(r Recipe, o Options) (*featurizer, error) {
@@ -46,7 +47,7 @@ func newFeaturizer(r Recipe, o Options) (*featurizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &featurizer{cache: cache, provider: o.Device}
+	f := &featurizer{cache: cache, provider: o.Device, skipBad: o.LeaveOutUndecodable}
 	if f.provider == "" {
 		f.provider = "cpu"
 	}
@@ -123,10 +124,13 @@ func (f *featurizer) featureModel(cacheDir string, b *backbone.Backbone) (featur
 type extractStats struct {
 	Hits, Computed, Decoded, Runs int
 	Decode, Model, Wall           time.Duration
+	Undecodable                   []features.Undecodable
 }
 
 // extract returns, for each item, one L2-normalised concatenated feature
-// per view it asked for (in the item's view order).
+// per view it asked for (in the item's view order); nil for a photo that
+// does not decode (listed in the stats). Each photo is decoded once for
+// every backbone and view.
 func (f *featurizer) extract(ctx context.Context, items []features.Item, progress func(done, total int)) ([][][]float32, extractStats, error) {
 	var st extractStats
 	start := time.Now()
@@ -137,31 +141,25 @@ func (f *featurizer) extract(ctx context.Context, items []features.Item, progres
 			out[i][v] = make([]float32, 0, f.dim)
 		}
 	}
-	for bi, m := range f.models {
-		ex, err := features.NewExtractor(m, features.Options{
-			Spec: f.spec, Cache: f.cache, Provider: f.provider,
-			Progress: func(done, total int) {
-				if progress != nil {
-					progress(bi*total+done, len(f.models)*total)
-				}
-			},
-		})
-		if err != nil {
-			return nil, st, err
-		}
-		feats, s, err := ex.Extract(ctx, items)
-		ex.Close()
-		if err != nil {
-			return nil, st, err
-		}
-		st.Hits += s.Hits
-		st.Computed += s.Computed
-		st.Decoded += s.Decoded
-		st.Runs += s.Runs
-		st.Decode += s.Decode
-		st.Model += s.Model
-		for i := range feats {
-			for v, x := range feats[i] {
+	ex, err := features.NewMultiExtractor(f.models, features.Options{
+		Spec: f.spec, Cache: f.cache, Provider: f.provider, Progress: progress, SkipUndecodable: f.skipBad,
+	})
+	if err != nil {
+		return nil, st, err
+	}
+	defer ex.Close()
+	feats, s, err := ex.ExtractAll(ctx, items)
+	if err != nil {
+		return nil, st, err
+	}
+	st.Hits, st.Computed, st.Decoded, st.Runs = s.Hits, s.Computed, s.Decoded, s.Runs
+	st.Decode, st.Model, st.Undecodable = s.Decode, s.Model, s.Undecodable
+	for _, u := range s.Undecodable {
+		out[u.Item] = nil
+	}
+	for _, byItem := range feats { // recipe order
+		for i := range byItem {
+			for v, x := range byItem[i] {
 				graph.L2Normalize(x)
 				out[i][v] = append(out[i][v], x...)
 			}

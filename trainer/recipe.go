@@ -2,6 +2,7 @@ package trainer
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/autocv/autocv/plugins/onnx/engine"
 
@@ -18,6 +19,25 @@ type Recipe struct {
 	Name       string
 	Backbones  []string
 	TrainViews []features.View
+	// EvalViews, when set, are averaged into the feature every photo is
+	// judged by (test-time augmentation): the exported graph computes
+	// each and takes their mean. Empty = the plain view alone.
+	EvalViews []features.View
+}
+
+// mirrored reports whether photos are judged by the mean of their plain
+// and mirrored views, the one test-time augmentation the exported graph
+// knows (graph.MirrorMean); a recipe with other EvalViews is a bug.
+func (r Recipe) mirrored() bool {
+	return slices.Equal(r.EvalViews, []features.View{features.Orig, features.Flip})
+}
+
+// evalViews is the views averaged into a photo's judged feature.
+func (r Recipe) evalViews() []features.View {
+	if len(r.EvalViews) == 0 {
+		return []features.View{features.Orig}
+	}
+	return r.EvalViews
 }
 
 // Recipes, from the calibration runs on these photos and backbones (see

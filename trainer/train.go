@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/autocv/autocv/protocol/imagerules"
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/protocol/report"
@@ -179,8 +180,8 @@ type run struct {
 type splitData struct {
 	items []Item
 	truth []int
-	eval  [][]float32   // the plain view
-	views [][][]float32 // every view asked for (train: the recipe's)
+	eval  [][]float32   // the judged feature: the plain view, or the mean of the recipe's EvalViews
+	views [][][]float32 // train split: the recipe's TrainViews
 }
 
 func (r *run) stage(name string, start time.Time) {
@@ -239,32 +240,98 @@ func (r *run) features(ctx context.Context) error {
 	for i, l := range r.in.Labels {
 		index[l] = i
 	}
-	r.split = map[string]*splitData{jobs.SplitTrain: {}, jobs.SplitValidation: {}, jobs.SplitTest: {}}
+	all := r.in.Items // leaveOut shortens r.in.Items; feats follows this
 	var items []features.Item
-	var owners []*splitData
-	for _, it := range r.in.Items {
-		s := r.split[it.Split]
-		s.items = append(s.items, it)
-		s.truth = append(s.truth, index[it.Label])
-		views := []features.View{features.Orig}
+	evalViews := r.recipe.evalViews()
+	trainViews := union(r.recipe.TrainViews, evalViews)
+	for _, it := range all {
+		views := evalViews
 		if it.Split == jobs.SplitTrain {
-			views = r.recipe.TrainViews
+			views = trainViews
 		}
 		items = append(items, features.Item{ID: it.ID, Path: it.Path, SHA256: it.SHA256, Views: views})
-		owners = append(owners, s)
 	}
 	feats, st, err := f.extract(ctx, items, func(done, total int) { r.prog.report("features", done, total) })
 	if err != nil {
 		return err
 	}
-	for i, s := range owners {
-		s.views = append(s.views, feats[i])
-		s.eval = append(s.eval, feats[i][0]) // every view list starts with Orig
+	// A photo that does not decode is left out like a scan's rule breaker
+	// (the scan reads headers only, so each photo is decoded once, here).
+	if err := r.leaveOut(st.Undecodable); err != nil {
+		return err
+	}
+	r.split = map[string]*splitData{jobs.SplitTrain: {}, jobs.SplitValidation: {}, jobs.SplitTest: {}}
+	for i, it := range all {
+		if feats[i] == nil {
+			continue
+		}
+		s := r.split[it.Split]
+		s.items = append(s.items, it)
+		s.truth = append(s.truth, index[it.Label])
+		if it.Split == jobs.SplitTrain {
+			s.views = append(s.views, feats[i][:len(r.recipe.TrainViews)])
+		}
+		s.eval = append(s.eval, mean(feats[i], items[i].Views, evalViews))
 	}
 	r.log.Info("features", zap.Int("images", len(items)), zap.Int("cached_views", st.Hits),
 		zap.Int("computed_views", st.Computed), zap.Duration("decode", st.Decode), zap.Duration("model", st.Model))
 	r.timings["features_decode_cpu"] = st.Decode.Seconds()
 	r.timings["features_model"] = st.Model.Seconds()
+	return nil
+}
+
+// union is a's views followed by those of b not in a.
+func union(a, b []features.View) []features.View {
+	out := slices.Clone(a)
+	for _, v := range b {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// mean averages the features of the wanted views (of have, the views
+// feats holds); one view is returned as it is.
+func mean(feats [][]float32, have, want []features.View) []float32 {
+	if len(want) == 1 {
+		return feats[slices.Index(have, want[0])]
+	}
+	out := make([]float32, len(feats[0]))
+	for _, v := range want {
+		for d, x := range feats[slices.Index(have, v)] {
+			out[d] += x
+		}
+	}
+	for d := range out {
+		out[d] /= float32(len(want))
+	}
+	return out
+}
+
+// leaveOut moves the photos that failed to decode from the input to its
+// skipped list, and checks every label still has photos in every split.
+func (r *run) leaveOut(bad []features.Undecodable) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	gone := make(map[int]bool, len(bad))
+	for _, u := range bad {
+		it := r.in.Items[u.Item]
+		gone[u.Item] = true
+		r.in.Skipped = append(r.in.Skipped, report.Skipped{Path: it.ID, Label: it.Label, Reason: string(imagerules.Corrupt), Message: u.Reason})
+		r.log.Warn("photo left out: it does not decode", zap.String("image", it.ID), zap.String("reason", u.Reason))
+	}
+	kept := make([]Item, 0, len(r.in.Items)-len(gone))
+	for i, it := range r.in.Items {
+		if !gone[i] {
+			kept = append(kept, it)
+		}
+	}
+	r.in.Items = kept
+	if err := r.in.validate(); err != nil {
+		return fmt.Errorf("after leaving out %d photo(s) that do not decode: %w", len(gone), err)
+	}
 	return nil
 }
 

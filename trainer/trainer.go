@@ -49,6 +49,12 @@ type Options struct {
 	Key          ed25519.PrivateKey // signs the package (and OUT/signing.pub is written); nil leaves it unsigned
 	Logger       *zap.Logger
 	Progress     func(jobs.Progress)
+	// LeaveOutUndecodable leaves out a photo that does not decode and
+	// lists it in the report, for input whose pixels nobody has decoded
+	// yet (a folder: dataset.Scan reads headers only). Without it such a
+	// photo fails the training: the control plane decoded every image at
+	// import, so one that fails now is a fault to report, not data.
+	LeaveOutUndecodable bool
 }
 
 // Result is what Train wrote.

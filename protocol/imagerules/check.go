@@ -65,34 +65,49 @@ func Check(r io.Reader, size int64) Result {
 // The full decode allocates at most MaxSide² pixels (up to 128 MiB for a
 // 16-bit RGBA PNG).
 func CheckBytes(b []byte) Result {
-	res := Result{Size: int64(len(b))}
-	if len(b) > MaxFileSize {
-		res.Reason = TooLarge
-		return res
-	}
-	res.Format = Sniff(b)
-	dec, ok := decoders[res.Format]
-	if !ok {
-		res.Reason = UnsupportedFormat
-		return res
-	}
-	cfg, err := dec.config(bytes.NewReader(b))
-	if err != nil {
-		return res.failed(dec, err)
-	}
-	res.Width, res.Height = cfg.Width, cfg.Height
-	if res.Reason = Dimensions(cfg.Width, cfg.Height); res.Reason != OK {
+	res, dec := checkHeader(b)
+	if !res.OK() {
 		return res
 	}
 	img, err := dec.decode(bytes.NewReader(b))
 	if err != nil {
 		return res.failed(dec, err)
 	}
-	if got := img.Bounds().Size(); got.X != cfg.Width || got.Y != cfg.Height {
+	if got := img.Bounds().Size(); got.X != res.Width || got.Y != res.Height {
 		res.Reason = Corrupt
-		res.Err = fmt.Errorf("%s: header says %dx%d, pixels are %dx%d", res.Format, cfg.Width, cfg.Height, got.X, got.Y)
+		res.Err = fmt.Errorf("%s: header says %dx%d, pixels are %dx%d", res.Format, res.Width, res.Height, got.X, got.Y)
 	}
 	return res
+}
+
+// CheckHeader is CheckBytes short of decoding the pixels: the size, the
+// format and the header's dimensions. It is for a caller that decodes the
+// image itself next (the trainer's feature extraction) and treats a decode
+// failure as Corrupt, so each photo is decoded once.
+func CheckHeader(b []byte) Result {
+	res, _ := checkHeader(b)
+	return res
+}
+
+func checkHeader(b []byte) (Result, decoder) {
+	res := Result{Size: int64(len(b))}
+	if len(b) > MaxFileSize {
+		res.Reason = TooLarge
+		return res, decoder{}
+	}
+	res.Format = Sniff(b)
+	dec, ok := decoders[res.Format]
+	if !ok {
+		res.Reason = UnsupportedFormat
+		return res, decoder{}
+	}
+	cfg, err := dec.config(bytes.NewReader(b))
+	if err != nil {
+		return res.failed(dec, err), dec
+	}
+	res.Width, res.Height = cfg.Width, cfg.Height
+	res.Reason = Dimensions(cfg.Width, cfg.Height)
+	return res, dec
 }
 
 // failed fills in a decoder error: Corrupt, or UnsupportedFormat for a

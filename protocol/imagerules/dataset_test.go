@@ -121,3 +121,28 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// CheckHeader judges what the header shows and leaves the pixels to the
+// caller: a photo cut in half passes it and fails CheckBytes.
+func TestCheckHeader(t *testing.T) {
+	data := readFile(t, testenv.Data(t, "datasets", "hymenoptera", "train", "ants", "1286984635_5119e80de1.jpg"))
+	cut := data[:len(data)/2]
+	if res := CheckHeader(cut); !res.OK() || res.Width != 500 || res.Height != 375 || res.Format != "jpeg" {
+		t.Fatalf("header of a cut photo: %+v", res)
+	}
+	if res := CheckBytes(cut); res.Reason != Corrupt {
+		t.Fatalf("pixels of a cut photo: %+v", res)
+	}
+	for _, tc := range []struct {
+		data []byte
+		want Reason
+	}{
+		{[]byte("hello"), UnsupportedFormat},
+		{data[:20], Corrupt},
+		{make([]byte, MaxFileSize+1), TooLarge},
+	} {
+		if res := CheckHeader(tc.data); res.Reason != tc.want {
+			t.Errorf("%d bytes: %s, want %s", len(tc.data), res.Reason, tc.want)
+		}
+	}
+}

@@ -29,8 +29,10 @@ type Dataset struct {
 }
 
 // Scan reads the dataset folder dir: one sub-folder per label, images
-// directly inside. Every file is read once and checked with imagerules, in
-// parallel (GOMAXPROCS readers). Files directly in dir, files in folders
+// directly inside. Every file is read once and its header checked with
+// imagerules (size, format, dimensions; the pixels are decoded by whoever
+// uses the photo next: the trainer leaves out one that does not decode),
+// in parallel (GOMAXPROCS readers). Files directly in dir, files in folders
 // below a label folder, files not named like images and files that break
 // a rule are skipped and listed; hidden files and folders are ignored.
 //
@@ -44,7 +46,7 @@ func Scan(dir string) (*Dataset, error) {
 }
 
 // ScanContext is Scan that stops (returning ctx's error) when ctx is done:
-// checking a big folder decodes every photo and can take a while.
+// reading a big folder can take a while.
 func ScanContext(ctx context.Context, dir string) (*Dataset, error) {
 	ds := &Dataset{Dir: dir}
 	entries, err := os.ReadDir(dir)
@@ -152,7 +154,9 @@ func checkAll(ctx context.Context, files []Image) ([]checked, error) {
 }
 
 // checkFile reads one file (at most imagerules.MaxFileSize+1 bytes),
-// checks it and hashes it.
+// checks its header and hashes it. The pixels are not decoded here: the
+// trainer decodes each photo once, for its features, and leaves out one
+// that does not decode.
 func checkFile(im Image) checked {
 	f, err := os.Open(im.Path)
 	if err != nil {
@@ -167,7 +171,7 @@ func checkFile(im Image) checked {
 	if err != nil {
 		return checked{im, &Skip{ID: im.ID, Reason: Unreadable, Detail: err.Error()}}
 	}
-	res := imagerules.CheckBytes(b)
+	res := imagerules.CheckHeader(b)
 	if !res.OK() {
 		detail := res.Message(imagerules.LangEN)
 		if res.Err != nil {

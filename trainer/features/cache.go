@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/autocv/autocv/plugins/onnx/preprocess"
 )
 
 // ErrCorrupt marks a cache entry that is damaged (short, bad header or
@@ -240,4 +242,35 @@ func writeAtomic(p string, b []byte) error {
 		return fmt.Errorf("features: cache write: %w", err)
 	}
 	return nil
+}
+
+// undecodable is the namespace of photos that failed to decode: the
+// verdict is remembered beside the features, so a retraining neither
+// decodes a broken photo again nor mistakes it for a cache miss.
+var undecodable = fmt.Sprintf("undecodable@p%d", preprocess.Version)
+
+// MarkUndecodable remembers that photo sum (hex sha256) cannot be decoded,
+// and why.
+func (c *Cache) MarkUndecodable(sum, reason string) error {
+	p, err := c.path(undecodable, sum)
+	if err != nil {
+		return err
+	}
+	mu := c.lock(p)
+	mu.Lock()
+	defer mu.Unlock()
+	return writeAtomic(p, []byte(reason))
+}
+
+// Undecodable returns the reason photo sum failed to decode, if it did.
+func (c *Cache) Undecodable(sum string) (string, bool) {
+	p, err := c.path(undecodable, sum)
+	if err != nil {
+		return "", false
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) == 0 {
+		return "", false
+	}
+	return string(b), true
 }

@@ -92,8 +92,8 @@ func TestExtractCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Hits != 8 || st.Computed != 0 || st.Runs != 0 || st.Decoded != 0 || e.sess != nil {
-		t.Fatalf("cached run %+v (session opened: %v)", st, e.sess != nil)
+	if st.Hits != 8 || st.Computed != 0 || st.Runs != 0 || st.Decoded != 0 || e.ms[0].sess != nil {
+		t.Fatalf("cached run %+v (session opened: %v)", st, e.ms[0].sess != nil)
 	}
 	if !reflect.DeepEqual(first, again) {
 		t.Fatal("cached features differ")
@@ -265,5 +265,85 @@ func TestExtractErrors(t *testing.T) {
 	}
 	if _, err := NewExtractor(Model{Path: m.Path, ID: "x"}, Options{}); err == nil {
 		t.Error("model without a dim accepted")
+	}
+}
+
+// Two models share one decode per image: the dynamic-batch MobileNetV2
+// features and the fixed-batch-1 ShuffleNet logits give the same values as
+// separate extractors, and a model whose views are cached is not run.
+func TestExtractSeveralModels(t *testing.T) {
+	mobile := testModel(t)
+	shuffle := Model{Path: testenv.Data(t, "backbones", "shufflenet-v2-12-qdq.onnx"), ID: "shufflenet-logits", Dim: 1000, Output: "output"}
+	items := photos(t, 5, Orig, Flip)
+	alone := [][][][]float32{}
+	for _, m := range []Model{mobile, shuffle} {
+		f, _ := extract(t, m, Options{}, items)
+		alone = append(alone, f)
+	}
+
+	cache, _ := OpenCache(t.TempDir())
+	extract(t, mobile, Options{Cache: cache}, items[:2]) // MobileNetV2 knows two images
+	e, err := NewMultiExtractor([]Model{mobile, shuffle}, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	got, st, err := e.ExtractAll(context.Background(), items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 images × 2 views: MobileNetV2 computes 3 images, ShuffleNet 5.
+	if st.Decoded != 5 || st.Hits != 4 || st.Computed != 6+10 {
+		t.Fatalf("%+v", st)
+	}
+	for k := range alone {
+		if !reflect.DeepEqual(got[k], alone[k]) {
+			t.Fatalf("model %d: features differ from its own extractor", k)
+		}
+	}
+	_, st, err = e.ExtractAll(context.Background(), items)
+	if err != nil || st.Decoded != 0 || st.Hits != 20 || st.Runs != 0 {
+		t.Fatalf("cached run %+v, %v", st, err)
+	}
+	if _, err := NewMultiExtractor(nil, Options{}); err == nil {
+		t.Error("no models accepted")
+	}
+}
+
+// With SkipUndecodable a truncated photo is left out, not fatal; the
+// verdict is cached, so the next run does not decode it again.
+func TestExtractSkipsUndecodable(t *testing.T) {
+	m := testModel(t)
+	cache, _ := OpenCache(t.TempDir())
+	items := photos(t, 3, Orig, Flip)
+	whole, err := os.ReadFile(items[1].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := whole[:len(whole)/2]
+	sum := sha256.Sum256(cut)
+	items[1] = Item{ID: "ants/cut.jpg", Data: cut, SHA256: hex.EncodeToString(sum[:]), Views: items[1].Views}
+
+	e, _ := NewExtractor(m, Options{Cache: cache})
+	if _, _, err := e.Extract(context.Background(), items); !errors.Is(err, preprocess.ErrCorrupt) || !strings.Contains(err.Error(), "ants/cut.jpg") {
+		t.Fatalf("without SkipUndecodable: %v", err)
+	}
+	e.Close()
+	for _, run := range []string{"first", "again"} {
+		e, _ := NewExtractor(m, Options{Cache: cache, SkipUndecodable: true})
+		f, st, err := e.Extract(context.Background(), items)
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Undecodable) != 1 || st.Undecodable[0].Item != 1 || !strings.Contains(st.Undecodable[0].Reason, "corrupt") {
+			t.Fatalf("%s run: undecodable %+v", run, st.Undecodable)
+		}
+		if f[1] != nil || len(f[0]) != 2 || len(f[2][1]) != m.Dim {
+			t.Fatalf("%s run: features of the bad photo %v, others %d %d", run, f[1], len(f[0]), len(f[2]))
+		}
+		if run == "again" && (st.Decoded != 0 || st.Hits != 4) {
+			t.Fatalf("second run decoded again: %+v", st)
+		}
 	}
 }

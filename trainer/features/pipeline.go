@@ -3,48 +3,71 @@ package features
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/autocv/autocv/plugins/onnx/engine"
 	"github.com/autocv/autocv/plugins/onnx/preprocess"
 )
 
-// task is one image with the indexes (into its Views) still to compute.
+// task is one image with the views still to compute.
 type task struct {
 	item  int
-	views []int
+	views []view
 }
 
-// slot is one view's input tensor on its way to the model.
+// view is one view of an image (an index into its Views) and the models
+// (a bit per Extractor member) that still need it.
+type view struct {
+	index  int
+	models uint32
+}
+
+// slot is one view's input tensor on its way to the models; refs counts
+// the models that have not yet copied it into a batch. A slot with a
+// non-empty undecodable (and no tensor) says its image failed to decode.
 type slot struct {
-	item, view int
-	tensor     *[]float32
+	item, view  int
+	models      uint32
+	tensor      *[]float32
+	refs        int
+	undecodable string
+	remember    bool // cache the verdict: the photo is bad whatever the machine's limits
+}
+
+// batcher collects one model's slots into batches and runs them.
+type batcher struct {
+	mb      *member
+	sess    *engine.Session
+	size    int // views per run
+	fixed   int // the model's fixed batch, or 0
+	in      []float32
+	pending []*slot
 }
 
 // run computes the views in todo. A feeder hands images to Workers
-// decoders; each decodes its image once and sends one tensor per view
-// into a channel that holds one batch, so the next batch is being
-// prepared while the model runs; this goroutine batches, runs the model,
-// reports progress and hands finished images to a writer goroutine that
-// stores them in the cache while the model runs on.
-func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][][]float32, st *Stats, done int) error {
-	sess, err := e.session()
+// decoders; each decodes its image once and sends one tensor per missing
+// view into a channel that holds one batch, so the next batch is being
+// prepared while the models run the current one; this goroutine hands
+// each tensor to every model that needs it, runs a model whenever its
+// batch is full, reports progress and hands finished images to a writer
+// goroutine that stores them in the cache while the models run on.
+func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][][][]float32, st *Stats, done int) error {
+	per := e.o.Spec.Len()
+	batchers, err := e.batchers(todo, per)
 	if err != nil {
 		return err
-	}
-	batch, fixed := e.o.Batch, sess.FixedBatch()
-	if fixed > 0 {
-		batch = fixed
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	per := e.o.Spec.Len()
 	pool := sync.Pool{New: func() any { b := make([]float32, per); return &b }}
-	tasks, slots := make(chan task), make(chan slot, batch)
+	tasks, slots := make(chan task), make(chan *slot, e.o.Batch)
 	var wg sync.WaitGroup
 	var decodeNS, decoded atomic.Int64
 	wg.Go(func() {
@@ -70,11 +93,20 @@ func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][]
 	}
 	go func() { wg.Wait(); close(slots) }() // ends once every worker has
 
+	// left counts, per image, the (model, view) pairs still to compute;
+	// computed has a bit per model that computed some of them.
+	left, computed := make([]int, len(items)), make([]uint32, len(items))
+	for _, t := range todo {
+		for _, v := range t.views {
+			left[t.item] += bits.OnesCount32(v.models)
+			computed[t.item] |= v.models
+		}
+	}
 	writes, written := make(chan int, 64), make(chan error)
 	go func() { // the cache writer; run waits for it below
 		var first error
 		for i := range writes {
-			if err := e.store(items[i], out[i]); err != nil && first == nil {
+			if err := e.store(items[i], out, i, computed[i]); err != nil && first == nil {
 				first = err
 			}
 		}
@@ -87,59 +119,64 @@ func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][]
 		}
 	}()
 
-	left := make([]int, len(items))
-	for _, t := range todo {
-		left[t.item] = len(t.views)
+	progress := func() {
+		done++
+		if e.o.Progress != nil {
+			e.o.Progress(done, len(items))
+		}
 	}
-	in := make([]float32, batch*per)
-	pending := make([]slot, 0, batch)
-	flush := func() error {
-		n, runN := len(pending), len(pending)
-		if fixed > 1 {
-			runN = fixed // pad a short last batch with zeros
-			clear(in[n*per : runN*per])
+	finished := func(item int) {
+		if left[item]--; left[item] > 0 {
+			return
 		}
-		for k, s := range pending {
-			copy(in[k*per:(k+1)*per], *s.tensor)
-			pool.Put(s.tensor)
+		if e.o.Cache != nil {
+			writes <- item
 		}
-		t0 := time.Now()
-		res, err := sess.Run(in[:runN*per], runN)
-		st.Model += time.Since(t0)
-		st.Runs++
+		progress()
+	}
+	flush := func(k int) error {
+		b := batchers[k]
+		if len(b.pending) == 0 {
+			return nil
+		}
+		res, err := b.flush(&pool, st)
 		if err != nil {
-			return fmt.Errorf("features: backbone %s: %w", e.m.ID, err)
+			return err
 		}
-		if len(res) != runN*e.m.Dim {
-			return fmt.Errorf("features: backbone %s: %d values for %d images, want dim %d each", e.m.ID, len(res), runN, e.m.Dim)
-		}
-		for k, s := range pending {
-			out[s.item][s.view] = res[k*e.m.Dim : (k+1)*e.m.Dim : (k+1)*e.m.Dim]
+		dim := b.mb.m.Dim
+		for n, s := range b.pending {
+			out[k][s.item][s.view] = res[n*dim : (n+1)*dim : (n+1)*dim]
 			st.Computed++
-			if left[s.item]--; left[s.item] == 0 {
-				if e.o.Cache != nil {
-					writes <- s.item
-				}
-				done++
-				if e.o.Progress != nil {
-					e.o.Progress(done, len(items))
-				}
-			}
+			finished(s.item)
 		}
-		pending = pending[:0]
+		b.pending = b.pending[:0]
 		return nil
 	}
 	for s := range slots {
-		pending = append(pending, s)
-		if len(pending) < batch {
-			continue
-		}
 		if ctx.Err() != nil {
 			break
 		}
-		if err := flush(); err != nil {
-			cancel(err)
-			break
+		if s.undecodable != "" {
+			st.Undecodable = append(st.Undecodable, Undecodable{Item: s.item, Reason: s.undecodable})
+			if e.o.Cache != nil && s.remember {
+				if err := e.o.Cache.MarkUndecodable(items[s.item].SHA256, s.undecodable); err != nil && st.CacheErr == nil {
+					st.CacheErr = err
+				}
+			}
+			progress()
+			continue
+		}
+		s.refs = bits.OnesCount32(s.models)
+		for k, b := range batchers {
+			if s.models&(1<<k) == 0 {
+				continue
+			}
+			if b.pending = append(b.pending, s); len(b.pending) == b.size {
+				if err := flush(k); err != nil {
+					cancel(err)
+					break
+				}
+			}
 		}
 	}
 	for range slots { // after a stop: let the workers see it and exit
@@ -148,16 +185,74 @@ func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][]
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	if len(pending) > 0 {
-		if err := flush(); err != nil {
+	for k := range batchers {
+		if err := flush(k); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// batchers opens a session for every model some view in todo needs; the
+// others get a batcher that is never fed.
+func (e *Extractor) batchers(todo []task, per int) ([]*batcher, error) {
+	var needed uint32
+	for _, t := range todo {
+		for _, v := range t.views {
+			needed |= v.models
+		}
+	}
+	out := make([]*batcher, len(e.ms))
+	for k, mb := range e.ms {
+		b := &batcher{mb: mb, size: e.o.Batch}
+		out[k] = b
+		if needed&(1<<k) == 0 {
+			continue
+		}
+		sess, err := e.session(mb)
+		if err != nil {
+			return nil, err
+		}
+		b.sess = sess
+		if b.fixed = sess.FixedBatch(); b.fixed > 0 {
+			b.size = b.fixed
+		}
+		b.in = make([]float32, b.size*per)
+	}
+	return out, nil
+}
+
+// flush copies the pending tensors into one input (giving each back to
+// the pool once every model has copied it) and runs the model.
+func (b *batcher) flush(pool *sync.Pool, st *Stats) ([]float32, error) {
+	per := len(b.in) / b.size
+	n, runN := len(b.pending), len(b.pending)
+	if b.fixed > 1 {
+		runN = b.fixed // pad a short last batch with zeros
+		clear(b.in[n*per : runN*per])
+	}
+	for k, s := range b.pending {
+		copy(b.in[k*per:(k+1)*per], *s.tensor)
+		if s.refs--; s.refs == 0 {
+			pool.Put(s.tensor)
+		}
+	}
+	t0 := time.Now()
+	res, err := b.sess.Run(b.in[:runN*per], runN)
+	st.Model += time.Since(t0)
+	st.Runs++
+	m := b.mb.m
+	if err != nil {
+		return nil, fmt.Errorf("features: backbone %s: %w", m.ID, err)
+	}
+	if len(res) != runN*m.Dim {
+		return nil, fmt.Errorf("features: backbone %s: %d values for %d images, want dim %d each", m.ID, len(res), runN, m.Dim)
+	}
+	return res, nil
+}
+
 // prepare decodes one image and sends a tensor per missing view.
-func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Pool, slots chan<- slot, ns *atomic.Int64) error {
+func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Pool, slots chan<- *slot, ns *atomic.Int64) error {
 	t0 := time.Now()
 	data := it.Data
 	if data == nil {
@@ -167,18 +262,25 @@ func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Poo
 		}
 	}
 	img, err := preprocess.Decode(data)
+	if err != nil && e.o.SkipUndecodable && undecodableErr(err) {
+		select {
+		case slots <- &slot{item: t.item, undecodable: err.Error(), remember: !errors.Is(err, preprocess.ErrTooLarge)}:
+		case <-ctx.Done():
+		}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("features: image %s: %w", it.ID, err)
 	}
 	key := cmp.Or(it.SHA256, it.ID)
-	for _, j := range t.views {
+	for _, v := range t.views {
 		buf := pool.Get().(*[]float32)
-		if err := e.o.Spec.TensorView(img, it.Views[j].Preprocess(key), *buf); err != nil {
-			return fmt.Errorf("features: image %s, view %s: %w", it.ID, it.Views[j], err)
+		if err := e.o.Spec.TensorView(img, it.Views[v.index].Preprocess(key), *buf); err != nil {
+			return fmt.Errorf("features: image %s, view %s: %w", it.ID, it.Views[v.index], err)
 		}
 		ns.Add(int64(time.Since(t0)))
 		select {
-		case slots <- slot{item: t.item, view: j, tensor: buf}:
+		case slots <- &slot{item: t.item, view: v.index, models: v.models, tensor: buf}:
 		case <-ctx.Done():
 			return nil
 		}
@@ -187,11 +289,29 @@ func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Poo
 	return nil
 }
 
-// store adds an image's views to the cache.
-func (e *Extractor) store(it Item, feats [][]float32) error {
-	m := make(map[View][]float32, len(feats))
-	for j, v := range it.Views {
-		m[v] = feats[j]
+// undecodableErr reports whether err says the photo itself is bad (or too
+// big for this machine's decode limits), not that something around it
+// failed.
+func undecodableErr(err error) bool {
+	return errors.Is(err, preprocess.ErrCorrupt) || errors.Is(err, preprocess.ErrUnsupportedFormat) ||
+		errors.Is(err, preprocess.ErrTooLarge)
+}
+
+// store adds an image's views to the cache, one entry per model that
+// computed some of them.
+func (e *Extractor) store(it Item, out [][][][]float32, i int, models uint32) error {
+	var first error
+	for k, mb := range e.ms {
+		if models&(1<<k) == 0 {
+			continue
+		}
+		m := make(map[View][]float32, len(it.Views))
+		for j, v := range it.Views {
+			m[v] = out[k][i][j]
+		}
+		if err := e.o.Cache.Store(mb.namespace, it.SHA256, mb.m.Dim, m); err != nil && first == nil {
+			first = err
+		}
 	}
-	return e.o.Cache.Store(e.namespace, it.SHA256, e.m.Dim, m)
+	return first
 }

@@ -189,12 +189,28 @@ func TestTrainReportsDuplicates(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "flowers")
 	copyPhotos(t, testenv.Data(t, "datasets", "flowers5", "sunflower"), filepath.Join(data, "sunflower"), 0)
 	copyPhotos(t, testenv.Data(t, "datasets", "flowers5", "daisy"), filepath.Join(data, "daisy"), 40)
+	// A photo cut in half passes the scan (its header is fine) and is left
+	// out when the features decode it, not fatal.
+	whole, err := os.ReadFile(testenv.Data(t, "datasets", "flowers5", "daisy", "10140303196_b88d3d6cec.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "daisy", "cut.jpg"), whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(t.TempDir(), "out")
 	r := train(t, context.Background(), "--data", data, "--out", out, "--type", "high-performance")
 	if r.err != nil {
 		t.Fatalf("%v\n%s", r.err, r.stderr)
 	}
 	rep := readReport(t, out)
+	cut := false
+	for _, s := range rep.Skipped {
+		cut = cut || s.Path == "daisy/cut.jpg" && s.Reason == "corrupt" && strings.Contains(s.Message, "JPEG")
+	}
+	if !cut {
+		t.Errorf("the cut photo is not reported as left out: %+v", rep.Skipped)
+	}
 	want := map[string]bool{
 		"sunflower/14889392928_9742aed45b_m.jpg": true, "sunflower/15066430311_fb57fa92b0_m.jpg": true,
 		"sunflower/15069459615_7e0fd61914_n.jpg": true, "sunflower/15072973261_73e2912ef2_n.jpg": true,

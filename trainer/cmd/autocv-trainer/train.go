@@ -66,6 +66,7 @@ func trainCmd(ctx context.Context, args []string) error {
 		in.ModelID = idFrom(*data)
 	}
 	opts.Key, opts.Logger = key, log
+	opts.LeaveOutUndecodable = true // the scan read headers only
 	opts.Progress = progressPrinter()
 	res, err := trainer.Train(ctx, *in, *out, *opts)
 	fmt.Fprintln(os.Stderr)

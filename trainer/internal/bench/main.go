@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/autocv/autocv/plugins/onnx/engine"
@@ -42,6 +43,8 @@ type config struct {
 	cores     int
 	photos    int
 	seed      uint64
+	sections  string // comma list of recipes, extract, e2e
+	types     string // comma list of application types in the recipes table
 	tmp       string // removed at the end
 	backbones string
 }
@@ -54,6 +57,8 @@ func run() error {
 	flag.IntVar(&c.cores, "cores", 2, "cores to use (GOMAXPROCS, onnxruntime threads); the targets are for 2; 0 = all")
 	flag.IntVar(&c.photos, "photos", 64, "photos in the extraction comparison")
 	flag.Uint64Var(&c.seed, "seed", 1, "seed of the splits and the training")
+	flag.StringVar(&c.sections, "sections", "recipes,extract,e2e", "which tables to make: `list` of recipes, extract, e2e")
+	flag.StringVar(&c.types, "types", strings.Join(recipeNames, ","), "application `types` in the recipes table")
 	flag.Parse()
 	if c.data == "" {
 		c.data = filepath.Join("..", "shared", "data")
@@ -87,27 +92,32 @@ func run() error {
 		mode, engine.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), c.seed, loadAverage())
 	defer func() { fmt.Printf("\nfinished%s\n", loadAverage()) }()
 
-	sets, err := loadSets(c)
-	if err != nil {
-		return err
+	want := strings.Split(c.sections, ",")
+	if slices.Contains(want, "recipes") {
+		sets, err := loadSets(c)
+		if err != nil {
+			return err
+		}
+		rows, err := benchRecipes(c, sets, key)
+		if err != nil {
+			return err
+		}
+		printRecipes(rows)
 	}
-	rows, err := benchRecipes(c, sets, key)
-	if err != nil {
-		return err
+	if slices.Contains(want, "extract") {
+		ext, err := benchExtract(c)
+		if err != nil {
+			return err
+		}
+		printExtract(ext)
 	}
-	printRecipes(rows)
-
-	ext, err := benchExtract(c)
-	if err != nil {
-		return err
+	if slices.Contains(want, "e2e") {
+		e2e, err := benchEndToEnd(c, key)
+		if err != nil {
+			return err
+		}
+		printEndToEnd(e2e)
 	}
-	printExtract(ext)
-
-	e2e, err := benchEndToEnd(c, key)
-	if err != nil {
-		return err
-	}
-	printEndToEnd(e2e)
 	return nil
 }
 
