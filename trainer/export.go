@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/autocv/autocv/internal/buildinfo"
@@ -29,11 +30,15 @@ const (
 	// maxGolden golden samples at most go into the package, taken
 	// round-robin over the labels.
 	maxGolden = 8
+	// exportChecks test photos at most go through the plugin to check the
+	// exported model (checkSample).
+	exportChecks = 64
 )
 
 // export builds model.onnx (backbones cut at their features + the head +
-// softmax), checks it through the real inference plugin on every test photo
-// against the trainer's own predictions, and picks golden samples.
+// softmax), checks it through the real inference plugin on up to
+// exportChecks test photos against the trainer's own predictions, and picks
+// golden samples among them.
 func (r *run) export(ctx context.Context, final head.Head, rep *report.Report, testProbs [][]float32) error {
 	work := r.workDir()
 	if err := os.Mkdir(work, 0o755); err != nil {
@@ -80,17 +85,43 @@ func (r *run) export(ctx context.Context, final head.Head, rep *report.Report, t
 	}
 	defer p.Unload(ctx)
 	ts := r.split[jobs.SplitTest]
-	got, err := r.predictAll(ctx, p, ts.items)
+	sample := checkSample(ts.truth, len(r.in.Labels), exportChecks)
+	items := make([]Item, len(sample))
+	for k, i := range sample {
+		items[k] = ts.items[i]
+	}
+	got, err := r.predictAll(ctx, p, items)
 	if err != nil {
 		return err
 	}
-	for i, it := range ts.items {
-		if err := agree(it.ID, r.in.Labels, testProbs[i], got[i]); err != nil {
+	for k, i := range sample {
+		if err := agree(ts.items[i].ID, r.in.Labels, testProbs[i], got[k]); err != nil {
 			return fmt.Errorf("export: the exported model disagrees with the trainer: %w", err)
 		}
-		r.prog.report("export", i+1, len(ts.items)+1)
+		r.prog.report("export", k+1, len(sample)+1)
 	}
-	return r.pickGolden(ts, got)
+	return r.pickGolden(ts, sample, got)
+}
+
+// checkSample picks up to n test photos for the export check, round-robin
+// over the labels in split order, so every label is checked and the check
+// costs the same for a big test split as for a small one: a wrong graph or
+// preprocessing shows on every photo, not on one in a thousand.
+func checkSample(truth []int, labels, n int) []int {
+	byLabel := make([][]int, labels)
+	for i, c := range truth {
+		byLabel[c] = append(byLabel[c], i)
+	}
+	var out []int
+	for round := 0; len(out) < min(n, len(truth)); round++ {
+		for _, list := range byLabel {
+			if round < len(list) && len(out) < n {
+				out = append(out, list[round])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (r *run) graph(final head.Head) (*graph.Model, error) {
@@ -191,13 +222,15 @@ func argmax(v []float32) int {
 
 // pickGolden takes correctly classified test photos, round-robin over the
 // labels, with the exported model's outputs as their expected answers.
-func (r *run) pickGolden(ts *splitData, got [][]float32) error {
+func (r *run) pickGolden(ts *splitData, sample []int, got [][]float32) error {
 	r.golden = map[string][]byte{}
 	r.manifest.Golden = nil
 	byLabel := make([][]int, len(r.in.Labels))
-	for i := range ts.items {
-		if argmax(got[i]) == ts.truth[i] {
+	probs := map[int][]float32{}
+	for k, i := range sample {
+		if argmax(got[k]) == ts.truth[i] {
 			byLabel[ts.truth[i]] = append(byLabel[ts.truth[i]], i)
+			probs[i] = got[k]
 		}
 	}
 	for round := 0; len(r.manifest.Golden) < maxGolden; round++ {
@@ -218,7 +251,7 @@ func (r *run) pickGolden(ts *splitData, got [][]float32) error {
 			name := fmt.Sprintf("%s%d.%s", modelpkg.GoldenDir, len(r.manifest.Golden), ext)
 			r.golden[name] = data
 			r.manifest.Golden = append(r.manifest.Golden, modelpkg.Golden{
-				File: name, ExpectedTop1: r.in.Labels[ts.truth[i]], Probabilities: got[i]})
+				File: name, ExpectedTop1: r.in.Labels[ts.truth[i]], Probabilities: probs[i]})
 			added = true
 		}
 		if !added {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,20 +274,59 @@ func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Poo
 		return fmt.Errorf("features: image %s: %w", it.ID, err)
 	}
 	key := cmp.Or(it.SHA256, it.ID)
-	for _, v := range t.views {
+	views := t.views
+	// The flip view is the plain view's tensor mirrored: when both are
+	// wanted, it is made from the plain one (before that one is sent off
+	// and may go back to the pool) instead of resampling the photo again.
+	var mirrored *slot
+	plain, flip := viewIndex(it, views, Orig), viewIndex(it, views, Flip)
+	if plain >= 0 && flip >= 0 {
+		mirrored = &slot{item: t.item, view: views[flip].index, models: views[flip].models, tensor: pool.Get().(*[]float32)}
+		views = slices.Delete(slices.Clone(views), flip, flip+1)
+	}
+	for _, v := range views {
 		buf := pool.Get().(*[]float32)
 		if err := e.o.Spec.TensorView(img, it.Views[v.index].Preprocess(key), *buf); err != nil {
 			return fmt.Errorf("features: image %s, view %s: %w", it.ID, it.Views[v.index], err)
 		}
+		if mirrored != nil && it.Views[v.index] == Orig {
+			mirror(*mirrored.tensor, *buf, e.o.Spec.Size)
+		}
 		ns.Add(int64(time.Since(t0)))
-		select {
-		case slots <- &slot{item: t.item, view: v.index, models: v.models, tensor: buf}:
-		case <-ctx.Done():
+		if !send(ctx, slots, &slot{item: t.item, view: v.index, models: v.models, tensor: buf}) {
 			return nil
 		}
 		t0 = time.Now()
 	}
+	if mirrored != nil {
+		send(ctx, slots, mirrored)
+	}
 	return nil
+}
+
+func send(ctx context.Context, slots chan<- *slot, s *slot) bool {
+	select {
+	case slots <- s:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// viewIndex is the index into views of the one that is v, or -1.
+func viewIndex(it Item, views []view, v View) int {
+	return slices.IndexFunc(views, func(x view) bool { return it.Views[x.index] == v })
+}
+
+// mirror writes src, three side×side planes, mirrored left to right into
+// dst: exactly what preprocess.View.Flip does to a finished tensor.
+func mirror(dst, src []float32, side int) {
+	for row := 0; row < len(src)/side; row++ {
+		s, d := src[row*side:][:side], dst[row*side:][:side]
+		for x, v := range s {
+			d[side-1-x] = v
+		}
+	}
 }
 
 // undecodableErr reports whether err says the photo itself is bad (or too

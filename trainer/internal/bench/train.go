@@ -3,16 +3,21 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/protocol/report"
 	"github.com/autocv/autocv/trainer"
+	"github.com/autocv/autocv/trainer/backbone"
+	"github.com/autocv/autocv/trainer/features"
 )
 
 // Targets from the trainer issue ("Done when").
@@ -21,7 +26,12 @@ var accuracyTargets = map[string]map[string]float64{
 	"flowers5":    {jobs.RecipeGeneral: 0.93},
 }
 
-const endToEndTarget = 45 * time.Second // 1000 photos, general, 2 cores
+// highAccuracyGain is how much high-accuracy must beat general by on the
+// same dataset, in the same run, to earn its name (and its cost).
+const highAccuracyGain = 0.01
+
+// ~1000 photos, general, 2 quiet cores: cold (empty feature cache), warm.
+var endToEndTargets = [2]time.Duration{10 * time.Second, 3 * time.Second}
 
 var recipeNames = []string{jobs.RecipeGeneral, jobs.RecipeHighAccuracy, jobs.RecipeHighPerformance}
 
@@ -89,17 +99,28 @@ func printRecipes(rows []recipeRow) {
 	fmt.Printf("%-12s %-16s %11s %9s %8s %7s %6s %5s %4s\n",
 		"dataset", "type", "tr/val/test", "accuracy", "target", "meets", "F1", "wrong", "same")
 	fmt.Println(strings.Repeat("-", 86))
+	general := map[string]float64{}
+	for _, r := range rows {
+		if r.recipe == jobs.RecipeGeneral {
+			general[r.set] = r.cold.Metrics.Accuracy
+		}
+	}
 	for _, r := range rows {
 		m := r.cold.Metrics
 		target, meets := "-", "-"
-		if t, ok := accuracyTargets[r.set][r.recipe]; ok {
-			target, meets = fmt.Sprintf("≥ %.2f", t), yesNo(m.Accuracy >= t)
+		t, ok := accuracyTargets[r.set][r.recipe]
+		if g, known := general[r.set]; known && r.recipe == jobs.RecipeHighAccuracy {
+			t, ok = max(t, g+highAccuracyGain), true
+		}
+		if ok {
+			target, meets = fmt.Sprintf("≥ %.3f", t), yesNo(m.Accuracy >= t-1e-9)
 		}
 		wrong := r.cold.Split.Test - int(m.Accuracy*float64(r.cold.Split.Test)+0.5)
 		fmt.Printf("%-12s %-16s %11s %9.3f %8s %7s %6.3f %5d %4s\n", r.set, r.recipe, r.sizes,
 			m.Accuracy, target, meets, m.F1, wrong, yesNo(sameSummary(r.warm.Metrics, m)))
 	}
 	fmt.Println("  wrong = misclassified test photos; same = the warm-cache retraining gave the same metrics")
+	fmt.Printf("  high-accuracy's target: general's accuracy on the same data + %.2f\n", highAccuracyGain)
 	fmt.Println()
 
 	fmt.Println("Training: wall seconds per stage (report timings), cold = empty feature cache, warm = same training again")
@@ -113,6 +134,45 @@ func printRecipes(rows []recipeRow) {
 			wt["features"], wt["total"], r.warmWall.Seconds(), r.coldWall.Seconds()/r.warmWall.Seconds())
 	}
 	fmt.Println("  total = the report's stage sum; Train() = the whole call (report, package, signing, rename included)")
+	fmt.Println()
+	printReadmeRows(rows)
+}
+
+// printReadmeRows prints the README's "Application types" table rows from
+// this run, so the README quotes the bench instead of drifting from it.
+func printReadmeRows(rows []recipeRow) {
+	acc := map[string]map[string]float64{}
+	hym := map[string][2]float64{}
+	for _, r := range rows {
+		if acc[r.recipe] == nil {
+			acc[r.recipe] = map[string]float64{}
+		}
+		acc[r.recipe][r.set] = r.cold.Metrics.Accuracy
+		if r.set == "hymenoptera" {
+			hym[r.recipe] = [2]float64{r.coldWall.Seconds(), r.warmWall.Seconds()}
+		}
+	}
+	fmt.Println("README table (Application types), from this run:")
+	fmt.Println("| type | features | hymenoptera val | flowers5 (every 5th held out) | hymenoptera cold / warm | device cost per photo |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, name := range recipeNames {
+		a, ok := acc[name]
+		if !ok {
+			continue
+		}
+		cell := func(set string) string {
+			if v, ok := a[set]; ok {
+				return fmt.Sprintf("%.3f", v)
+			}
+			return "-"
+		}
+		times := "-"
+		if h, ok := hym[name]; ok {
+			times = fmt.Sprintf("%.1f s / %.1f s", h[0], h[1])
+		}
+		what, cost := describe(name)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s |\n", name, what, cell("hymenoptera"), cell("flowers5"), times, cost)
+	}
 	fmt.Println()
 }
 
@@ -144,6 +204,8 @@ type endToEnd struct {
 	skipped        int
 	accuracy, f1   float64
 	runs           [2]e2eRun // cold, warm
+	vips           time.Duration
+	vipsErr        error
 }
 
 type e2eRun struct {
@@ -171,8 +233,43 @@ func benchEndToEnd(c config, key ed25519.PrivateKey) (endToEnd, error) {
 		e.runs[i] = e2eRun{scan: scanTime, wall: time.Since(start), timings: rep.Timings}
 		e.images, e.labels, e.sizes, e.skipped = len(in.Items), len(in.Labels), splitSizes(in), len(in.Skipped)
 		e.accuracy, e.f1 = rep.Metrics.Accuracy, rep.Metrics.F1
+		if i == 0 {
+			e.vips, e.vipsErr = vipsPass(c, in)
+		}
 	}
 	return e, nil
+}
+
+// vipsPass times libvips' vipsthumbnail (shrink-on-load JPEG decoding)
+// making a 256-pixel thumbnail of every photo, on two processes at once
+// (both cores): the established tool's floor for decode-and-resize.
+func vipsPass(c config, in trainer.Input) (time.Duration, error) {
+	tool, err := exec.LookPath("vipsthumbnail")
+	if err != nil {
+		return 0, fmt.Errorf("vipsthumbnail is not installed (apt-get install libvips-tools)")
+	}
+	out, err := os.MkdirTemp(c.tmp, "vips-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(out)
+	var halves [2][]string
+	for i, it := range in.Items {
+		halves[i%2] = append(halves[i%2], it.Path)
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var errs [2]error
+	for k, files := range halves {
+		wg.Go(func() {
+			args := append([]string{"--size", "256x256", "-o", filepath.Join(out, fmt.Sprintf("%d-%%s.jpg", k))}, files...)
+			if b, err := exec.Command(tool, args...).CombinedOutput(); err != nil {
+				errs[k] = fmt.Errorf("vipsthumbnail: %v: %s", err, b)
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), errors.Join(errs[:]...)
 }
 
 func printEndToEnd(e endToEnd) {
@@ -185,7 +282,43 @@ func printEndToEnd(e endToEnd) {
 		r := e.runs[i]
 		t := r.timings
 		fmt.Printf("%-6s %6.2f %8.2f %7.2f %8.2f %7.2f %8.2f %8s %7s\n", what, r.scan.Seconds(), t["features"], t["train"],
-			t["evaluate"], t["export"], r.wall.Seconds(), fmt.Sprintf("≤ %.0f", endToEndTarget.Seconds()), yesNo(r.wall <= endToEndTarget))
+			t["evaluate"], t["export"], r.wall.Seconds(), fmt.Sprintf("≤ %.0f", endToEndTargets[i].Seconds()), yesNo(r.wall <= endToEndTargets[i]))
 	}
 	fmt.Println("  wall = scan + the whole Train() call (features … export, report, package, signing)")
+	if e.vipsErr != nil {
+		fmt.Printf("  reference: %v\n", e.vipsErr)
+		return
+	}
+	ratio := e.runs[0].wall.Seconds() / e.vips.Seconds()
+	fmt.Printf("  reference: vipsthumbnail (libvips shrink-on-load, 2 processes) makes 256 px thumbnails of the same photos in %.2f s;\n", e.vips.Seconds())
+	fmt.Printf("  cold training / vipsthumbnail = %.2fx (target ≤ 2x: %s)\n", ratio, yesNo(ratio <= 2))
+}
+
+// describe says what a recipe computes and what a device pays per photo,
+// from the recipe itself.
+func describe(name string) (what, cost string) {
+	r, err := trainer.RecipeFor(name)
+	if err != nil {
+		return err.Error(), "-"
+	}
+	names := map[string]string{backbone.MobileNetV2: "MobileNetV2", backbone.ShuffleNet: "ShuffleNetV2"}
+	var bbs []string
+	for _, b := range r.Backbones {
+		bbs = append(bbs, names[b])
+	}
+	views := func(vs []features.View) string {
+		var s []string
+		for _, v := range vs {
+			s = append(s, string(v))
+		}
+		return strings.Join(s, ", ")
+	}
+	what = strings.Join(bbs, " + ") + " pooled features (float), each L2-normalised; training views: " + views(r.TrainViews)
+	runs := "once"
+	if len(r.EvalViews) > 1 {
+		what += "; judged by the mean of " + views(r.EvalViews) + " (in the exported graph)"
+		runs = fmt.Sprintf("%d times (one per judged view)", len(r.EvalViews))
+	}
+	cost = fmt.Sprintf("%s, %s", strings.Join(bbs, " + "), runs)
+	return what, cost
 }
