@@ -7,6 +7,7 @@ BIN           := $(CURDIR)/bin
 CACHE         := $(CURDIR)/.cache
 ORT_CACHE     := $(CACHE)/onnxruntime
 ORT_LIB       := $(ORT_CACHE)/linux-amd64/libonnxruntime.so.1
+ORT_GPU       := $(ORT_CACHE)/linux-amd64-gpu/libonnxruntime_providers_cuda.so
 TOOLS         := $(CACHE)/bin
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS       := -s -w -X github.com/autocv/autocv/internal/buildinfo.Version=$(VERSION)
@@ -34,11 +35,21 @@ help: ## list targets
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-10s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: $(ORT_LIB) ## fetch onnxruntime (npm onnxruntime-node, hash-checked) into .cache
+deps: $(ORT_LIB) ## fetch onnxruntime (npm onnxruntime-node, hash-checked) and the backbones (sha256-pinned) into .cache
 	$(GO) mod download
+	@# Backbones: into $$AUTOCV_BACKBONES when set, else .cache/backbones; from
+	@# $$AUTOCV_BACKBONES_FROM (folder or archive) when set, else their public
+	@# URLs, falling back to $$AUTOCV_TESTDATA/backbones when offline.
+	$(GO) run ./trainer/cmd/autocv-trainer fetch-backbones --dest "$${AUTOCV_BACKBONES:-$(CACHE)/backbones}"
 
 $(ORT_LIB):
 	installers/onnxruntime/fetch.sh $(ORT_CACHE)
+
+# The GPU SDK's CUDA provider (npm, 180 MB, hash-checked): fetched by
+# `make dist` and `make test` (the GPU SDK test), not by `make deps`, so a
+# newcomer's `make run` does not download it.
+$(ORT_GPU): $(ORT_LIB)
+	installers/onnxruntime/fetch-gpu.sh $(ORT_CACHE)
 
 CONSOLE_WEB  := controlplane/console/web
 CONSOLE_DIST := controlplane/console/dist/app/index.html
@@ -46,7 +57,7 @@ CONSOLE_DIST := controlplane/console/dist/app/index.html
 .PHONY: console
 console: $(CONSOLE_DIST) ## build the web console (Vite) that autocv-server embeds
 
-$(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.js $(wildcard $(CONSOLE_WEB)/src/*) $(wildcard $(CONSOLE_WEB)/src/*/*)
+$(CONSOLE_DIST): $(CONSOLE_WEB)/package-lock.json $(CONSOLE_WEB)/index.html $(CONSOLE_WEB)/vite.config.js $(shell find $(CONSOLE_WEB)/src -type f)
 	npm ci --prefix $(CONSOLE_WEB) --no-audit --no-fund
 	npm run --prefix $(CONSOLE_WEB) build
 
@@ -65,15 +76,21 @@ $(OPENAPI_LINT)/node_modules/.package-lock.json: $(OPENAPI_LINT)/package-lock.js
 .PHONY: build
 build: $(ORT_LIB) $(CONSOLE_DIST) ## build every binary into bin/ with onnxruntime beside them
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./plugins/onnx/cmd/... $(wildcard ./agent/cmd/*) $(wildcard ./controlplane/cmd/*) $(wildcard ./trainer/cmd/*)
+	@# glibc-floor.sh: every binary needs at most GLIBC_2.28 (see the script).
+	source installers/build/glibc-floor.sh && \
+	$(GO) build -trimpath -ldflags '$(LDFLAGS) '"$$GO_LDFLAGS_EXTRA" -o $(BIN)/ ./plugins/onnx/cmd/... $(wildcard ./agent/cmd/*) $(wildcard ./controlplane/cmd/*) $(wildcard ./trainer/cmd/*)
 	cp -f $(ORT_LIB) $(BIN)/libonnxruntime.so.1
+
+.PHONY: dist
+dist: $(ORT_GPU) $(CONSOLE_DIST) ## every artefact into dist/: SDK runtimes per platform (cpu, gpu, arm64, windows), .deb/.rpm (amd64, arm64), the Windows MSI; prints sizes
+	installers/dist.sh
 
 .PHONY: run
 run: build ## build and start the system on its embedded defaults
 	installers/run.sh
 
 .PHONY: test
-test: $(ORT_LIB) $(CONSOLE_DIST) openapi-lint ## run all tests (race detector, real processes), the OpenAPI lint and short fuzz runs
+test: $(ORT_LIB) $(ORT_GPU) $(CONSOLE_DIST) openapi-lint ## run all tests (race detector, real processes), the OpenAPI lint and short fuzz runs
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 	$(MAKE) --no-print-directory fuzz
 
@@ -100,6 +117,7 @@ bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+pr
 	$(GO) run ./plugins/onnx/internal/demo -data $(AUTOCV_TESTDATA) -out $(CACHE)/demo
 	$(GO) run ./agent/internal/bench -bin $(BIN) -package $(CACHE)/demo/package.tar.gz -data $(AUTOCV_TESTDATA)
 	$(GO) run ./controlplane/internal/bench -bin $(BIN) -data $(AUTOCV_TESTDATA)
+	node $(CONSOLE_WEB)/bench.mjs
 
 .PHONY: check
 check: proto-check ## go vet, staticcheck, and cgo-free cross-builds (windows/amd64, linux/arm64)

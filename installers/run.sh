@@ -19,8 +19,21 @@ run=$PWD/.cache/run
 mkdir -p "$run"
 chmod 700 "$run"
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$PWD/bin/libonnxruntime.so.1}
-if [[ -z "${AUTOCV_BACKBONES:-}" && -n "$data" && -d "$data/backbones" ]]; then
-	export AUTOCV_BACKBONES=$data/backbones
+# Backbones: AUTOCV_BACKBONES, else .cache/backbones (`make deps`), else
+# the shared test data. Without any the trainer waits and says so in the
+# console; nothing restarts in a loop.
+if [[ -z "${AUTOCV_BACKBONES:-}" ]]; then
+	if [[ -f .cache/backbones/mobilenetv2-12-int8.onnx ]]; then
+		export AUTOCV_BACKBONES=$PWD/.cache/backbones
+	elif [[ -n "$data" && -f "$data/backbones/mobilenetv2-12-int8.onnx" ]]; then
+		export AUTOCV_BACKBONES=$data/backbones
+	fi
+fi
+nobackbones=
+if [[ -z "${AUTOCV_BACKBONES:-}" || ! -f "$AUTOCV_BACKBONES/mobilenetv2-12-int8.onnx" ]]; then
+	nobackbones="
+  训练需要 backbones，尚未找到：运行 make deps（离线：AUTOCV_BACKBONES_FROM=文件夹或压缩包 make deps）。
+  No backbones found, so nothing trains yet: run make deps (offline: AUTOCV_BACKBONES_FROM=folder-or-archive make deps)."
 fi
 
 if [[ -z "${AUTOCV_ADMIN_PASSWORD:-}" ]]; then
@@ -70,7 +83,7 @@ AutoCV is running on its embedded defaults.
   agent 上传 / upload:     http://$listen/upload
   agent JSON API:         curl --data-binary @photo.jpg http://$listen/v1/predict
 Train a model in the console, then deploy it to the agent under 设备 / Devices.
-Ctrl-C stops everything; state is kept in .cache/run.
+Ctrl-C stops everything; state is kept in .cache/run.$nobackbones
 
 MSG
 wait -n "${pids[@]}"

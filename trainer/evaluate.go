@@ -43,6 +43,7 @@ func (r *run) evaluate(ctx context.Context, best head.Candidate, cands []head.Ca
 	for _, c := range cands {
 		rep.Candidates = append(rep.Candidates, c.Report(c.Config == best.Config))
 	}
+	rep.Curve = best.Curve
 
 	checks := r.in.Checks
 	var files []evaluate.File

@@ -34,7 +34,8 @@ func ChooseAuto(ctx context.Context, hc host.Config) Choice {
 			Reason: fmt.Sprintf("cuda unavailable: the %s plugin did not start (%v); using %s", inference.NameONNXCUDA, err, inference.NameONNXCPU)}
 	case !slices.Contains(providers, inference.ProviderCUDA):
 		return Choice{Plugin: inference.NameONNXCPU, Providers: providers,
-			Reason: "cuda unavailable: the onnxruntime library has no CUDA provider; using " + inference.NameONNXCPU}
+			Reason: "cuda unavailable: the onnxruntime library has no CUDA provider that works here (a CPU-only build, " +
+				"or no usable NVIDIA GPU, driver, CUDA or cuDNN: the plugin's warning says which); using " + inference.NameONNXCPU}
 	}
 	return Choice{Plugin: inference.NameONNXCUDA, ExecutionProvider: inference.ProviderAuto, Providers: providers,
 		Reason: "the onnxruntime library carries the CUDA provider; using " + inference.NameONNXCUDA +

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -315,6 +316,13 @@ func (im *Queue) run(rec store.Import) {
 		s.Imported(out.Added, len(out.Skipped))
 	}
 	log.Info("import done", zap.Int("added", out.Added), zap.Int("skipped", len(out.Skipped)), zap.Duration("took", time.Since(start)))
+	if d.Revision == 0 && out.Added == 0 {
+		// nothing to train on is no success: say what a zip must hold
+		finish(store.DatasetFailed, fmt.Sprintf("zip 中没有可导入的图片：请每个分类一个文件夹（如 ants/1.jpg），图片为 JPG、PNG 或 BMP；跳过了 %d 个文件，见导入报告 / "+
+			"the zip holds no images to import: put each label's images in a folder named after the label (e.g. ants/1.jpg), as JPG, PNG or BMP; %d files were skipped (see the import report)",
+			len(out.Skipped), len(out.Skipped)), out)
+		return
+	}
 	finish(store.DatasetReady, "", out)
 }
 

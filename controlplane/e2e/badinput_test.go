@@ -413,23 +413,31 @@ func TestBadDatasetZips(t *testing.T) {
 			zip        []byte
 			parts      []string
 		}{
-			{"jpeg renamed .zip", "photo.zip", jpegPhoto, []string{"not a zip"}},
-			{"random bytes", "noise.zip", randomBytes(5000, 1), []string{"not a zip"}},
+			{"jpeg renamed .zip", "photo.zip", jpegPhoto, nil},
+			{"random bytes", "noise.zip", randomBytes(5000, 1), nil},
 			{"1001 labels", "labels.zip", buildZip(t, tiny), []string{"1001", "1000", "label"}},
-			{"only hostile entries", "hostile.zip", buildZip(t, []zipEnt{{name: "../../x.jpg", data: ants[2]}, {name: "a/l.jpg", data: []byte("/etc"), mode: fs.ModeSymlink}}), nil},
+			// a valid zip with nothing usable: failed, saying how to pack one, every entry reported
+			{"only hostile entries", "hostile.zip", buildZip(t, []zipEnt{{name: "../../x.jpg", data: ants[2]}, {name: "a/l.jpg", data: []byte("/etc"), mode: fs.ModeSymlink}}),
+				[]string{"no images", "ants/1.jpg"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
+				if tc.parts == nil { // no zip at all: refused before any dataset exists
+					n := c.datasetTotal()
+					st, raw := c.multipart("/api/v1/datasets", map[string]string{"name": "bad"}, map[string][]byte{tc.file: tc.zip})
+					wantError(t, tc.name, st, raw, http.StatusBadRequest, "not_a_zip", "not a zip")
+					if got := c.datasetTotal(); got != n {
+						t.Errorf("a refused upload created a dataset: %d → %d", n, got)
+					}
+					return
+				}
 				zip := fileOf(tc.file, tc.zip)
 				nd, err := c.CreateDataset(t.Context(), "bad", &zip, "")
 				if err != nil {
 					t.Fatalf("upload: %v", err)
 				}
 				nd = c.waitDataset(nd.ID)
-				if tc.parts == nil { // a valid zip with nothing usable: ready and empty, every entry reported
-					if nd.Status != "ready" || len(nd.Labels) != 0 || len(nd.ImportReport.Skipped) != 2 {
-						t.Errorf("got %s %q labels %+v skipped %+v", nd.Status, nd.Error, nd.Labels, nd.ImportReport.Skipped)
-					}
-					return
+				if tc.name == "only hostile entries" && len(nd.ImportReport.Skipped) != 2 {
+					t.Errorf("skipped %+v, want both entries", nd.ImportReport.Skipped)
 				}
 				if nd.Status != "failed" {
 					t.Fatalf("status %s, want failed", nd.Status)
@@ -468,13 +476,11 @@ func TestBadDatasetZips(t *testing.T) {
 			}
 			return c.waitDataset(d.ID)
 		}
-		got := appendZip("photo.zip", ants[1])
-		if got.Status != "ready" || !strings.Contains(got.Error, "not a zip") {
-			t.Errorf("append of a JPEG: status %s error %q, want ready (still usable) and the error naming a non-zip", got.Status, got.Error)
-		}
+		st, raw := c.multipart("/api/v1/datasets/"+d.ID+"/zips", nil, map[string][]byte{"photo.zip": ants[1]})
+		wantError(t, "append of a JPEG", st, raw, http.StatusBadRequest, "not_a_zip", "not a zip")
 		sameImages(t, "append of a JPEG", before, c.imagesOf(d.ID))
 
-		got = appendZip("hostile.zip", buildZip(t, []zipEnt{{name: "../ants/x.jpg", data: ants[26]}, {name: "ants/link.jpg", data: []byte("/"), mode: fs.ModeSymlink},
+		got := appendZip("hostile.zip", buildZip(t, []zipEnt{{name: "../ants/x.jpg", data: ants[26]}, {name: "ants/link.jpg", data: []byte("/"), mode: fs.ModeSymlink},
 			{name: "ants/bomb.jpg", data: make([]byte, 3_000_000)}}))
 		if got.Status != "ready" || len(got.ImportReport.Skipped) != 3 {
 			t.Errorf("append of hostile entries: %s %q skipped %+v", got.Status, got.Error, got.ImportReport.Skipped)
@@ -491,7 +497,7 @@ func TestBadDatasetZips(t *testing.T) {
 		}
 		sameImages(t, "append past 1000 labels", before, c.imagesOf(d.ID))
 
-		st, raw := c.multipart("/api/v1/datasets/"+d.ID+"/zips", nil, map[string][]byte{"e.zip": {}})
+		st, raw = c.multipart("/api/v1/datasets/"+d.ID+"/zips", nil, map[string][]byte{"e.zip": {}})
 		wantError(t, "0-byte append", st, raw, http.StatusBadRequest, "empty_file", "empty")
 		sameImages(t, "0-byte append", before, c.imagesOf(d.ID))
 	})

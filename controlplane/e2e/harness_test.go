@@ -448,7 +448,7 @@ func (c *client) waitVersion(modelID string, v int, d time.Duration) *api.Versio
 			return false, err.Error()
 		}
 		out = got
-		return got.Status != api.VersionQueued && got.Status != api.VersionTraining,
+		return got.Status != api.VersionQueued && got.Status != api.VersionTraining && got.Status != api.VersionStopping,
 			fmt.Sprintf("%s %s %.0f%%", got.Status, got.Progress.Stage, got.Progress.Percent)
 	})
 	return out

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -275,6 +276,14 @@ func (s *Server) receiveZip(c *gin.Context) (*upload, bool) {
 	if up.size == 0 {
 		return refuse(api.Errorf(api.CodeEmptyFile, "the uploaded file is empty (0 bytes)"))
 	}
+	// the end of central directory and the directory itself, before any
+	// dataset is made: a file that is no zip is refused, not imported
+	zr, err := zip.OpenReader(up.path)
+	if err != nil {
+		return refuse(api.Errorf(api.CodeNotAZip, "上传的文件不是 zip 压缩包或已损坏，请把每个分类的图片放进以分类命名的文件夹后打包成 zip / "+
+			"the uploaded file is not a zip or it is damaged (%v): zip one folder of images per label", err))
+	}
+	zr.Close()
 	return up, true
 }
 
@@ -410,6 +419,10 @@ func (s *Server) listImages(c *gin.Context) {
 func (s *Server) deleteImage(c *gin.Context) {
 	d := s.dataset(c)
 	if d == nil {
+		return
+	}
+	if d.Status == store.DatasetProcessing {
+		fail(c, api.CodeImporting, "dataset "+d.ID+" is still importing; wait until it is ready")
 		return
 	}
 	if err := s.st.DeleteImage(c.Request.Context(), d.ID, c.Param("image")); err != nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -114,7 +115,33 @@ func (s *Server) listDevices(c *gin.Context) {
 	for i := range ds {
 		items = append(items, deviceJSON(&ds[i]))
 	}
+	s.nameModels(c.Request.Context(), items)
 	c.JSON(http.StatusOK, api.DeviceList{Items: items, Total: len(items)})
+}
+
+// nameModels fills in the model names of devices' desired states, reading
+// each model once.
+func (s *Server) nameModels(ctx context.Context, devs []api.Device) {
+	names := map[string]string{}
+	for i := range devs {
+		d := devs[i].Desired
+		if d == nil {
+			continue
+		}
+		name, ok := names[d.ModelID]
+		if !ok {
+			name = s.modelName(ctx, d.ModelID)
+			names[d.ModelID] = name
+		}
+		d.ModelName = name
+	}
+}
+
+// deviceView is one device as the API shows it, model name included.
+func (s *Server) deviceView(ctx context.Context, d *store.Device) api.Device {
+	out := []api.Device{deviceJSON(d)}
+	s.nameModels(ctx, out)
+	return out[0]
 }
 
 func (s *Server) getDevice(c *gin.Context) {
@@ -123,7 +150,7 @@ func (s *Server) getDevice(c *gin.Context) {
 		s.lookupError(c, err, "device "+c.Param("id"))
 		return
 	}
-	c.JSON(http.StatusOK, deviceJSON(d))
+	c.JSON(http.StatusOK, s.deviceView(c.Request.Context(), d))
 }
 
 func (s *Server) deleteDevice(c *gin.Context) {
@@ -143,7 +170,7 @@ func (s *Server) setDesired(c *gin.Context) {
 	d, err := s.fleet.SetDesired(c.Request.Context(), c.Param("id"), req.ModelID, req.Version)
 	switch {
 	case err == nil:
-		c.JSON(http.StatusOK, deviceJSON(d))
+		c.JSON(http.StatusOK, s.deviceView(c.Request.Context(), d))
 	case errors.Is(err, fleet.ErrNotTrained):
 		fail(c, api.CodeNotTrained, err.Error())
 	case errors.Is(err, fleet.ErrPublish):

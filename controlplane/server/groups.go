@@ -59,5 +59,6 @@ func (s *Server) getGroup(c *gin.Context) {
 	for i := range ds {
 		out.Members = append(out.Members, deviceJSON(&ds[i]))
 	}
+	s.nameModels(c.Request.Context(), out.Members)
 	c.JSON(http.StatusOK, out)
 }

@@ -40,6 +40,15 @@ func (s *Server) leaseJob(c *gin.Context) {
 		fail(c, api.CodeInvalid, "worker_id must be 1–128 printable ASCII characters")
 		return
 	}
+	if err := jobs.ValidateProblems(req.Problems); err != nil {
+		fail(c, api.CodeInvalid, err.Error())
+		return
+	}
+	s.trainers.lease(req.WorkerID, req.Problems, time.Now())
+	if len(req.Problems) > 0 { // it cannot train: no job for it
+		c.Status(http.StatusNoContent)
+		return
+	}
 	j, err := s.st.Lease(c.Request.Context(), req.WorkerID, s.opt.LeaseTTL, s.opt.MaxAttempts)
 	if err != nil {
 		s.internal(c, err)
@@ -51,6 +60,7 @@ func (s *Server) leaseJob(c *gin.Context) {
 	}
 	spec := j.Spec
 	spec.ID, spec.ModelID, spec.Version = j.ID, j.ModelID, j.Version
+	s.trainers.leased(j.LeaseID, req.WorkerID)
 	s.log.Info("job leased", zap.String("job", j.ID), zap.String("worker", req.WorkerID), zap.Int("attempt", j.Attempts))
 	c.JSON(http.StatusOK, jobs.Lease{LeaseID: j.LeaseID, ExpiresAt: j.LeaseExpires.UTC(),
 		HeartbeatSeconds: max(1, int(s.opt.LeaseTTL.Seconds()/4)), Job: spec})
@@ -80,6 +90,7 @@ func (s *Server) heartbeat(c *gin.Context) {
 		s.leaseError(c, err)
 		return
 	}
+	s.trainers.beat(hb.LeaseID, time.Now())
 	c.JSON(http.StatusOK, jobs.HeartbeatReply{ExpiresAt: exp.UTC(), Cancel: cancel})
 }
 

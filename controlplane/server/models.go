@@ -325,7 +325,9 @@ func (s *Server) stopVersion(c *gin.Context) {
 	if v == nil {
 		return
 	}
-	if v.Status != store.VersionQueued && v.Status != store.VersionTraining {
+	switch v.Status {
+	case store.VersionQueued, store.VersionTraining, store.VersionStopping: // stopping again changes nothing
+	default:
 		failf(c, api.CodeNotTraining, "version %d is %s; only queued or training versions can be stopped", v.Number, v.Status)
 		return
 	}
@@ -386,4 +388,18 @@ func (s *Server) versionImages(c *gin.Context) {
 		splits[im.Split]++
 	}
 	c.JSON(http.StatusOK, api.VersionImages{Items: items, Total: len(items), Splits: splits, Labels: j.Spec.Labels, Seed: j.Spec.Seed})
+}
+
+// modelName is a model's name for lists that show model ids ("" when it
+// is gone or unreadable: a name is a courtesy, not worth failing a list).
+func (s *Server) modelName(ctx context.Context, id string) string {
+	if m, err := s.st.Model(ctx, id); err == nil {
+		return m.Name
+	}
+	return ""
+}
+
+// validNotes says whether notes (其他要求) keep to their limit.
+func validNotes(notes string) bool {
+	return utf8.ValidString(notes) && utf8.RuneCountInString(notes) <= store.MaxNotes
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -81,6 +82,7 @@ func (s *Server) table() []route {
 			json(&api.LoginRequest{}).ok(OK, &api.LoginResponse{}).fails(api.CodeInvalid, api.CodeRateLimited, api.CodeBadCredentials),
 		r("POST", "/auth/logout", "auth", "End the current session", "user", user, s.logout),
 		r("GET", "/me", "auth", "The caller's account", "user", user, s.me).ok(OK, &api.User{}),
+		r("GET", "/status", "auth", "What keeps the system from working: trainers heard from and their problems, with what to do", "user", user, std, s.status).ok(OK, &api.Status{}),
 		r("POST", "/me/password", "auth", "Change the caller's password (other sessions end)", "user", small, keys, std, s.changePassword).
 			json(&api.PasswordRequest{}).fails(api.CodeWrongPassword, api.CodeInvalid),
 		r("POST", "/users", "auth", "Create a user (admin, console session)", "admin", small, keys, requireAdmin, requireSession, std, s.createUser).
@@ -113,6 +115,11 @@ func (s *Server) table() []route {
 			fails(api.CodeImporting, api.CodeBadLabel, api.CodeTooManyLabels, api.CodeTooManyFiles, api.CodeInvalidMultipart, api.CodeMissingFile, api.CodeTooLarge, api.CodeBusy, api.CodeTimeout, api.CodeConflict),
 		r("GET", "/datasets/:id/labels/:label/images", "datasets", "A label's images, paged", "user", user, std, s.listImages).params(pages).ok(OK, &api.ImageList{}).fails(api.CodeInvalid),
 		r("DELETE", "/datasets/:id/images/:image", "datasets", "Delete an image", "user", user, std, s.deleteImage).fails(api.CodeImporting, api.CodeConflict),
+		r("PATCH", "/datasets/:id/images/:image", "datasets", "Move an image to another label of the dataset", "user", small, user, std, s.moveImage).
+			json(&api.MoveImageRequest{}).ok(OK, &api.Image{}).fails(labelCodes...),
+		r("PATCH", "/datasets/:id/labels/:label", "datasets", "Rename a label, or merge it into an existing one (merge: true; exact duplicates dropped); trained versions keep their images", "user", small, user, std, s.renameLabel).
+			json(&api.RenameLabelRequest{}).ok(OK, &api.Dataset{}).fails(labelCodes...),
+		r("DELETE", "/datasets/:id/labels/:label", "datasets", "Delete a label and its images; trained versions keep their images", "user", user, std, s.deleteLabel).fails(labelCodes...),
 		r("GET", "/images/:id", "datasets", "An image's bytes", "user", user, std, s.getImage).file("image/*"),
 		r("GET", "/images/:id/thumbnail", "datasets", "An image's thumbnail (JPEG, ≤ 160 px)", "user", user, std, s.getThumbnail).file("image/jpeg"),
 
@@ -150,6 +157,8 @@ func (s *Server) table() []route {
 		r("PATCH", "/services/:id", "services", "Switch a service on or off, or the version behind its path (no downtime)", "user", small, user, timeout(2*t), s.updateService).
 			json(&api.UpdateServiceRequest{}).ok(OK, &api.Service{}).fails(api.CodeInvalid, api.CodeNotTrained, api.CodeWrongTarget, api.CodeLoadFailed, api.CodeConflict),
 		r("DELETE", "/services/:id", "services", "Delete a cloud service", "user", user, std, s.deleteService).fails(api.CodeConflict),
+		r("GET", "/services/:id/usage", "services", "Calls, errors by class and latency per minute, summed over replicas (kept 30 days)", "user", user, std, s.serviceUsage).
+			params(&api.UsageQuery{}).ok(OK, &api.ServiceUsage{}).fails(api.CodeInvalid),
 		r("POST", "/infer/*path", "services", "Classify images with a published service", "apikey", apikey, limitBody(imageBody), timeout(t), s.infer).
 			image().params(&api.PredictQuery{}).ok(OK, &api.PredictAnswer{}).fails(predictCodes...).fails(api.CodeOffline),
 
@@ -197,7 +206,10 @@ func (s *Server) table() []route {
 
 // zipCodes are what a zip upload may be refused with.
 var zipCodes = []api.Code{api.CodeInvalidMultipart, api.CodeTooLarge, api.CodeUploadFailed, api.CodeUploadIncomplete,
-	api.CodeMissingFile, api.CodeEmptyFile, api.CodeConflict}
+	api.CodeMissingFile, api.CodeEmptyFile, api.CodeNotAZip, api.CodeConflict}
+
+// labelCodes are what a label or image edit may be refused with.
+var labelCodes = []api.Code{api.CodeBadLabel, api.CodeImporting, api.CodeUnknownLabel, api.CodeConflict}
 
 func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
@@ -248,10 +260,12 @@ func (s *Server) recovery(c *gin.Context) {
 	c.Next()
 }
 
+// ready answers 200 while the database answers; trainer problems are
+// listed but do not make the server unready (the API still serves).
 func (s *Server) ready(c *gin.Context) {
 	if err := s.st.Ping(c.Request.Context()); err != nil {
 		c.JSON(http.StatusServiceUnavailable, api.Health{Status: "database unavailable", Error: err.Error()})
 		return
 	}
-	c.JSON(http.StatusOK, api.Health{Status: "ready"})
+	c.JSON(http.StatusOK, api.Health{Status: "ready", Problems: s.trainers.status(time.Now()).Problems})
 }

@@ -144,6 +144,7 @@ type Server struct {
 	// thresholdsCache: confidence thresholds of packages, for /infer
 	thresholdsCache thresholdCache
 	engine          *gin.Engine
+	trainers        trainerWatch // workers heard from and their problems (status.go)
 
 	ctx    context.Context // ends when Close is called
 	cancel context.CancelFunc
@@ -189,8 +190,9 @@ func New(opt Options, d Deps) (*Server, error) {
 	s.engine = s.routes()
 	s.imports.Start(ctx, opt.ImportWorkers)
 
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.sweepUploads()
+	go s.flushUsage()
 	return s, nil
 }
 
@@ -221,7 +223,7 @@ func (s *Server) Start(ctx context.Context) error {
 }
 
 // Close stops background work; imports in progress stay recorded and
-// resume at the next start.
+// resume at the next start, service usage not stored yet is stored.
 func (s *Server) Close() {
 	s.cancel()
 	s.wg.Wait()

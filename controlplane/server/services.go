@@ -33,6 +33,7 @@ type services struct {
 	s     *Server
 	mu    sync.Mutex
 	stats map[string]*infer.Stats // by service id
+	usage *infer.Usage            // per minute, until flushUsage stores it
 	// edit serialises service changes on this replica with the
 	// check-then-unload that follows them, so an unload never races a
 	// load of the same version for another service.
@@ -40,7 +41,7 @@ type services struct {
 }
 
 func newServices(s *Server) *services {
-	return &services{s: s, stats: map[string]*infer.Stats{}}
+	return &services{s: s, stats: map[string]*infer.Stats{}, usage: infer.NewUsage()}
 }
 
 func (sv *services) statsFor(id string) *infer.Stats {
@@ -52,6 +53,18 @@ func (sv *services) statsFor(id string) *infer.Stats {
 		sv.stats[id] = st
 	}
 	return st
+}
+
+// count counts one /infer call as it ends, by the status it answered:
+// 4xx (bad input too) as a client error, 5xx as a server error, 429 and
+// 503 as busy. A call refused before the model ran (*ran false) has no
+// model latency for the in-memory window; the minute counts its wall time.
+func (sv *services) count(c *gin.Context, id string, start time.Time, ran *bool) {
+	st := c.Writer.Status()
+	sv.usage.Observe(id, time.Now(), time.Since(start), st)
+	if !*ran && st >= 400 {
+		sv.statsFor(id).Refused()
+	}
 }
 
 // svcLatency is one service's latency for /metrics, labelled by service
@@ -146,6 +159,10 @@ func (s *Server) createService(c *gin.Context) {
 		fail(c, api.CodeInvalidPath, "path must be 1–4 segments of lowercase letters, digits, '_' or '-' (e.g. \"factory/defects\")")
 		return
 	}
+	if !validNotes(req.Notes) {
+		failf(c, api.CodeInvalid, "notes (其他要求) must be at most %d characters", store.MaxNotes)
+		return
+	}
 	v := s.cloudVersion(c, req.ModelID, req.Version)
 	if v == nil {
 		return
@@ -160,7 +177,7 @@ func (s *Server) createService(c *gin.Context) {
 		failf(c, api.CodeLoadFailed, "loading version %d for serving: %v", v.Number, err)
 		return
 	}
-	sv := &store.Service{OwnerID: who(c).user.ID, Name: req.Name, Path: req.Path, ModelID: v.ModelID, Version: v.Number, Online: true}
+	sv := &store.Service{OwnerID: who(c).user.ID, Name: req.Name, Path: req.Path, ModelID: v.ModelID, Version: v.Number, Online: true, Notes: req.Notes}
 	if err := s.st.CreateService(c.Request.Context(), sv); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			fail(c, api.CodePathTaken, "path "+req.Path+" is already published; choose another")
@@ -185,8 +202,8 @@ func (s *Server) serviceJSON(c *gin.Context, sv *store.Service) api.Service {
 		}
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return api.Service{ID: sv.ID, Name: sv.Name, Path: sv.Path, ModelID: sv.ModelID, Version: sv.Version,
-		Online: sv.Online, State: state, URL: url, CreatedAt: sv.CreatedAt.UTC(), UpdatedAt: sv.UpdatedAt.UTC(),
+	return api.Service{ID: sv.ID, Name: sv.Name, Path: sv.Path, ModelID: sv.ModelID, ModelName: s.modelName(c.Request.Context(), sv.ModelID),
+		Version: sv.Version, Notes: sv.Notes, Online: sv.Online, State: state, URL: url, CreatedAt: sv.CreatedAt.UTC(), UpdatedAt: sv.UpdatedAt.UTC(),
 		Stats: api.ServiceStats{Calls: snap.Calls, Errors: snap.Errors, P50MS: ms(snap.P50), P90MS: ms(snap.P90), P99MS: ms(snap.P99), Window: snap.Window},
 		Example: api.ServiceExample{
 			Curl:         "curl -H \"Authorization: Bearer $AUTOCV_API_KEY\" --data-binary @photo.jpg " + url,
@@ -285,6 +302,7 @@ func (s *Server) deleteService(c *gin.Context) {
 	s.svcs.mu.Lock()
 	delete(s.svcs.stats, sv.ID)
 	s.svcs.mu.Unlock()
+	s.svcs.usage.Forget(sv.ID)
 	s.unloadIfUnused(c.Request.Context(), sv.ModelID, sv.Version)
 	c.Status(http.StatusNoContent)
 }
@@ -321,6 +339,8 @@ func (s *Server) infer(c *gin.Context) {
 		return
 	}
 	stats := s.svcs.statsFor(sv.ID)
+	ran := false
+	defer s.svcs.count(c, sv.ID, time.Now(), &ran)
 	if !sv.Online {
 		inferCalls.WithLabelValues(sv.ID, "offline").Inc()
 		abortAPI(c, api.Errorf(api.CodeOffline, "service %s is offline", path))
@@ -350,7 +370,7 @@ func (s *Server) infer(c *gin.Context) {
 		}
 		files = []partFile{{name: rawBody, data: b}}
 	}
-	took, ran, err := s.classify(c, v, files, p, len(files) == 1, s.predict)
+	took, ran, err := s.classify(c, v, files, p, len(files) == 1, s.predict) // ran: read by the deferred count too
 	outcome := "ok"
 	switch {
 	case !ran:

@@ -289,7 +289,14 @@ func (s *sqlStore) StopVersion(ctx context.Context, modelID string, number int) 
 		case j.State == JobQueued || j.State == JobLeased && !s.now().Before(j.LeaseExpires):
 			return s.endJob(ctx, c, j, JobCancelled, VersionStopped, "")
 		case j.State == JobLeased:
-			_, err := c.exec(ctx, "UPDATE jobs SET cancel_requested = TRUE, updated_at = ? WHERE id = ?", s.nowMS(), j.ID)
+			now := s.nowMS()
+			if _, err := c.exec(ctx, "UPDATE jobs SET cancel_requested = TRUE, updated_at = ? WHERE id = ?", now, j.ID); err != nil {
+				return fmt.Errorf("store: stop job %s: %w", j.ID, err)
+			}
+			// stopping until the trainer's next heartbeat (or the lease's
+			// end) acknowledges it and the job ends stopped
+			_, err := c.exec(ctx, "UPDATE versions SET status = ?, updated_at = ? WHERE model_id = ? AND number = ?",
+				VersionStopping, now, j.ModelID, j.Version)
 			return err
 		}
 		return fmt.Errorf("store: version %s/%d is not training (its job is %s): %w", modelID, number, j.State, ErrConflict)

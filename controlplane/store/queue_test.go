@@ -321,6 +321,9 @@ func TestStopVersion(t *testing.T) {
 		if !j.CancelRequested || j.State != store.JobLeased {
 			t.Fatalf("job after stop: %+v", j)
 		}
+		if v, _ = s.Version(ctx, m.ID, a.Version); v.Status != store.VersionStopping {
+			t.Fatalf("leased version after stop: %s, want stopping until the trainer acknowledges", v.Status)
+		}
 		_, cancel, err := s.Heartbeat(ctx, a.ID, a.LeaseID, jobs.Progress{Stage: "train", Percent: 50}, time.Minute)
 		must(t, err)
 		if !cancel {

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // servicePath is one or more segments of letters, digits, '.', '_' and
@@ -19,12 +20,12 @@ func checkServicePath(p string) error {
 	return nil
 }
 
-const serviceCols = "id, owner_id, name, path, model_id, version, online, created_at, updated_at"
+const serviceCols = "id, owner_id, name, path, model_id, version, online, notes, created_at, updated_at"
 
 func scanService(sc interface{ Scan(...any) error }) (*Service, error) {
 	var v Service
 	var created, updated int64
-	if err := sc.Scan(&v.ID, &v.OwnerID, &v.Name, &v.Path, &v.ModelID, &v.Version, &v.Online, &created, &updated); err != nil {
+	if err := sc.Scan(&v.ID, &v.OwnerID, &v.Name, &v.Path, &v.ModelID, &v.Version, &v.Online, &v.Notes, &created, &updated); err != nil {
 		return nil, err
 	}
 	v.CreatedAt, v.UpdatedAt = fromMS(created), fromMS(updated)
@@ -41,9 +42,12 @@ func (s *sqlStore) CreateService(ctx context.Context, v *Service) error {
 	if v.OwnerID == "" {
 		return fmt.Errorf("store: service %q has no owner", v.Name)
 	}
+	if err := checkNotes(v.Notes); err != nil {
+		return err
+	}
 	id, now := newID("svc"), ms(s.now())
-	_, err := s.rdb().exec(ctx, "INSERT INTO services ("+serviceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		id, v.OwnerID, v.Name, v.Path, v.ModelID, v.Version, v.Online, now, now)
+	_, err := s.rdb().exec(ctx, "INSERT INTO services ("+serviceCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		id, v.OwnerID, v.Name, v.Path, v.ModelID, v.Version, v.Online, v.Notes, now, now)
 	switch {
 	case isUnique(err):
 		return fmt.Errorf("store: service path %q is taken: %w", v.Path, ErrConflict)
@@ -99,13 +103,29 @@ func (s *sqlStore) UpdateService(ctx context.Context, v *Service) error {
 	return nil
 }
 
+// DeleteService removes the service and its usage minutes.
 func (s *sqlStore) DeleteService(ctx context.Context, id string) error {
-	n, err := s.rdb().execN(ctx, "DELETE FROM services WHERE id = ?", id)
-	if err != nil {
-		return fmt.Errorf("store: delete service %s: %w", id, err)
-	}
-	if n == 0 {
-		return notFound("service", id)
+	return s.tx(ctx, func(c conn) error {
+		n, err := c.execN(ctx, "DELETE FROM services WHERE id = ?", id)
+		if err != nil {
+			return fmt.Errorf("store: delete service %s: %w", id, err)
+		}
+		if n == 0 {
+			return notFound("service", id)
+		}
+		if _, err := c.exec(ctx, "DELETE FROM service_usage WHERE service_id = ?", id); err != nil {
+			return fmt.Errorf("store: delete service %s: usage: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// MaxNotes is how many characters notes (其他要求) may have.
+const MaxNotes = 2000
+
+func checkNotes(notes string) error {
+	if !utf8.ValidString(notes) || utf8.RuneCountInString(notes) > MaxNotes {
+		return fmt.Errorf("store: notes must be at most %d characters of UTF-8", MaxNotes)
 	}
 	return nil
 }
@@ -113,12 +133,12 @@ func (s *sqlStore) DeleteService(ctx context.Context, id string) error {
 // SDK platforms.
 var sdkPlatforms = []string{"linux-amd64", "windows-amd64", "linux-arm64"}
 
-const sdkCols = "model_id, version, platform, status, error, sha256, created_at, updated_at"
+const sdkCols = "model_id, version, platform, status, error, sha256, notes, created_at, updated_at"
 
 func scanSDK(sc interface{ Scan(...any) error }) (*SDKRequest, error) {
 	var r SDKRequest
 	var created, updated int64
-	if err := sc.Scan(&r.ModelID, &r.Version, &r.Platform, &r.Status, &r.Error, &r.SHA256, &created, &updated); err != nil {
+	if err := sc.Scan(&r.ModelID, &r.Version, &r.Platform, &r.Status, &r.Error, &r.SHA256, &r.Notes, &created, &updated); err != nil {
 		return nil, err
 	}
 	r.CreatedAt, r.UpdatedAt = fromMS(created), fromMS(updated)
@@ -129,6 +149,9 @@ func scanSDK(sc interface{ Scan(...any) error }) (*SDKRequest, error) {
 func (s *sqlStore) PutSDK(ctx context.Context, r *SDKRequest) error {
 	if !slices.Contains(sdkPlatforms, r.Platform) {
 		return fmt.Errorf("store: unknown SDK platform %q (want one of %v)", r.Platform, sdkPlatforms)
+	}
+	if err := checkNotes(r.Notes); err != nil {
+		return err
 	}
 	switch r.Status {
 	case SDKBuilding, SDKReady, SDKFailed:
@@ -141,10 +164,11 @@ func (s *sqlStore) PutSDK(ctx context.Context, r *SDKRequest) error {
 		}
 	}
 	now := ms(s.now())
-	_, err := s.rdb().exec(ctx, "INSERT INTO sdks ("+sdkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.rdb().exec(ctx, "INSERT INTO sdks ("+sdkCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (model_id, version, platform) DO UPDATE SET
-		status = excluded.status, error = excluded.error, sha256 = excluded.sha256, updated_at = excluded.updated_at`,
-		r.ModelID, r.Version, r.Platform, r.Status, r.Error, r.SHA256, now, now)
+		status = excluded.status, error = excluded.error, sha256 = excluded.sha256, updated_at = excluded.updated_at,
+		notes = CASE WHEN excluded.status = ? THEN excluded.notes ELSE sdks.notes END`,
+		r.ModelID, r.Version, r.Platform, r.Status, r.Error, r.SHA256, r.Notes, now, now, SDKBuilding)
 	switch {
 	case isForeignKey(err):
 		return notFound("version", fmt.Sprintf("%s/%d", r.ModelID, r.Version))

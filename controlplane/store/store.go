@@ -37,7 +37,8 @@
 // images), imports; models, versions (primary key (model_id, number)), jobs
 // (the queue; spec holds the protocol/jobs Job as JSON), job_images (which
 // images a job's spec uses, so a dataset in use cannot be deleted);
-// services (unique path), sdks; enrollment_tokens, devices. Times are BIGINT
+// services (unique path), service_usage (calls per service and minute,
+// summed over replicas), sdks; enrollment_tokens, devices. Times are BIGINT
 // Unix milliseconds (0 = unset), JSON is TEXT.
 package store
 
@@ -80,6 +81,7 @@ const (
 const (
 	VersionQueued    = "queued"
 	VersionTraining  = "training"
+	VersionStopping  = "stopping" // a stop was asked; the trainer has not acknowledged it yet
 	VersionSucceeded = "succeeded"
 	VersionFailed    = "failed"
 	VersionStopped   = "stopped"
@@ -230,6 +232,7 @@ type Service struct {
 	ModelID   string
 	Version   int
 	Online    bool
+	Notes     string // 其他要求, ≤ MaxNotes characters
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -242,6 +245,7 @@ type SDKRequest struct {
 	Status    string
 	Error     string
 	SHA256    string // the zip in the blob store when ready
+	Notes     string // 其他要求 of the request that started the build (kept while it builds)
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -331,6 +335,19 @@ type Store interface {
 	Image(ctx context.Context, id string) (*Image, error)
 	// DeleteImage marks one image deleted and bumps the Revision.
 	DeleteImage(ctx context.Context, datasetID, imageID string) error
+	// MoveImage gives a live image another label (one the dataset has
+	// live images of) and bumps the Revision; ErrConflict when that label
+	// has the same photo already. Frozen job specs keep their own labels.
+	MoveImage(ctx context.Context, datasetID, imageID, label string) (*Image, error)
+	// RenameLabel gives a label's live images the label to; when to has
+	// live images already it is ErrConflict unless merge, which moves the
+	// images there and deletes those whose sha256 to has. It returns how
+	// many moved and how many were dropped as duplicates; ErrNotFound when
+	// from has no live images.
+	RenameLabel(ctx context.Context, datasetID, from, to string, merge bool) (moved, dropped int, err error)
+	// DeleteLabel marks a label's live images deleted (one revision) and
+	// returns how many; ErrNotFound when it has none.
+	DeleteLabel(ctx context.Context, datasetID, label string) (int, error)
 	Labels(ctx context.Context, datasetID string) ([]LabelCount, error)
 
 	// Imports (pending background work that must survive a restart).
@@ -374,8 +391,9 @@ type Store interface {
 	CompleteJob(ctx context.Context, jobID, leaseID, packageSHA, reportSHA string, metrics map[string]float64) error
 	FailJob(ctx context.Context, jobID, leaseID, msg string) error
 	// StopVersion cancels a version's job: a queued one ends cancelled at
-	// once (version stopped); a leased one is flagged so its next heartbeat
-	// answers cancel, and ends cancelled then (or when its lease expires).
+	// once (version stopped); a leased one is flagged (version stopping)
+	// so its next heartbeat answers cancel, and ends cancelled (version
+	// stopped) then, or when its lease expires.
 	StopVersion(ctx context.Context, modelID string, number int) error
 	// ReleaseWorker puts the jobs leased by workerID back in the queue (a
 	// worker that stopped cleanly), without counting an attempt.
@@ -388,7 +406,13 @@ type Store interface {
 	Services(ctx context.Context, ownerID string) ([]Service, error)
 	// UpdateService stores Online, ModelID and Version (and bumps UpdatedAt).
 	UpdateService(ctx context.Context, s *Service) error
-	DeleteService(ctx context.Context, id string) error
+	DeleteService(ctx context.Context, id string) error // and its usage
+	// Usage of services per minute (usage.go): AddUsage adds counts to the
+	// stored minutes (replicas sum), Usage reads one service's minutes from
+	// since on, PruneUsage drops minutes older than before.
+	AddUsage(ctx context.Context, minutes []ServiceMinute) error
+	Usage(ctx context.Context, serviceID string, since time.Time) ([]ServiceMinute, error)
+	PruneUsage(ctx context.Context, before time.Time) (int64, error)
 
 	// SDK requests: PutSDK inserts or replaces the (model, version, platform) row.
 	PutSDK(ctx context.Context, r *SDKRequest) error

@@ -97,6 +97,9 @@ func Freeze(ctx context.Context, st store.Store, visible func(ownerID string) bo
 		if err != nil {
 			return nil, nil, err
 		}
+		if len(have) == 0 {
+			return nil, nil, refuse(ErrTooFewImages, "数据集 %s 没有图片，请先添加图片 / dataset %s has no images; add images before training", ds.Name, ds.Name)
+		}
 		for _, l := range d.Labels {
 			found := false
 			for _, h := range have {

@@ -136,6 +136,7 @@ func newModel(pkg *extracted, provider string, req inference.LoadRequest) (*mode
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", inference.ErrBadPackage, err)
 	}
+	logFallback(sess)
 	if n := sess.Outputs(); n != 0 && n != len(mf.Labels) {
 		sess.Close()
 		return nil, fmt.Errorf("%w: model has %d outputs but the manifest lists %d labels", inference.ErrBadPackage, n, len(mf.Labels))

@@ -77,8 +77,10 @@ type TokenList struct {
 	Total int     `json:"total" required:"true"`
 }
 
-// Health is GET /healthz and /readyz.
+// Health is GET /healthz and /readyz. /readyz stays 200 while trainers
+// report problems (the API serves), and lists them.
 type Health struct {
-	Status string `json:"status" required:"true" example:"ok"`
-	Error  string `json:"error,omitempty"`
+	Status   string    `json:"status" required:"true" example:"ok"`
+	Error    string    `json:"error,omitempty"`
+	Problems []Problem `json:"problems,omitempty"`
 }

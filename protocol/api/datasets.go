@@ -57,6 +57,19 @@ type RenameRequest struct {
 	Name string `json:"name" required:"true" example:"ants-and-bees-v2"`
 }
 
+// RenameLabelRequest renames a label (the label rule of imports). A name
+// another label has is a conflict unless Merge: then the images move into
+// that label, leaving out those it already has (same sha256).
+type RenameLabelRequest struct {
+	Name  string `json:"name" required:"true" example:"蜜蜂"`
+	Merge bool   `json:"merge,omitempty" description:"move the images into an existing label of that name"`
+}
+
+// MoveImageRequest moves an image to another label of its dataset.
+type MoveImageRequest struct {
+	Label string `json:"label" required:"true" example:"bees" description:"a label the dataset has"`
+}
+
 // Label is one label of a dataset and whether it has enough images to
 // train (imagerules.MinImagesPerLabel); Warning says so in zh-CN and English.
 type Label struct {

@@ -59,9 +59,10 @@ type Device struct {
 
 // DesiredRef is the model version a device is told to run.
 type DesiredRef struct {
-	ModelID string `json:"model_id" required:"true"`
-	Version int    `json:"version" required:"true"`
-	ID      string `json:"id" required:"true" description:"the desired state's id, echoed in the device's reports"`
+	ModelID   string `json:"model_id" required:"true"`
+	ModelName string `json:"model_name" required:"true" description:"the model's name (\"\" once deleted)"`
+	Version   int    `json:"version" required:"true"`
+	ID        string `json:"id" required:"true" description:"the desired state's id, echoed in the device's reports"`
 }
 
 // DeviceList is GET /devices.

@@ -86,6 +86,7 @@ const (
 	CodeMQTT               Code = "mqtt"                // the broker refused a publish
 	CodeMQTTOff            Code = "mqtt_off"            // this server runs without a broker
 	CodeServiceUnavailable Code = "unavailable"         // the server cannot do it just now; try again
+	CodeNotAZip            Code = "not_a_zip"           // an uploaded dataset file that is not a readable zip
 )
 
 var statuses = map[Code]int{
@@ -119,7 +120,7 @@ var statuses = map[Code]int{
 	CodePathTaken: http.StatusConflict, CodeLeaseLost: http.StatusGone,
 	CodeRateLimited: http.StatusTooManyRequests, CodeLoadFailed: http.StatusBadGateway,
 	CodeMQTT: http.StatusBadGateway, CodeMQTTOff: http.StatusServiceUnavailable,
-	CodeServiceUnavailable: http.StatusServiceUnavailable,
+	CodeServiceUnavailable: http.StatusServiceUnavailable, CodeNotAZip: http.StatusBadRequest,
 }
 
 // Codes lists every code in the table, sorted.

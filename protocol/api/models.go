@@ -6,6 +6,7 @@ import "time"
 const (
 	VersionQueued    = "queued"
 	VersionTraining  = "training"
+	VersionStopping  = "stopping" // asked to stop; the trainer has not acknowledged yet
 	VersionSucceeded = "succeeded"
 	VersionFailed    = "failed"
 	VersionStopped   = "stopped"
@@ -64,11 +65,11 @@ type Version struct {
 	AppType       string             `json:"app_type" required:"true" enum:"cloud-general,cloud-high-accuracy,offline-general,offline-high-performance"`
 	Target        string             `json:"target" required:"true" enum:"cloud,offline" description:"where it may be published"`
 	Metric        string             `json:"metric" required:"true" enum:"top1,top5,precision,recall,f1"`
-	Status        string             `json:"status" required:"true" enum:"queued,training,succeeded,failed,stopped"`
+	Status        string             `json:"status" required:"true" enum:"queued,training,stopping,succeeded,failed,stopped"`
 	Labels        []string           `json:"labels" required:"true"`
 	Progress      TrainingProgress   `json:"progress" required:"true"`
 	Error         string             `json:"error,omitempty"`
-	Metrics       map[string]float64 `json:"metrics,omitempty" description:"the report's headline figures, fractions in [0, 1]"`
+	Metrics       map[string]float64 `json:"metrics,omitempty" description:"the report's headline figures (accuracy, precision, recall, f1, …), fractions in [0, 1]; in lists too"`
 	PackageSHA256 string             `json:"package_sha256,omitempty"`
 	Publications  []Publication      `json:"publications" required:"true" description:"where the version is published (发布状态); empty in lists"`
 	CreatedAt     time.Time          `json:"created_at" required:"true"`
@@ -125,7 +126,8 @@ type ValidationState struct {
 
 // SDKRequest asks for an offline SDK build.
 type SDKRequest struct {
-	Platform string `json:"platform" required:"true" enum:"linux-amd64,linux-arm64,windows-amd64"`
+	Platform string `json:"platform" required:"true" enum:"linux-amd64,linux-amd64-gpu,linux-arm64,windows-amd64"`
+	Notes    string `json:"notes,omitempty" maxLength:"2000" description:"其他要求: anything else the requester wants noted"`
 }
 
 // SDKBuild is an SDK build and, once ready, where to download it.
@@ -136,4 +138,5 @@ type SDKBuild struct {
 	Version     int    `json:"version" required:"true"`
 	Error       string `json:"error,omitempty"`
 	DownloadURL string `json:"download_url,omitempty"`
+	Notes       string `json:"notes,omitempty" description:"其他要求, as requested"`
 }

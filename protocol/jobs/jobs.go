@@ -23,9 +23,10 @@ import (
 
 	"errors"
 	"fmt"
-	"github.com/autocv/autocv/protocol/report"
 	"regexp"
 	"time"
+
+	"github.com/autocv/autocv/protocol/report"
 )
 
 // Version of this API; workers send it in LeaseRequest and the control
@@ -34,7 +35,8 @@ import (
 // History:
 //
 //	1: 2026-11-25 lease, heartbeat with progress and cancel, images, artifacts, complete, fail.
-const Version = 1
+//	2: 2026-12-08 a lease request may carry Problems: why the worker cannot train.
+const Version = 2
 
 // Paths, relative to the control plane's base URL.
 const (
@@ -99,6 +101,9 @@ type LeaseRequest struct {
 	Version  int    `json:"version"`
 	WorkerID string `json:"worker_id"`
 	Device   string `json:"device"` // cpu | cuda
+	// Problems say why this worker cannot train now (version ≥ 2); a
+	// worker that sends any is given no job. See problems.go.
+	Problems []Problem `json:"problems,omitempty"`
 }
 
 // Lease is a job leased to one worker until ExpiresAt.

@@ -10,7 +10,8 @@ import (
 //
 // History:
 //
-//	1: 2026-11-25 first version.
+//	1: 2026-11-25 first version; 2026-12-08 the optional curve (older
+//	   reports have none, so the version stays).
 const SchemaVersion = 1
 
 // Selection metrics: the keys of Candidate.Scores and the values of
@@ -67,6 +68,9 @@ type Report struct {
 	TrainingSet   []LabelSet      `json:"training_set"`
 	Skipped       []Skipped       `json:"skipped"`
 	Candidates    []Candidate     `json:"candidates"`
+	// Curve is the chosen head's training, epoch by epoch (at most
+	// MaxCurve points); absent from reports made before it was recorded.
+	Curve []CurvePoint `json:"curve,omitempty"`
 	// Timings is wall time per stage in seconds, e.g. "checks", "features",
 	// "train", "evaluate", "export", "package", "total".
 	Timings map[string]float64 `json:"timings"`
@@ -178,4 +182,19 @@ type Candidate struct {
 	Epochs  int                `json:"epochs"`   // epochs early stopping chose
 	Seconds float64            `json:"seconds"`  // training wall time
 	Chosen  bool               `json:"chosen"`   // the winner, refit on train + validation
+}
+
+// MaxCurve is the most epochs a report's curve may hold.
+const MaxCurve = 1000
+
+// CurvePoint is one epoch of the chosen head's training on the training
+// split: its training loss (cross-entropy, measured on up to a few hundred
+// training images after the epoch), training and validation accuracy, and
+// the validation loss early stopping watched.
+type CurvePoint struct {
+	Epoch         int     `json:"epoch"`
+	Loss          float64 `json:"loss"`
+	TrainAccuracy float64 `json:"train_accuracy"`
+	ValAccuracy   float64 `json:"val_accuracy"`
+	ValLoss       float64 `json:"val_loss"`
 }

@@ -67,6 +67,7 @@ func (r *Report) Validate() error {
 	r.validateVerdict(&p, index)
 	r.validateSplit(&p, index)
 	r.validateCandidates(&p)
+	r.validateCurve(&p)
 	for _, stage := range sortedKeys(r.Timings) {
 		if s := r.Timings[stage]; !finite(s) || s < 0 {
 			p.add("timings[%q] %v: want seconds >= 0", stage, s)
@@ -168,4 +169,28 @@ func (c *Confusion) counts() (total, trace int, rows, cols []int) {
 		trace += row[i]
 	}
 	return total, trace, rows, cols
+}
+
+// validateCurve checks the training curve: at most MaxCurve epochs,
+// numbered upwards from 1, finite losses ≥ 0 and accuracies in [0, 1].
+func (r *Report) validateCurve(p *problems) {
+	if len(r.Curve) > MaxCurve {
+		p.add("curve has %d epochs; at most %d are allowed", len(r.Curve), MaxCurve)
+		return
+	}
+	prev := 0
+	for i, c := range r.Curve {
+		if c.Epoch <= prev {
+			p.add("curve[%d].epoch %d: want epochs from 1 upwards", i, c.Epoch)
+		}
+		prev = c.Epoch
+		if !finite(c.Loss) || c.Loss < 0 {
+			p.add("curve[%d].loss %v: want a finite number >= 0", i, c.Loss)
+		}
+		if !finite(c.ValLoss) || c.ValLoss < 0 {
+			p.add("curve[%d].val_loss %v: want a finite number >= 0", i, c.ValLoss)
+		}
+		fraction(p, fmt.Sprintf("curve[%d].train_accuracy", i), c.TrainAccuracy)
+		fraction(p, fmt.Sprintf("curve[%d].val_accuracy", i), c.ValAccuracy)
+	}
 }

@@ -70,6 +70,15 @@ func TestValidateFindsInconsistencies(t *testing.T) {
 		{"candidate score", func(r *Report) { r.Candidates[0].Scores["auc"] = 0.5 }, `scores["auc"]: not a selection metric`},
 		{"candidate loss", func(r *Report) { r.Candidates[0].ValLoss = math.Inf(1) }, "val_loss +Inf"},
 		{"timing", func(r *Report) { r.Timings["train"] = -1 }, `timings["train"] -1`},
+		{"curve loss NaN", func(r *Report) { r.Curve = []CurvePoint{{Epoch: 1, Loss: math.NaN()}} }, "curve[0].loss NaN"},
+		{"curve accuracy", func(r *Report) { r.Curve = []CurvePoint{{Epoch: 1, ValAccuracy: 1.5}} }, "curve[0].val_accuracy 1.5"},
+		{"curve epochs", func(r *Report) { r.Curve = []CurvePoint{{Epoch: 2}, {Epoch: 2}} }, "curve[1].epoch 2"},
+		{"curve length", func(r *Report) {
+			r.Curve = make([]CurvePoint, MaxCurve+1)
+			for i := range r.Curve {
+				r.Curve[i].Epoch = i + 1
+			}
+		}, "curve has 1001 epochs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := validReport()

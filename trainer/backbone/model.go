@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/autocv/autocv/protocol/modelpkg"
 	"github.com/autocv/autocv/trainer/onnxpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Sentinel errors, wrapped with %w; the messages around them name the
@@ -20,6 +21,10 @@ var (
 	ErrNoFeature = errors.New("backbone lacks the described tensor")
 	// ErrChecksum: the file's sha256 differs from the descriptor's.
 	ErrChecksum = errors.New("backbone sha256 mismatch")
+	// ErrMissing means no backbone folder was given or found, or the
+	// model file is not in it: `make deps` or `autocv-trainer
+	// fetch-backbones` fetches them.
+	ErrMissing = errors.New("backbone files missing")
 	// ErrDescriptor: a descriptor is missing, malformed or contradicts its
 	// model.
 	ErrDescriptor = errors.New("invalid backbone descriptor")

@@ -36,7 +36,7 @@ func Open(dir, id string) (*Backbone, error) {
 		dir = os.Getenv(DirEnv)
 	}
 	if dir == "" {
-		return nil, fmt.Errorf("backbone %q: no backbone folder: set %s", id, DirEnv)
+		return nil, fmt.Errorf("%w: backbone %q: no backbone folder: run `make deps` or `autocv-trainer fetch-backbones`, or set %s", ErrMissing, id, DirEnv)
 	}
 	d, ok := Builtin(id)
 	if !ok {
@@ -50,6 +50,10 @@ func Open(dir, id string) (*Backbone, error) {
 	}
 	path := filepath.Join(dir, d.File)
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: backbone %q: %w: run `make deps` or `autocv-trainer fetch-backbones`, or set %s to a folder holding it",
+			ErrMissing, id, err, DirEnv)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backbone %q: %w", id, err)
 	}

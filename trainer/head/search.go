@@ -27,6 +27,8 @@ type Candidate struct {
 	// the validation images.
 	Head     Head
 	ValProbs [][]float32
+	// Curve is its training, epoch by epoch (Fit.Curve).
+	Curve []report.CurvePoint
 }
 
 // Report describes the candidate for the evaluation report.
@@ -69,7 +71,7 @@ func Search(ctx context.Context, train, val Dataset, grid []Config, metric strin
 		if err != nil {
 			return Candidate{}, nil, err
 		}
-		c := Candidate{Config: cfg, ValLoss: fit.ValLoss, Epochs: fit.Epochs, Head: fit.Head}
+		c := Candidate{Config: cfg, ValLoss: fit.ValLoss, Epochs: fit.Epochs, Head: fit.Head, Curve: fit.Curve}
 		c.ValProbs = fit.Head.PredictBatch(val.X)
 		c.Scores = evaluate.Scores(val.Y, c.ValProbs, val.Classes)
 		c.Duration = time.Since(start)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/autocv/autocv/protocol/report"
 )
 
 // A validation loss counts as better for early stopping when it is below
@@ -21,7 +23,15 @@ type Fit struct {
 	Epochs  int     // epochs up to and including the best one
 	ValLoss float64 // validation cross-entropy at the best epoch: class-balanced, no smoothing (plain with cfg.Unbalanced)
 	Ran     int     // epochs actually run (Epochs + the patience spent)
+	// Curve is every epoch run: training loss and accuracy (on up to
+	// curveSample training rows), validation accuracy and loss.
+	Curve []report.CurvePoint
 }
+
+// curveSample is how many training rows the curve's training loss and
+// accuracy are measured on after each epoch: enough for a smooth line,
+// few enough to cost little next to the epoch itself.
+const curveSample = 256
 
 // Train fits cfg on train, measuring the validation loss on val after
 // every epoch and keeping the best epoch's weights; it stops after
@@ -45,6 +55,9 @@ func Train(ctx context.Context, train, val Dataset, cfg Config) (Fit, error) {
 	t := newTrainer(train, cfg)
 	vx, vw := val.flat(), balancedWeights(val.Y, val.Classes, !cfg.Unbalanced, false)
 	vws := newWorkspace(t.net.layers, val.Len())
+	sample := train.subset(spread(train.Len(), curveSample))
+	sx, sw := sample.flat(), balancedWeights(sample.Y, sample.Classes, false, false)
+	sws := newWorkspace(t.net.layers, sample.Len())
 	best := Fit{ValLoss: math.Inf(1)}
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		if err := t.epoch(ctx); err != nil {
@@ -55,6 +68,11 @@ func Train(ctx context.Context, train, val Dataset, cfg Config) (Fit, error) {
 		loss := crossEntropy(p, val.Y, vw, val.Classes)
 		if math.IsNaN(loss) {
 			return Fit{}, fmt.Errorf("head: %s diverged at epoch %d (validation loss NaN); lower the learning rate", cfg.Name(), epoch)
+		}
+		if len(best.Curve) < report.MaxCurve {
+			sp := t.net.head().forward(sx, sample.Len(), sws.acts)
+			best.Curve = append(best.Curve, report.CurvePoint{Epoch: epoch, Loss: crossEntropy(sp, sample.Y, sw, sample.Classes),
+				TrainAccuracy: hitRate(sp, sample.Y, sample.Classes), ValAccuracy: hitRate(p, val.Y, val.Classes), ValLoss: loss})
 		}
 		if loss < best.ValLoss*(1-relImprovement)-minImprovement {
 			best.ValLoss, best.Epochs, best.Head = loss, epoch, t.net.snapshot()
@@ -224,4 +242,34 @@ func crossEntropy(p []float32, y []int, w []float32, k int) float64 {
 		loss -= float64(w[i]) * math.Log(max(float64(p[i*k+c]), 1e-30))
 	}
 	return loss
+}
+
+// spread picks k of n indices evenly (all of them when n ≤ k).
+func spread(n, k int) []int {
+	out := make([]int, 0, min(n, k))
+	for i := range min(n, k) {
+		out = append(out, i*n/min(n, k))
+	}
+	return out
+}
+
+// hitRate is the share of n×k probability rows whose top class is y's.
+func hitRate(p []float32, y []int, k int) float64 {
+	if len(y) == 0 {
+		return 0
+	}
+	right := 0
+	for i, c := range y {
+		row := p[i*k : (i+1)*k]
+		top := 0
+		for j, v := range row {
+			if v > row[top] {
+				top = j
+			}
+		}
+		if top == c {
+			right++
+		}
+	}
+	return float64(right) / float64(len(y))
 }

@@ -16,7 +16,7 @@ import (
 
 // finished reports whether a version's training has ended.
 func finished(v *api.Version) bool {
-	return v.Status != api.VersionQueued && v.Status != api.VersionTraining
+	return v.Status != api.VersionQueued && v.Status != api.VersionTraining && v.Status != api.VersionStopping
 }
 
 func fmtMetric(v *api.Version, name string) string {

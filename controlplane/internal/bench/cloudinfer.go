@@ -68,7 +68,7 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 		if v.Status == "succeeded" {
 			break
 		}
-		if v.Status != "queued" && v.Status != "training" {
+		if v.Status != "queued" && v.Status != "training" && v.Status != "stopping" {
 			return "", 0, "", fmt.Errorf("training version %d: %s: %s", version, v.Status, v.Error)
 		}
 		if time.Now().After(deadline) {

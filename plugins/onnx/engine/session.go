@@ -48,6 +48,7 @@ type Session struct {
 	mu       sync.Mutex
 	s        *ort.DynamicAdvancedSession
 	provider string
+	fallback string // why Auto runs on the CPU
 	in, out  string
 	inShape  ort.Shape // as declared; -1 for dynamic dimensions
 	outShape ort.Shape
@@ -95,7 +96,7 @@ func NewSession(path string, o Options) (*Session, error) {
 		provider = CUDA
 		s.s, err = open(path, s, o, true)
 		if errors.Is(err, ErrProvider) {
-			provider = CPU
+			provider, s.fallback = CPU, err.Error()
 			s.s, err = open(path, s, o, false)
 		}
 	default:
@@ -192,6 +193,10 @@ func appendCUDA(opts *ort.SessionOptions, device int) error {
 
 // Provider returns the execution provider the session runs on.
 func (s *Session) Provider() string { return s.provider }
+
+// Fallback says why an Auto session runs on the CPU ("" when it runs on
+// the GPU or was not Auto).
+func (s *Session) Fallback() string { return s.fallback }
 
 // InputShape returns the declared input shape; dynamic dimensions are -1.
 func (s *Session) InputShape() []int64 { return append([]int64(nil), s.inShape...) }
@@ -321,7 +326,9 @@ func Providers() []string {
 			return
 		}
 		defer opts.Destroy()
-		if appendCUDA(opts, 0) == nil {
+		if err := appendCUDA(opts, 0); err != nil {
+			warnCUDA(err)
+		} else {
 			providers = append(providers, CUDA)
 		}
 	})

@@ -184,6 +184,22 @@ func (c *Client) DeleteImage(ctx context.Context, datasetID, imageID string) err
 	return c.Call(ctx, del, Path("datasets", datasetID, "images", imageID), nil, nil)
 }
 
+// MoveImage moves an image to another label of its dataset.
+func (c *Client) MoveImage(ctx context.Context, datasetID, imageID, label string) (*api.Image, error) {
+	return call[api.Image](ctx, c, patch, Path("datasets", datasetID, "images", imageID), api.MoveImageRequest{Label: label})
+}
+
+// RenameLabel renames a label; merge moves its images into an existing
+// label of that name.
+func (c *Client) RenameLabel(ctx context.Context, datasetID, label, name string, merge bool) (*api.Dataset, error) {
+	return call[api.Dataset](ctx, c, patch, Path("datasets", datasetID, "labels", label), api.RenameLabelRequest{Name: name, Merge: merge})
+}
+
+// DeleteLabel deletes a label and its images.
+func (c *Client) DeleteLabel(ctx context.Context, datasetID, label string) error {
+	return c.Call(ctx, del, Path("datasets", datasetID, "labels", label), nil, nil)
+}
+
 // Image is an image's bytes; the caller closes them.
 func (c *Client) Image(ctx context.Context, id string) (io.ReadCloser, error) {
 	return c.body(ctx, Path("images", id))
@@ -344,6 +360,16 @@ func (c *Client) UpdateService(ctx context.Context, id string, req api.UpdateSer
 // DeleteService deletes a cloud service.
 func (c *Client) DeleteService(ctx context.Context, id string) error {
 	return c.Call(ctx, del, Path("services", id), nil, nil)
+}
+
+// ServiceUsage is a service's calls per minute over the last minutes
+// (0: the server's default, 60).
+func (c *Client) ServiceUsage(ctx context.Context, id string, minutes int) (*api.ServiceUsage, error) {
+	path := Path("services", id, "usage")
+	if minutes > 0 {
+		path += "?minutes=" + strconv.Itoa(minutes)
+	}
+	return call[api.ServiceUsage](ctx, c, get, path, nil)
 }
 
 // Answer is a prediction endpoint's answer: One for a single image, Batch

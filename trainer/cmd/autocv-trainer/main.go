@@ -4,6 +4,7 @@
 //	                     [--metric top1|top5|precision|recall|f1] [--device cpu|cuda|auto]
 //	                     [--signing-key FILE] [--test-data DIR]
 //	autocv-trainer worker --server URL --token T
+//	autocv-trainer fetch-backbones [--dest DIR] [--from FOLDER|ARCHIVE]
 //	autocv-trainer version
 package main
 
@@ -29,6 +30,7 @@ func main() {
 const usage = `usage:
   autocv-trainer train --data DIR --out DIR [flags]   train a model from one folder per label
   autocv-trainer worker --server URL --token T        work the control plane's training queue
+  autocv-trainer fetch-backbones [--dest DIR]         fetch the pretrained backbones (sha256-pinned)
   autocv-trainer version
 Run a command with -h for its flags.`
 
@@ -44,6 +46,8 @@ func run() error {
 		return trainCmd(ctx, os.Args[2:])
 	case "worker":
 		return workerCmd(ctx, os.Args[2:])
+	case "fetch-backbones":
+		return fetchBackbonesCmd(ctx, os.Args[2:])
 	case "version":
 		fmt.Println("autocv-trainer", buildinfo.String())
 		return nil

@@ -185,20 +185,6 @@ func signingKey(path string) (ed25519.PrivateKey, ed25519.PublicKey, error) {
 	return priv, priv.Public().(ed25519.PublicKey), nil
 }
 
-// defaultBackbones is the backbone folder when neither --backbones nor
-// AUTOCV_BACKBONES says: beside the binary, else the shared test data.
-func defaultBackbones() string {
-	if exe, err := os.Executable(); err == nil {
-		if dir := filepath.Join(filepath.Dir(exe), "backbones"); isDir(dir) {
-			return dir
-		}
-	}
-	if dir := filepath.Join("..", "shared", "data", "backbones"); isDir(dir) {
-		return dir
-	}
-	return ""
-}
-
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()

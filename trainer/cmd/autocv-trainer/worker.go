@@ -2,9 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/autocv/autocv/plugins/onnx/engine"
+	"github.com/autocv/autocv/protocol/jobs"
 	"github.com/autocv/autocv/trainer"
+	"github.com/autocv/autocv/trainer/backbone"
 	"github.com/autocv/autocv/trainer/worker"
 )
 
@@ -16,6 +25,7 @@ func workerCmd(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.WorkerID, "worker-id", envDefault("AUTOCV_WORKER_ID", ""), "name shown in the queue (default host-pid)")
 	fs.StringVar(&cfg.WorkDir, "work-dir", envDefault("AUTOCV_WORK_DIR", ""), "scratch `folder` (default the system temp folder)")
 	poll := fs.Duration("poll", 5*time.Second, "wait between polls of an empty queue")
+	recheck := fs.Duration("recheck", 30*time.Second, "while this machine cannot train (e.g. no backbones): wait between checks, each reported to the control plane")
 	opts := trainerFlags(fs)
 	logLevel := fs.String("log-level", envDefault("AUTOCV_LOG_LEVEL", "info"), "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -30,9 +40,79 @@ func workerCmd(ctx context.Context, args []string) error {
 	if opts.BackbonesDir == "" {
 		opts.BackbonesDir = defaultBackbones()
 	}
+	if cfg.WorkerID == "" {
+		host, _ := os.Hostname()
+		cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	cfg.Trainer = *opts
 	cfg.Logger = log
+	if err := waitUntilReady(ctx, cfg, *recheck, log); err != nil || ctx.Err() != nil {
+		return err
+	}
 	return worker.Run(ctx, cfg)
+}
+
+// waitUntilReady returns once this machine can train. Until then it
+// checks again every recheck and tells the control plane why it cannot
+// (a lease request carrying the problem, which gets no job), logging at
+// most once a minute: a missing backbone folder is something to fix, not a
+// reason to exit and be restarted in a loop.
+func waitUntilReady(ctx context.Context, cfg worker.Config, recheck time.Duration, log *zap.Logger) error {
+	c, err := worker.NewClient(cfg.Server, cfg.Token)
+	if err != nil {
+		return err
+	}
+	var logged time.Time
+	for ctx.Err() == nil {
+		err := trainer.Preflight(cfg.Trainer)
+		if err == nil {
+			if !logged.IsZero() {
+				log.Info("this machine can train now")
+			}
+			return nil
+		}
+		p := problemOf(err, cfg.Trainer.BackbonesDir)
+		req := jobs.LeaseRequest{Version: jobs.Version, WorkerID: cfg.WorkerID, Device: cfg.Trainer.Device, Problems: []jobs.Problem{p}}
+		_, lerr := c.Lease(ctx, req)
+		if time.Since(logged) >= time.Minute {
+			logged = time.Now()
+			log.Warn("this machine cannot train yet; no job is leased until it can",
+				zap.String("problem", p.Code), zap.Error(err), zap.Duration("checking_again_every", recheck),
+				zap.String("what_to_do", jobs.TextFor(p.Code).EN))
+			if lerr != nil && ctx.Err() == nil {
+				log.Warn("telling the control plane failed", zap.Error(lerr))
+			}
+		}
+		t := time.NewTimer(recheck)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+// problemOf names a preflight error's problem code, with the error and,
+// for missing backbones, the folders looked in as the detail.
+func problemOf(err error, dir string) jobs.Problem {
+	detail := err.Error()
+	code := jobs.ProblemUnavailable
+	switch {
+	case errors.Is(err, backbone.ErrMissing):
+		code = jobs.ProblemNoBackbones
+		if dir == "" {
+			detail += "; looked in " + strings.Join(backboneCandidates(), ", ")
+		}
+	case errors.Is(err, backbone.ErrChecksum):
+		code = jobs.ProblemBadBackbones
+	case errors.Is(err, engine.ErrLibrary):
+		code = jobs.ProblemNoRuntime
+	}
+	if len(detail) > jobs.MaxProblemDetail {
+		detail = detail[:jobs.MaxProblemDetail]
+	}
+	return jobs.Problem{Code: code, Detail: detail}
 }
 
 // trainerFlags registers the settings both commands share.
@@ -40,7 +120,7 @@ func trainerFlags(fs interface {
 	StringVar(p *string, name, value, usage string)
 }) *trainer.Options {
 	var o trainer.Options
-	fs.StringVar(&o.BackbonesDir, "backbones", envDefault("AUTOCV_BACKBONES", ""), "`folder` of backbone .onnx files (default: beside the binary, then ../shared/data/backbones)")
+	fs.StringVar(&o.BackbonesDir, "backbones", envDefault("AUTOCV_BACKBONES", ""), "`folder` of backbone .onnx files (default: backbones/ beside the binary, .cache/backbones, then ../shared/data/backbones)")
 	fs.StringVar(&o.CacheDir, "cache-dir", envDefault("AUTOCV_CACHE_DIR", ""), "feature cache `folder` (default: the user's cache folder)")
 	fs.StringVar(&o.Device, "device", envDefault("AUTOCV_DEVICE", "cpu"), "cpu, cuda or auto")
 	return &o
