@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,10 +10,12 @@ import (
 	"testing"
 )
 
-// Every API call the console's source makes (get/post/patch/put/del with a
-// path built from literals, seg(…), ${…} and the views' `base`) is an
-// operation of the OpenAPI document with that method — the console's
-// 生成 SDK button once posted to …/sdk/{platform}, which only answers GET.
+// Every API call the console's source makes is an operation of the OpenAPI
+// document with that method — the console's 生成 SDK button once posted to
+// …/sdk/{platform}, which only answers GET. The console calls the typed
+// openapi-fetch client as api.GET("/api/v1/…/{id}", …) and uploads with
+// xhrPost("/api/v1/…", …) (a POST, or the "PATCH"/"PUT" named in the
+// call); paths are templates, matched exactly against the document.
 func TestConsoleCallsExist(t *testing.T) {
 	doc, err := OpenAPIDocument("")
 	if err != nil {
@@ -24,147 +27,53 @@ func TestConsoleCallsExist(t *testing.T) {
 	if err := json.Unmarshal(doc, &spec); err != nil {
 		t.Fatal(err)
 	}
-	routes := map[string][]*regexp.Regexp{}
-	for p, ops := range spec.Paths {
-		pat := regexp.QuoteMeta(strings.TrimPrefix(p, "/api/v1"))
-		pat = strings.ReplaceAll(pat, `\{path\}`, `.+`) // /infer/{path}: slashes included
-		pat = regexp.MustCompile(`\\\{[a-z]+\\\}`).ReplaceAllString(pat, `[^/]+`)
-		for m := range ops {
-			routes[strings.ToUpper(m)] = append(routes[strings.ToUpper(m)], regexp.MustCompile("^"+pat+"$"))
+	ops := map[string]bool{}
+	for p, m := range spec.Paths {
+		for method := range m {
+			ops[strings.ToUpper(method)+" "+p] = true
 		}
 	}
-	files, err := filepath.Glob(filepath.Join("..", "console", "web", "src", "*.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	views, _ := filepath.Glob(filepath.Join("..", "console", "web", "src", "views", "*.js"))
-	files = append(files, views...)
-	if len(files) < 5 {
-		t.Fatalf("console sources: %v", files)
-	}
-	call := regexp.MustCompile(`\b(get|post|patch|put|del)\(`)
-	methods := map[string]string{"get": "GET", "post": "POST", "patch": "PATCH", "put": "PUT", "del": "DELETE"}
+	src := filepath.Join("..", "console", "web", "src")
+	typed := regexp.MustCompile(`\bapi\.(GET|POST|PATCH|PUT|DELETE)\(\s*"([^"]+)"`)
+	xhr := regexp.MustCompile(`xhrPost(?:<[^>]*>)?\(\s*"([^"]+)"`)
+	method := regexp.MustCompile(`"(PATCH|PUT)"`)
 	checked := 0
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".ts") || strings.HasSuffix(p, ".vue")) || strings.HasSuffix(p, ".d.ts") {
+			return err
+		}
+		b, err := os.ReadFile(p)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		src := string(b)
-		base := ""
-		if m := regexp.MustCompile("const base = `(/[^`]*)`").FindStringSubmatch(src); m != nil {
-			base = pathPattern("`" + m[1] + "`")
-		}
-		for _, loc := range call.FindAllStringSubmatchIndex(src, -1) {
-			arg := firstArg(src[loc[1]:])
-			if strings.HasPrefix(arg, "base") {
-				if base == "" {
-					t.Errorf("%s: %s(%s) uses base, which the file does not define as an API path", f, src[loc[2]:loc[3]], arg)
-					continue
-				}
-				arg = "`" + base + "`" + strings.TrimPrefix(arg, "base")
-			} else if strings.HasPrefix(arg, "`${base}") {
-				arg = "`" + base + strings.TrimPrefix(arg, "`${base}")
-			}
-			p := pathPattern(arg)
-			if !strings.HasPrefix(p, "/") {
-				continue // Map.get, Headers.get, …: not an API call
-			}
-			method := methods[src[loc[2]:loc[3]]]
-			found := false
-			for _, re := range routes[method] {
-				found = found || re.MatchString(p)
-			}
-			if !found {
-				t.Errorf("%s: the console calls %s %s, which the server does not serve", filepath.Base(f), method, p)
+		for _, m := range typed.FindAllStringSubmatch(string(b), -1) {
+			if op := m[1] + " " + m[2]; !ops[op] {
+				t.Errorf("%s: the console calls %s, which the server does not serve", filepath.Base(p), op)
 			}
 			checked++
 		}
+		for _, loc := range xhr.FindAllStringSubmatchIndex(string(b), -1) {
+			call := string(b[loc[1]:])
+			if end := strings.Index(call, ");"); end >= 0 {
+				call = call[:end]
+			}
+			verb := "POST"
+			if m := method.FindStringSubmatch(call); m != nil {
+				verb = m[1]
+			}
+			if op := verb + " " + string(b[loc[2]:loc[3]]); !ops[op] {
+				t.Errorf("%s: the console uploads to %s, which the server does not serve", filepath.Base(p), op)
+			}
+			checked++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if checked < 30 {
 		t.Errorf("only %d console API calls recognised; the scan is broken", checked)
 	} else {
 		t.Logf("%d console API calls checked against the OpenAPI document", checked)
 	}
-}
-
-// firstArg is the source of a call's first argument: up to the first ',' or
-// ')' outside strings, template substitutions and parentheses.
-func firstArg(s string) string {
-	depth, quote := 0, byte(0)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			} else if quote == '`' && c == '$' && i+1 < len(s) && s[i+1] == '{' {
-				end := strings.IndexByte(s[i:], '}')
-				if end < 0 {
-					return s
-				}
-				i += end
-			}
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')' && depth == 0, c == ',' && depth == 0:
-			return strings.TrimSpace(s[:i])
-		case c == ')':
-			depth--
-		}
-	}
-	return s
-}
-
-// pathPattern turns a JS path expression into a concrete path: literals
-// kept, every other part (seg(x), ${…}, variables) becomes "x"; the query
-// is dropped.
-func pathPattern(expr string) string {
-	var b strings.Builder
-	for _, part := range splitPlus(expr) {
-		part = strings.TrimSpace(part)
-		switch {
-		case len(part) >= 2 && (part[0] == '"' || part[0] == '\'') && part[len(part)-1] == part[0]:
-			b.WriteString(part[1 : len(part)-1])
-		case len(part) >= 2 && part[0] == '`' && part[len(part)-1] == '`':
-			b.WriteString(regexp.MustCompile(`\$\{[^}]*\}`).ReplaceAllString(part[1:len(part)-1], "x"))
-		case strings.HasPrefix(part, "(") && (strings.Contains(part, `"?`) || strings.Contains(part, "'?")):
-			b.WriteString("?") // (cond ? "?group=" + g : ""): a query
-		default:
-			b.WriteString("x")
-		}
-	}
-	p, _, _ := strings.Cut(b.String(), "?")
-	return p
-}
-
-// splitPlus splits a JS concatenation on top-level '+'.
-func splitPlus(s string) []string {
-	var out []string
-	depth, quote, start := 0, byte(0), 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '+' && depth == 0:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }
