@@ -7,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autocv/autocv/controlplane/store"
 )
 
 // fakeRuntime writes placeholder runtime files for p into a temp folder.
@@ -145,5 +148,14 @@ func TestFindRuntime(t *testing.T) {
 	}
 	if strings.Join(dirs, "\n") != strings.Join(want, "\n") {
 		t.Errorf("SearchDirs:\n%s\nwant\n%s", strings.Join(dirs, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The store refuses an SDK build for a platform it does not list: the two
+// lists must agree, or a request the API accepts fails with a 500.
+func TestStoreKnowsEveryPlatform(t *testing.T) {
+	got, want := slices.Sorted(slices.Values(store.SDKPlatforms)), slices.Sorted(slices.Values(Names()))
+	if !slices.Equal(got, want) {
+		t.Fatalf("store.SDKPlatforms %v, sdk platforms %v", got, want)
 	}
 }

@@ -291,3 +291,23 @@ func sameSet(a, b []string) bool {
 	}
 	return true
 }
+
+// sweepStops ends the jobs a user stopped whose trainer went away before
+// acknowledging (store.EndExpiredStops), so no version stays stopping.
+func (s *Server) sweepStops() {
+	defer s.wg.Done()
+	t := time.NewTicker(max(time.Second, s.opt.LeaseTTL/2))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.st.EndExpiredStops(s.ctx); err != nil {
+				s.log.Warn("ending stopped jobs whose trainer went away", zap.Error(err))
+			} else if n > 0 {
+				s.log.Info("stopped jobs ended after their trainer went away", zap.Int("jobs", n))
+			}
+		}
+	}
+}

@@ -400,6 +400,4 @@ func (s *Server) modelName(ctx context.Context, id string) string {
 }
 
 // validNotes says whether notes (其他要求) keep to their limit.
-func validNotes(notes string) bool {
-	return utf8.ValidString(notes) && utf8.RuneCountInString(notes) <= store.MaxNotes
-}
+func validNotes(notes string) bool { return store.ValidNotes(notes) }

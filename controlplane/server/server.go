@@ -190,9 +190,10 @@ func New(opt Options, d Deps) (*Server, error) {
 	s.engine = s.routes()
 	s.imports.Start(ctx, opt.ImportWorkers)
 
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.sweepUploads()
 	go s.flushUsage()
+	go s.sweepStops()
 	return s, nil
 }
 

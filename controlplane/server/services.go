@@ -160,7 +160,7 @@ func (s *Server) createService(c *gin.Context) {
 		return
 	}
 	if !validNotes(req.Notes) {
-		failf(c, api.CodeInvalid, "notes (其他要求) must be at most %d characters", store.MaxNotes)
+		failf(c, api.CodeInvalid, "notes (其他要求) must be at most %d characters of text, without control characters but line breaks and tabs", store.MaxNotes)
 		return
 	}
 	v := s.cloudVersion(c, req.ModelID, req.Version)

@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,6 +130,42 @@ func TestServiceUsage(t *testing.T) {
 
 // Notes (其他要求) are kept on services and on SDK requests; a status
 // update of a build keeps the request's notes.
+// Replicas flushing the same minutes at once, listed in opposite orders,
+// neither deadlock (PostgreSQL row locks) nor lose a call.
+func TestServiceUsageConcurrentFlushes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := ctxT(t)
+		t0 := time.Date(2026, 12, 8, 1, 0, 0, 0, time.UTC)
+		var rows []store.ServiceMinute
+		for i := range 60 {
+			rows = append(rows, store.ServiceMinute{ServiceID: fmt.Sprintf("svc_%d", i%6), Start: t0.Add(time.Duration(i/6) * time.Minute), Calls: 1})
+		}
+		reversed := slices.Clone(rows)
+		slices.Reverse(reversed)
+		var wg sync.WaitGroup
+		errs := make(chan error, 20)
+		for k := range 20 {
+			wg.Go(func() {
+				batch := rows
+				if k%2 == 1 {
+					batch = reversed
+				}
+				errs <- e.S.AddUsage(ctx, batch)
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			must(t, err)
+		}
+		got, err := e.S.Usage(ctx, "svc_0", t0)
+		must(t, err)
+		if len(got) != 10 || got[0].Calls != 20 || got[9].Calls != 20 {
+			t.Fatalf("svc_0 after 20 flushes: %+v", got)
+		}
+	})
+}
+
 func TestServiceAndSDKNotes(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		ctx := ctxT(t)
@@ -158,4 +197,24 @@ func TestServiceAndSDKNotes(t *testing.T) {
 			t.Fatalf("SDK after a status update: %+v", got2)
 		}
 	})
+}
+
+// Notes are counted in characters, not bytes, and hold text only.
+func TestValidNotes(t *testing.T) {
+	for _, tc := range []struct {
+		notes string
+		ok    bool
+	}{
+		{"", true},
+		{strings.Repeat("字", store.MaxNotes), true}, // 6000 bytes
+		{strings.Repeat("字", store.MaxNotes+1), false},
+		{"第一行\n第二行\r\n\t缩进", true},
+		{"nul\x00inside", false},
+		{"bell\a", false},
+		{"\xff\xfe", false},
+	} {
+		if got := store.ValidNotes(tc.notes); got != tc.ok {
+			t.Errorf("ValidNotes(%q…) = %v, want %v", tc.notes[:min(len(tc.notes), 12)], got, tc.ok)
+		}
+	}
 }

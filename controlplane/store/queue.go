@@ -303,6 +303,39 @@ func (s *sqlStore) StopVersion(ctx context.Context, modelID string, number int) 
 	})
 }
 
+func (s *sqlStore) EndExpiredStops(ctx context.Context) (int, error) {
+	n := 0
+	err := s.tx(ctx, func(c conn) error {
+		n = 0
+		rows, err := c.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE state = ? AND cancel_requested AND lease_expires <= ?"+s.d.forUpdate(),
+			JobLeased, s.nowMS())
+		if err != nil {
+			return fmt.Errorf("store: expired stops: %w", err)
+		}
+		var stale []*Job
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store: expired stops: %w", err)
+			}
+			stale = append(stale, j)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: expired stops: %w", err)
+		}
+		for _, j := range stale {
+			if err := s.endJob(ctx, c, j, JobCancelled, VersionStopped, ""); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (s *sqlStore) ReleaseWorker(ctx context.Context, workerID string) error {
 	return s.tx(ctx, func(c conn) error {
 		rows, err := c.query(ctx, "SELECT "+jobCols+" FROM jobs WHERE state = ? AND worker_id = ?"+s.d.forUpdate(), JobLeased, workerID)

@@ -362,6 +362,37 @@ func TestStopVersion(t *testing.T) {
 	})
 }
 
+// A stopped job whose trainer went away ends stopped when its lease runs
+// out, without waiting for another trainer to lease; one still within its
+// lease, or not stopped, is left alone.
+func TestEndExpiredStops(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := ctxT(t)
+		s := e.S
+		m, _ := jobsQueued(t, e, 3)
+		a, _ := s.Lease(ctx, "w", time.Minute, 3)
+		b, _ := s.Lease(ctx, "w", 5*time.Minute, 3)
+		c, _ := s.Lease(ctx, "w", time.Minute, 3)
+		must(t, s.StopVersion(ctx, m.ID, a.Version))
+		must(t, s.StopVersion(ctx, m.ID, b.Version))
+		if n, err := s.EndExpiredStops(ctx); err != nil || n != 0 {
+			t.Fatalf("before any lease ran out: %d, %v", n, err)
+		}
+		e.clock.Advance(2 * time.Minute)
+		if n, err := s.EndExpiredStops(ctx); err != nil || n != 1 {
+			t.Fatalf("after a's lease ran out: %d, %v", n, err)
+		}
+		for _, tc := range []struct {
+			job  *store.Job
+			want string
+		}{{a, store.VersionStopped}, {b, store.VersionStopping}, {c, store.VersionTraining}} {
+			if v, _ := s.Version(ctx, m.ID, tc.job.Version); v.Status != tc.want {
+				t.Errorf("version %d: %s, want %s", tc.job.Version, v.Status, tc.want)
+			}
+		}
+	})
+}
+
 func TestReleaseWorker(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		ctx := ctxT(t)

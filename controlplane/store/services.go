@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -123,15 +124,28 @@ func (s *sqlStore) DeleteService(ctx context.Context, id string) error {
 // MaxNotes is how many characters notes (其他要求) may have.
 const MaxNotes = 2000
 
-func checkNotes(notes string) error {
+// ValidNotes reports whether notes are at most MaxNotes characters of
+// UTF-8 text: no control characters but line breaks and tabs (PostgreSQL
+// refuses a NUL in TEXT; SQLite would store it).
+func ValidNotes(notes string) bool {
 	if !utf8.ValidString(notes) || utf8.RuneCountInString(notes) > MaxNotes {
-		return fmt.Errorf("store: notes must be at most %d characters of UTF-8", MaxNotes)
+		return false
+	}
+	return !strings.ContainsFunc(notes, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+	})
+}
+
+func checkNotes(notes string) error {
+	if !ValidNotes(notes) {
+		return fmt.Errorf("store: notes must be at most %d characters of text (no control characters but line breaks and tabs)", MaxNotes)
 	}
 	return nil
 }
 
-// SDK platforms.
-var sdkPlatforms = []string{"linux-amd64", "windows-amd64", "linux-arm64"}
+// SDKPlatforms are the platforms an SDK build may be for: those of
+// controlplane/sdk (its tests check the two lists agree).
+var SDKPlatforms = []string{"linux-amd64", "linux-amd64-gpu", "windows-amd64", "linux-arm64"}
 
 const sdkCols = "model_id, version, platform, status, error, sha256, notes, created_at, updated_at"
 
@@ -147,8 +161,8 @@ func scanSDK(sc interface{ Scan(...any) error }) (*SDKRequest, error) {
 
 // PutSDK inserts or replaces the row; a replaced row keeps its CreatedAt.
 func (s *sqlStore) PutSDK(ctx context.Context, r *SDKRequest) error {
-	if !slices.Contains(sdkPlatforms, r.Platform) {
-		return fmt.Errorf("store: unknown SDK platform %q (want one of %v)", r.Platform, sdkPlatforms)
+	if !slices.Contains(SDKPlatforms, r.Platform) {
+		return fmt.Errorf("store: unknown SDK platform %q (want one of %v)", r.Platform, SDKPlatforms)
 	}
 	if err := checkNotes(r.Notes); err != nil {
 		return err

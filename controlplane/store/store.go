@@ -395,6 +395,11 @@ type Store interface {
 	// so its next heartbeat answers cancel, and ends cancelled (version
 	// stopped) then, or when its lease expires.
 	StopVersion(ctx context.Context, modelID string, number int) error
+	// EndExpiredStops ends cancelled (version stopped) every stopped job
+	// whose lease ran out before its trainer acknowledged the stop, and
+	// says how many. The server calls it on a timer: without it such a
+	// version stays stopping until some trainer leases again.
+	EndExpiredStops(ctx context.Context) (int, error)
 	// ReleaseWorker puts the jobs leased by workerID back in the queue (a
 	// worker that stopped cleanly), without counting an attempt.
 	ReleaseWorker(ctx context.Context, workerID string) error

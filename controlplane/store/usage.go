@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,6 +53,12 @@ func (s *sqlStore) AddUsage(ctx context.Context, minutes []ServiceMinute) error 
 	q := "INSERT INTO service_usage (service_id, minute_start, calls, client_errors, server_errors, busy_errors, " + usageHist +
 		") VALUES (?, ?, ?, ?, ?, ?" + strings.Repeat(", ?", UsageBuckets) + ") ON CONFLICT (service_id, minute_start) DO UPDATE SET " +
 		strings.Join(set, ", ")
+	// One order for every writer: two replicas upserting overlapping rows
+	// in different orders would deadlock on PostgreSQL's row locks.
+	minutes = slices.Clone(minutes)
+	slices.SortFunc(minutes, func(a, b ServiceMinute) int {
+		return cmp.Or(strings.Compare(a.ServiceID, b.ServiceID), a.Start.Compare(b.Start))
+	})
 	return s.tx(ctx, func(c conn) error {
 		for _, m := range minutes {
 			if m.ServiceID == "" || m.Calls < 0 || m.Client < 0 || m.Server < 0 || m.Busy < 0 {
