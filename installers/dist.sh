@@ -19,7 +19,7 @@ root=$PWD
 start=$(date +%s)
 
 NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.48.0
-dist=${DIST:-$root/dist}
+dist=$(realpath -m "${DIST:-$root/dist}") # absolute: some steps run from other folders
 cache=$root/.cache/onnxruntime
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 315532800)}
 export VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
@@ -58,6 +58,12 @@ cp "$cache/windows-amd64/onnxruntime.dll" "$dist/runtimes/windows-amd64/"
 mkdir -p "$dist/runtimes/linux-amd64-gpu"
 cp "$dist/runtimes/linux-amd64/autocv-agent" "$dist/runtimes/linux-amd64/autocv-plugin-onnx" "$dist/runtimes/linux-amd64-gpu/"
 cp "$cache/linux-amd64-gpu/"lib* "$dist/runtimes/linux-amd64-gpu/"
+# The server package takes these folders as they are (nfpm trees keep the
+# files' modes and times): readable by everyone whatever the umask, dated
+# the source date, so the package is reproducible and the server's user
+# can read them.
+chmod -R u=rwX,go=rX "$dist/runtimes"
+find "$dist/runtimes" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 step "server, trainer and cli for amd64 and arm64"
 for arch in amd64 arm64; do

@@ -65,7 +65,8 @@ func TestConsoleBrowser(t *testing.T) {
 	cmd := exec.Command(node, filepath.Join(web, "e2e", "console.mjs"))
 	cmd.Env = append(os.Environ(), "AUTOCV_URL="+s.URL, "AUTOCV_ADMIN_PASSWORD="+adminPassword, "AUTOCV_ZIP="+zipPath,
 		"AUTOCV_IMAGE="+testenv.Data(t, "datasets", "hymenoptera", "val", "ants", "10308379_1b6c72e180.jpg"),
-		"AUTOCV_IMAGE_LABEL=ants", "AUTOCV_NOTZIP="+notZip, "AUTOCV_TRAIN_TIMEOUT_S=420")
+		"AUTOCV_IMAGE_LABEL=ants", "AUTOCV_NOTZIP="+notZip, "AUTOCV_TRAIN_TIMEOUT_S=420",
+		"AUTOCV_SDK_EXPECT=ready") // the agent is built above, so the linux-amd64 SDK must build
 	if d := os.Getenv("AUTOCV_SHOTS"); d != "" {
 		cmd.Env = append(cmd.Env, "AUTOCV_SHOTS="+d)
 	}

@@ -95,7 +95,6 @@ func (p Platform) Listen() string {
 //	<exe dir>/../share/autocv/runtimes/<platform>   (.deb/.rpm: /opt/autocv/share/autocv/runtimes)
 //	<exe dir>/runtimes/<platform>
 //	<exe dir>/../dist/runtimes/<platform>           (bin/autocv-server in a checkout after make dist)
-//	dist/runtimes/<platform>                        (the working directory is a checkout)
 //	<exe dir>                                       (make build: bin/, for the host's own platform)
 func (p Platform) SearchDirs(sdkDir, exe string) []string {
 	var dirs []string
@@ -109,7 +108,8 @@ func (p Platform) SearchDirs(sdkDir, exe string) []string {
 			filepath.Join(d, "runtimes", p.Name),
 			filepath.Join(d, "..", "dist", "runtimes", p.Name))
 	}
-	dirs = append(dirs, filepath.Join("dist", "runtimes", p.Name))
+	// Never the working directory: a server started from a folder others
+	// can write to would put their files into the SDKs it hands out.
 	if exe != "" && !p.GPU && p.GOOS == runtime.GOOS && p.Arch == runtime.GOARCH {
 		dirs = append(dirs, filepath.Dir(exe))
 	}
@@ -132,7 +132,11 @@ func (p Platform) FindRuntime(dirs []string) (string, error) {
 		}
 		why = append(why, fmt.Sprintf("%s lacks %s", d, strings.Join(missing, ", ")))
 	}
-	return "", fmt.Errorf("the %s SDK runtime is not installed on this server (%s); run `make dist` "+
-		"or install the autocv-server package, which put it under share/autocv/runtimes/%s",
-		p.Name, strings.Join(why, "; "), p.Name)
+	hint := "install the autocv-server package, which puts it under /opt/autocv/share/autocv/runtimes/" + p.Name
+	if p.GPU {
+		hint = "unzip the " + p.Name + " runtime zip of `make dist` into /opt/autocv/share/autocv/runtimes/" + p.Name +
+			" (the server package leaves the 200 MB CUDA provider out)"
+	}
+	return "", fmt.Errorf("the %s SDK runtime is not installed on this server (%s); run `make dist` in a checkout, or %s",
+		p.Name, strings.Join(why, "; "), hint)
 }

@@ -143,7 +143,6 @@ func TestFindRuntime(t *testing.T) {
 		filepath.Join("/opt/autocv/share/autocv/runtimes", host.Name),
 		filepath.Join("/opt/autocv/bin/runtimes", host.Name),
 		filepath.Join("/opt/autocv/dist/runtimes", host.Name),
-		filepath.Join("dist/runtimes", host.Name),
 		"/opt/autocv/bin",
 	}
 	if strings.Join(dirs, "\n") != strings.Join(want, "\n") {

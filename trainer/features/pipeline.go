@@ -3,6 +3,8 @@ package features
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -84,6 +86,9 @@ func (e *Extractor) run(ctx context.Context, items []Item, todo []task, out [][]
 	for range e.o.Workers {
 		wg.Go(func() {
 			for t := range tasks {
+				if ctx.Err() != nil {
+					continue // stopped: drain without decoding
+				}
 				if err := e.prepare(ctx, items[t.item], t, &pool, slots, &decodeNS); err != nil {
 					cancel(err)
 					return
@@ -265,7 +270,7 @@ func (e *Extractor) prepare(ctx context.Context, it Item, t task, pool *sync.Poo
 	img, err := preprocess.Decode(data)
 	if err != nil && e.o.SkipUndecodable && undecodableErr(err) {
 		select {
-		case slots <- &slot{item: t.item, undecodable: err.Error(), remember: !errors.Is(err, preprocess.ErrTooLarge)}:
+		case slots <- &slot{item: t.item, undecodable: err.Error(), remember: rememberable(err, it, data)}:
 		case <-ctx.Done():
 		}
 		return nil
@@ -327,6 +332,19 @@ func mirror(dst, src []float32, side int) {
 			d[side-1-x] = v
 		}
 	}
+}
+
+// rememberable reports whether a decode failure may be cached as the
+// photo's verdict: only a corrupt photo (not the machine's own limits,
+// ErrTooLarge, nor a format a later decoder may learn), and only when the
+// bytes read are those the item's sha256 names (a file rewritten since it
+// was hashed must not condemn the good bytes).
+func rememberable(err error, it Item, data []byte) bool {
+	if !errors.Is(err, preprocess.ErrCorrupt) {
+		return false
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]) == it.SHA256
 }
 
 // undecodableErr reports whether err says the photo itself is bad (or too

@@ -37,18 +37,23 @@ func workerCmd(ctx context.Context, args []string) error {
 	}
 	defer log.Sync()
 	cfg.Poll = *poll
-	if opts.BackbonesDir == "" {
-		opts.BackbonesDir = defaultBackbones()
+	if *recheck <= 0 {
+		return fmt.Errorf("--recheck %v: want a positive interval, e.g. 30s", *recheck)
 	}
+	// Without --backbones or AUTOCV_BACKBONES the folder is searched again
+	// at every check, so one filled later (make deps) is found.
+	searched := opts.BackbonesDir == ""
 	if cfg.WorkerID == "" {
 		host, _ := os.Hostname()
 		cfg.WorkerID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	cfg.Trainer = *opts
 	cfg.Logger = log
-	if err := waitUntilReady(ctx, cfg, *recheck, log); err != nil || ctx.Err() != nil {
+	dir, err := waitUntilReady(ctx, cfg, *recheck, searched, log)
+	if err != nil || ctx.Err() != nil {
 		return err
 	}
+	cfg.Trainer.BackbonesDir = dir
 	return worker.Run(ctx, cfg)
 }
 
@@ -57,19 +62,24 @@ func workerCmd(ctx context.Context, args []string) error {
 // (a lease request carrying the problem, which gets no job), logging at
 // most once a minute: a missing backbone folder is something to fix, not a
 // reason to exit and be restarted in a loop.
-func waitUntilReady(ctx context.Context, cfg worker.Config, recheck time.Duration, log *zap.Logger) error {
+// It returns the backbone folder to use: the configured one, or (search)
+// the one defaultBackbones finds at the check that succeeded.
+func waitUntilReady(ctx context.Context, cfg worker.Config, recheck time.Duration, search bool, log *zap.Logger) (string, error) {
 	c, err := worker.NewClient(cfg.Server, cfg.Token)
 	if err != nil {
-		return err
+		return "", err
 	}
 	var logged time.Time
 	for ctx.Err() == nil {
+		if search {
+			cfg.Trainer.BackbonesDir = defaultBackbones()
+		}
 		err := trainer.Preflight(cfg.Trainer)
 		if err == nil {
 			if !logged.IsZero() {
-				log.Info("this machine can train now")
+				log.Info("this machine can train now", zap.String("backbones", cfg.Trainer.BackbonesDir))
 			}
-			return nil
+			return cfg.Trainer.BackbonesDir, nil
 		}
 		p := problemOf(err, cfg.Trainer.BackbonesDir)
 		req := jobs.LeaseRequest{Version: jobs.Version, WorkerID: cfg.WorkerID, Device: cfg.Trainer.Device, Problems: []jobs.Problem{p}}
@@ -90,7 +100,7 @@ func waitUntilReady(ctx context.Context, cfg worker.Config, recheck time.Duratio
 		}
 		t.Stop()
 	}
-	return nil
+	return cfg.Trainer.BackbonesDir, nil
 }
 
 // problemOf names a preflight error's problem code, with the error and,
@@ -110,7 +120,9 @@ func problemOf(err error, dir string) jobs.Problem {
 		code = jobs.ProblemNoRuntime
 	}
 	if len(detail) > jobs.MaxProblemDetail {
-		detail = detail[:jobs.MaxProblemDetail]
+		// cut on a character boundary: a split UTF-8 sequence would grow
+		// when encoded and the server would refuse the report
+		detail = strings.ToValidUTF8(detail[:jobs.MaxProblemDetail-8], "")
 	}
 	return jobs.Problem{Code: code, Detail: detail}
 }

@@ -416,6 +416,9 @@ try {
       result.sdk = { platform: "linux-amd64", bytes: statSync(path).size };
     } else {
       const msg = await panel.locator(".el-alert__title").allTextContents();
+      // The Go harness builds the runtimes, so a failed build is a bug
+      // there; elsewhere a failure must at least be shown localised.
+      if (process.env.AUTOCV_SDK_EXPECT === "ready") fail(`SDK build ${status || "not started"}: ${msg.join(" | ")}`);
       if (!msg.length || !/[\u4e00-\u9fff]/.test(msg.join(""))) fail(`SDK build ${status}: no localised error shown (${msg})`);
       result.sdk = { platform: "linux-amd64", failed: msg.join(" | ") };
     }

@@ -101,3 +101,9 @@ export async function zipFolders(file: Blob): Promise<{ labels: Map<string, numb
   }
   return { labels, loose, entries };
 }
+
+// escapeHTML makes user data safe inside the HTML an ECharts tooltip
+// formatter returns (ECharts puts that string into innerHTML as it is).
+export function escapeHTML(s: unknown): string {
+  return String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+}
