@@ -119,6 +119,12 @@ bench: build ## benchmarks (tables): plugin vs in-process onnxruntime, decode+pr
 	$(GO) run ./controlplane/internal/bench -bin $(BIN) -data $(AUTOCV_TESTDATA)
 	node $(CONSOLE_WEB)/bench.mjs
 
+SOAK_DURATION ?= 10m
+
+.PHONY: soak
+soak: build ## soak (not in test): SOAK_DURATION of mixed load with faults against the real server; prints answers, RSS peaks, anything lost
+	$(GO) run ./controlplane/internal/soak -bin $(BIN) -data $(AUTOCV_TESTDATA) -duration $(SOAK_DURATION)
+
 .PHONY: check
 check: proto-check ## go vet, staticcheck, and cgo-free cross-builds (windows/amd64, linux/arm64)
 	$(GO) vet ./...
