@@ -49,7 +49,7 @@ type Config struct {
 // Stats counts what the fleet did; read them with Snapshot.
 type Stats struct {
 	enrolled, healthy, failed, crashed, offline, cuts, stalls, sent atomic.Int64
-	bytes, transferNanos                                            atomic.Int64
+	bytes                                                           atomic.Int64
 }
 
 // Snapshot is a copy of Stats.
