@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/autocv/autocv/controlplane/infer"
+	"github.com/autocv/autocv/controlplane/internal/rig"
 	"github.com/autocv/autocv/plugins/host"
 	"github.com/autocv/autocv/protocol/api"
 )
@@ -25,9 +26,9 @@ type inferResult struct {
 	trainImages int
 	train       time.Duration // version queued → succeeded, cold feature cache
 	publish     time.Duration // POST /services (loads the model)
-	http        latencies     // POST /infer/{path}, client side
-	server      latencies     // the latency_ms the server reports (its Pool.Predict)
-	direct      latencies     // Pool.Predict in this process
+	http        rig.Latencies // POST /infer/{path}, client side
+	server      rig.Latencies // the latency_ms the server reports (its Pool.Predict)
+	direct      rig.Latencies // Pool.Predict in this process
 	topHTTP     string
 	topDirect   string
 }
@@ -35,9 +36,9 @@ type inferResult struct {
 // trainAndPublish trains a cloud-general version on hymenoptera/train
 // through the server's own trainer, publishes it as a cloud API, and
 // returns the model id, version and an API key.
-func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID string, version int, key string, err error) {
+func trainAndPublish(c *rig.Client, data, tmp string, r *inferResult) (modelID string, version int, key string, err error) {
 	zipPath := filepath.Join(tmp, "hymenoptera-train.zip")
-	z, err := writeFolderZip(data, zipPath, "datasets/hymenoptera/train")
+	z, err := rig.WriteFolderZip(data, zipPath, "datasets/hymenoptera/train")
 	if err != nil {
 		return "", 0, "", err
 	}
@@ -47,12 +48,12 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 	}
 	r.trainImages = im.accepted
 	var m api.Model
-	if err := c.json("POST", "/api/v1/models", api.CreateModelRequest{Name: "hymenoptera", Contact: "bench@example.com", Description: "ants vs bees"}, &m); err != nil {
+	if err := c.JSON("POST", "/api/v1/models", api.CreateModelRequest{Name: "hymenoptera", Contact: "bench@example.com", Description: "ants vs bees"}, &m); err != nil {
 		return "", 0, "", err
 	}
 	var vs []api.Version
 	t0 := time.Now()
-	if err := c.json("POST", "/api/v1/models/"+m.ID+"/versions", api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
+	if err := c.JSON("POST", "/api/v1/models/"+m.ID+"/versions", api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
 		Data: []api.TrainingData{{DatasetID: im.datasetID, Labels: []string{"ants", "bees"}}}}, &vs); err != nil {
 		return "", 0, "", err
 	}
@@ -62,7 +63,7 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 	version = vs[0].Version
 	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 		var v api.Version
-		if err := c.json("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, version), nil, &v); err != nil {
+		if err := c.JSON("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, version), nil, &v); err != nil {
 			return "", 0, "", err
 		}
 		if v.Status == "succeeded" {
@@ -78,11 +79,11 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 	r.train = time.Since(t0)
 
 	var k api.Token
-	if err := c.json("POST", "/api/v1/apikeys", api.TokenRequest{Name: "bench"}, &k); err != nil {
+	if err := c.JSON("POST", "/api/v1/apikeys", api.TokenRequest{Name: "bench"}, &k); err != nil {
 		return "", 0, "", err
 	}
 	t0 = time.Now()
-	if err := c.json("POST", "/api/v1/services", api.CreateServiceRequest{Name: "bench", Path: "bench/ants",
+	if err := c.JSON("POST", "/api/v1/services", api.CreateServiceRequest{Name: "bench", Path: "bench/ants",
 		ModelID: m.ID, Version: version}, nil); err != nil {
 		return "", 0, "", err
 	}
@@ -93,17 +94,17 @@ func trainAndPublish(c *client, data, tmp string, r *inferResult) (modelID strin
 // benchInfer compares POST /api/v1/infer/bench/ants with Pool.Predict in
 // this process on the same package, photo and thread setting. The two run
 // in alternating rounds after a warm-up, so a noisy moment slows both.
-func benchInfer(ctx context.Context, srv *serverProc, cfg config, tmp string) (inferResult, error) {
+func benchInfer(ctx context.Context, srv *rig.ServerProc, cfg config, tmp string) (inferResult, error) {
 	var r inferResult
-	c := newClient(srv.url)
-	if err := c.login(); err != nil {
+	c := rig.NewClient(srv.URL())
+	if err := c.Login(); err != nil {
 		return r, err
 	}
 	modelID, version, key, err := trainAndPublish(c, cfg.data, tmp, &r)
 	if err != nil {
 		return r, err
 	}
-	pkg, err := c.do("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/package", modelID, version), "", nil)
+	pkg, err := c.Do("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d/package", modelID, version), "", nil)
 	if err != nil {
 		return r, err
 	}
@@ -112,12 +113,12 @@ func benchInfer(ctx context.Context, srv *serverProc, cfg config, tmp string) (i
 		return r, err
 	}
 	sum := sha256.Sum256(pkg)
-	pub, err := os.ReadFile(filepath.Join(srv.dataDir, "signing.pub"))
+	pub, err := os.ReadFile(filepath.Join(srv.DataDir, "signing.pub"))
 	if err != nil {
 		return r, fmt.Errorf("the server's signing key: %w", err)
 	}
 	pool := infer.New(infer.Config{PluginBinary: filepath.Join(cfg.bin, host.BinaryName()),
-		Env: []string{"ONNXRUNTIME_LIB=" + filepath.Join(cfg.bin, ortName)}, TrustedKeys: [][]byte{pub}, Threads: cfg.threads})
+		Env: []string{"ONNXRUNTIME_LIB=" + filepath.Join(cfg.bin, rig.ORTName)}, TrustedKeys: [][]byte{pub}, Threads: cfg.threads})
 	defer pool.Close()
 	pkey := infer.Key{ModelID: modelID, Version: version, SHA256: hex.EncodeToString(sum[:])}
 	if err := pool.Load(ctx, pkey, pkgPath, infer.LoadOptions{}); err != nil {
@@ -128,10 +129,10 @@ func benchInfer(ctx context.Context, srv *serverProc, cfg config, tmp string) (i
 		return r, err
 	}
 
-	keyed := c.withToken(key)
+	keyed := c.WithToken(key)
 	viaHTTP := func(keep bool) error {
 		t0 := time.Now()
-		raw, err := keyed.do("POST", "/api/v1/infer/bench/ants", "image/jpeg", bytes.NewReader(photo))
+		raw, err := keyed.Do("POST", "/api/v1/infer/bench/ants", "image/jpeg", bytes.NewReader(photo))
 		d := time.Since(t0)
 		if err != nil {
 			return err
@@ -202,13 +203,13 @@ func printInfer(r inferResult, cfg config) {
 	fmt.Printf("   model: cloud-general version trained by the server's trainer on %d hymenoptera photos in %.1f s (cold feature cache); publishing took %.2f s\n",
 		r.trainImages, r.train.Seconds(), r.publish.Seconds())
 	fmt.Printf("%-50s %6s %9s %9s %9s\n", "path", "n", "p50 ms", "p99 ms", "mean ms")
-	rule(87)
-	d, h, s := r.direct.summarize(), r.http.summarize(), r.server.summarize()
-	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "in-process infer.Pool.Predict", d.n, d.p50, d.p99, d.mean)
-	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "POST /api/v1/infer/{path} (API key, raw body)", h.n, h.p50, h.p99, h.mean)
-	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "  of which the server's Pool.Predict (latency_ms)", s.n, s.p50, s.p99, s.mean)
-	fmt.Printf("%-50s %6s %8.3f× %8.3f× %8.3f×\n", "ratio /infer ÷ in-process", "", h.p50/d.p50, h.p99/d.p99, h.mean/d.mean)
-	fmt.Printf("%-50s %6s %9.2f %9.2f %9.2f\n", "difference /infer − in-process, ms", "", h.p50-d.p50, h.p99-d.p99, h.mean-d.mean)
+	rig.Rule(87)
+	d, h, s := r.direct.Summarize(), r.http.Summarize(), r.server.Summarize()
+	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "in-process infer.Pool.Predict", d.N, d.P50, d.P99, d.Mean)
+	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "POST /api/v1/infer/{path} (API key, raw body)", h.N, h.P50, h.P99, h.Mean)
+	fmt.Printf("%-50s %6d %9.2f %9.2f %9.2f\n", "  of which the server's Pool.Predict (latency_ms)", s.N, s.P50, s.P99, s.Mean)
+	fmt.Printf("%-50s %6s %8.3f× %8.3f× %8.3f×\n", "ratio /infer ÷ in-process", "", h.P50/d.P50, h.P99/d.P99, h.Mean/d.Mean)
+	fmt.Printf("%-50s %6s %9.2f %9.2f %9.2f\n", "difference /infer − in-process, ms", "", h.P50-d.P50, h.P99-d.P99, h.Mean-d.Mean)
 	fmt.Printf("   both paths answer %q first; %d rounds alternating, %d warm-up calls each not counted\n", r.topHTTP, 4, 10)
 	fmt.Println()
 }

@@ -37,6 +37,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/autocv/autocv/controlplane/internal/rig"
 )
 
 func main() {
@@ -62,7 +64,7 @@ type config struct {
 
 func run() error {
 	var c config
-	flag.StringVar(&c.bin, "bin", "", "`folder` with autocv-server, autocv-trainer, autocv-plugin-onnx and "+ortName+
+	flag.StringVar(&c.bin, "bin", "", "`folder` with autocv-server, autocv-trainer, autocv-plugin-onnx and "+rig.ORTName+
 		" (make build's bin/); empty: build them into a temporary folder (run from the repository root)")
 	flag.StringVar(&c.data, "data", os.Getenv("AUTOCV_TESTDATA"), "shared test data `folder` (datasets/, backbones/); default $AUTOCV_TESTDATA or ../shared/data")
 	flag.BoolVar(&c.quick, "quick", false, "a small run (200 photos, 2000 synthetic images, 50 calls) to check the program works; its figures mean little")
@@ -103,13 +105,13 @@ func run() error {
 		c.bin = filepath.Join(tmp, "bin")
 		lib := os.Getenv("ONNXRUNTIME_LIB")
 		if lib == "" {
-			lib = filepath.Join(".cache", "onnxruntime", runtime.GOOS+"-"+runtime.GOARCH, ortName)
+			lib = filepath.Join(".cache", "onnxruntime", runtime.GOOS+"-"+runtime.GOARCH, rig.ORTName)
 		}
 		progress("building the binaries into %s", c.bin)
-		if err := buildBinaries(c.bin, lib); err != nil {
+		if err := rig.BuildBinaries(c.bin, lib); err != nil {
 			return err
 		}
-	} else if err := checkBinaries(c.bin); err != nil {
+	} else if err := rig.CheckBinaries(c.bin); err != nil {
 		return err
 	}
 	if c.bin, err = filepath.Abs(c.bin); err != nil {
@@ -122,29 +124,29 @@ func run() error {
 	defer cancel()
 
 	photoZip, synthZip := filepath.Join(tmp, "photos.zip"), filepath.Join(tmp, "synthetic.zip")
-	pz, err := writePhotoZip(c.data, photoZip, c.photos)
+	pz, err := rig.WritePhotoZip(c.data, photoZip, c.photos)
 	if err != nil {
 		return err
 	}
-	sz, err := writeSyntheticZip(synthZip, c.synthImages, c.synthLabels)
+	sz, err := rig.WriteSyntheticZip(synthZip, c.synthImages, c.synthLabels)
 	if err != nil {
 		return err
 	}
 
-	env := []string{"AUTOCV_BACKBONES=" + filepath.Join(c.data, "backbones"), "ONNXRUNTIME_LIB=" + filepath.Join(c.bin, ortName)}
-	sqlite := &serverProc{bin: c.bin, dataDir: filepath.Join(tmp, "sqlite"), threads: c.threads, env: env}
-	progress("SQLite: importing %d photos and %d synthetic images, then the list calls", pz.entries, sz.entries)
-	if err := sqlite.start(); err != nil {
+	env := []string{"AUTOCV_BACKBONES=" + filepath.Join(c.data, "backbones"), "ONNXRUNTIME_LIB=" + filepath.Join(c.bin, rig.ORTName)}
+	sqlite := &rig.ServerProc{Bin: c.bin, DataDir: filepath.Join(tmp, "sqlite"), Threads: c.threads, Env: env}
+	progress("SQLite: importing %d photos and %d synthetic images, then the list calls", pz.Entries, sz.Entries)
+	if err := sqlite.Start(); err != nil {
 		return err
 	}
-	defer sqlite.stop()
+	defer sqlite.Stop()
 	results := []backendResult{}
 	r, err := benchBackend("sqlite", sqlite, c, photoZip, synthZip, pz, sz)
 	if err != nil {
 		return err
 	}
 	results = append(results, r)
-	sqlite.stop()
+	sqlite.Stop()
 
 	pgNote := ""
 	if c.postgres {
@@ -162,15 +164,15 @@ func run() error {
 	}
 
 	progress("section 3: training a cloud-general version with the server's trainer, then %d /infer and %d in-process calls", c.inferN, c.inferN)
-	sqlite.trainers = 1
-	if err := sqlite.restart(); err != nil {
+	sqlite.Trainers = 1
+	if err := sqlite.Restart(); err != nil {
 		return err
 	}
 	ir, err := benchInfer(ctx, sqlite, c, tmp)
 	if err != nil {
-		return fmt.Errorf("section 3: %w\nautocv-server output:\n%s", err, sqlite.out.String())
+		return fmt.Errorf("section 3: %w\nautocv-server output:\n%s", err, sqlite.Output())
 	}
-	sqlite.stop()
+	sqlite.Stop()
 
 	fmt.Printf("AutoCV control plane bench: %s/%s, %s, %d CPUs, GOMAXPROCS %d (bench process; the server and plugins use their own defaults)%s\n\n",
 		runtime.GOOS, runtime.GOARCH, cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), quickNote(c.quick))
@@ -185,28 +187,28 @@ func run() error {
 }
 
 // benchPostgres runs sections 1 and 2 on a fresh PostgreSQL.
-func benchPostgres(c config, env []string, tmp, photoZip, synthZip string, pz, sz zipStats) (backendResult, error) {
+func benchPostgres(c config, env []string, tmp, photoZip, synthZip string, pz, sz rig.ZipStats) (backendResult, error) {
 	pg, err := startPostgres()
 	if err != nil {
 		return backendResult{}, err
 	}
 	defer pg.stop()
 	progress("PostgreSQL: the same imports and list calls")
-	srv := &serverProc{bin: c.bin, dataDir: filepath.Join(tmp, "postgres"), dsn: pg.dsn("autocv"), threads: c.threads, env: env}
-	if err := srv.start(); err != nil {
+	srv := &rig.ServerProc{Bin: c.bin, DataDir: filepath.Join(tmp, "postgres"), DSN: pg.dsn("autocv"), Threads: c.threads, Env: env}
+	if err := srv.Start(); err != nil {
 		return backendResult{}, err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	return benchBackend("postgres", srv, c, photoZip, synthZip, pz, sz)
 }
 
 // photoNote says how many photos the import zip could hold.
 func photoNote(c config, im importResult) string {
-	if im.zip.entries < c.photos {
+	if im.zip.Entries < c.photos {
 		return fmt.Sprintf("only %d photo files exist in the data folder (fewer than %d): the zip holds all of them; "+
-			"the import accepted %d and skipped %d (image rules, duplicates)", im.zip.entries, c.photos, im.accepted, im.skipped)
+			"the import accepted %d and skipped %d (image rules, duplicates)", im.zip.Entries, c.photos, im.accepted, im.skipped)
 	}
-	return fmt.Sprintf("%d real photos; the import accepted %d and skipped %d (image rules, duplicates)", im.zip.entries, im.accepted, im.skipped)
+	return fmt.Sprintf("%d real photos; the import accepted %d and skipped %d (image rules, duplicates)", im.zip.Entries, im.accepted, im.skipped)
 }
 
 func quickNote(quick bool) string {

@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/autocv/autocv/controlplane/internal/rig"
 )
 
 // importResult is one zip imported through POST /datasets.
 type importResult struct {
-	zip        zipStats
+	zip        rig.ZipStats
 	accepted   int
 	skipped    int
 	upload     time.Duration // request start to the 202
@@ -19,15 +21,15 @@ type importResult struct {
 
 // importZip uploads a zip and waits for its import, polling every 20 ms so
 // the poll adds at most that much to the time.
-func importZip(c *client, name, path string, z zipStats) (importResult, error) {
+func importZip(c *rig.Client, name, path string, z rig.ZipStats) (importResult, error) {
 	r := importResult{zip: z}
 	t0 := time.Now()
-	id, err := c.uploadDataset(name, path)
+	id, err := c.UploadDataset(name, path)
 	if err != nil {
 		return r, err
 	}
 	r.upload = time.Since(t0)
-	d, err := c.waitDataset(id, 20*time.Millisecond, 5*time.Minute)
+	d, err := c.WaitDataset(id, 20*time.Millisecond, 5*time.Minute)
 	if err != nil {
 		return r, err
 	}
@@ -44,14 +46,14 @@ func importZip(c *client, name, path string, z zipStats) (importResult, error) {
 // endpointResult is one list endpoint's latencies.
 type endpointResult struct {
 	name string
-	lat  latencies
+	lat  rig.Latencies
 }
 
 // benchLists calls the list endpoints calls times each, round-robin so a
 // noisy moment slows them alike, after a few warm-up calls each.
 // datasetID is the synthetic dataset, whose label "l00" holds labelImages
 // images listed 50 to a page.
-func benchLists(c *client, datasetID string, labelImages, calls int) ([]endpointResult, error) {
+func benchLists(c *rig.Client, datasetID string, labelImages, calls int) ([]endpointResult, error) {
 	pages := max(1, (labelImages+49)/50)
 	id := url.PathEscape(datasetID)
 	endpoints := []struct {
@@ -73,7 +75,7 @@ func benchLists(c *client, datasetID string, labelImages, calls int) ([]endpoint
 	for i := range warm + calls {
 		for j, e := range endpoints {
 			t0 := time.Now()
-			if _, err := c.do("GET", e.path(i), "", nil); err != nil {
+			if _, err := c.Do("GET", e.path(i), "", nil); err != nil {
 				return nil, err
 			}
 			if i >= warm {
@@ -86,10 +88,10 @@ func benchLists(c *client, datasetID string, labelImages, calls int) ([]endpoint
 
 // createModels creates n models (no versions) so GET /models lists
 // something.
-func createModels(c *client, n int) error {
+func createModels(c *rig.Client, n int) error {
 	for i := range n {
 		body := map[string]string{"name": fmt.Sprintf("bench-model-%02d", i), "contact": "bench@example.com", "description": "list benchmark"}
-		if err := c.json("POST", "/api/v1/models", body, nil); err != nil {
+		if err := c.JSON("POST", "/api/v1/models", body, nil); err != nil {
 			return err
 		}
 	}
@@ -105,10 +107,10 @@ type backendResult struct {
 
 // benchBackend imports the photo zip and the synthetic zip into the server
 // and measures the list endpoints.
-func benchBackend(name string, srv *serverProc, cfg config, photoZip, synthZip string, pz, sz zipStats) (backendResult, error) {
+func benchBackend(name string, srv *rig.ServerProc, cfg config, photoZip, synthZip string, pz, sz rig.ZipStats) (backendResult, error) {
 	r := backendResult{name: name}
-	c := newClient(srv.url)
-	if err := c.login(); err != nil {
+	c := rig.NewClient(srv.URL())
+	if err := c.Login(); err != nil {
 		return r, err
 	}
 	var err error
@@ -134,16 +136,16 @@ func printImports(rs []backendResult, distinctNote string) {
 	fmt.Println("   " + distinctNote)
 	fmt.Printf("%-10s %-10s %7s %8s %8s %9s %11s %9s %9s %8s\n",
 		"store", "zip", "entries", "accepted", "MB", "upload s", "upload MB/s", "total s", "images/s", "MB/s")
-	rule(102)
+	rig.Rule(102)
 	for _, r := range rs {
 		for _, row := range []struct {
 			name string
 			im   importResult
 		}{{"photos", r.photos}, {"synthetic", r.synth}} {
 			im := row.im
-			fmt.Printf("%-10s %-10s %7d %8d %8.1f %9.2f %11.1f %9.2f %9.1f %8.1f\n", r.name, row.name, im.zip.entries, im.accepted,
-				mb(im.zip.bytes), im.upload.Seconds(), mb(im.zip.bytes)/im.upload.Seconds(), im.total.Seconds(),
-				float64(im.accepted)/im.total.Seconds(), mb(im.zip.bytes)/im.total.Seconds())
+			fmt.Printf("%-10s %-10s %7d %8d %8.1f %9.2f %11.1f %9.2f %9.1f %8.1f\n", r.name, row.name, im.zip.Entries, im.accepted,
+				rig.MB(im.zip.Bytes), im.upload.Seconds(), rig.MB(im.zip.Bytes)/im.upload.Seconds(), im.total.Seconds(),
+				float64(im.accepted)/im.total.Seconds(), rig.MB(im.zip.Bytes)/im.total.Seconds())
 		}
 	}
 	fmt.Println("   total = upload + import; images/s and MB/s over the total. Synthetic = the 64×64 JPEGs of section 2.")
@@ -157,11 +159,11 @@ func printLists(rs []backendResult, cfg config) {
 	fmt.Printf("   the %d images are generated 64×64 JPEGs (distinct, valid, %d labels): a metadata benchmark, not a photo one\n",
 		cfg.synthImages, cfg.synthLabels)
 	fmt.Printf("%-10s %-40s %9s %9s %9s\n", "store", "endpoint", "p50 ms", "p99 ms", "mean ms")
-	rule(81)
+	rig.Rule(81)
 	for _, r := range rs {
 		for _, e := range r.lists {
-			s := e.lat.summarize()
-			fmt.Printf("%-10s %-40s %9.2f %9.2f %9.2f\n", r.name, e.name, s.p50, s.p99, s.mean)
+			s := e.lat.Summarize()
+			fmt.Printf("%-10s %-40s %9.2f %9.2f %9.2f\n", r.name, e.name, s.P50, s.P99, s.Mean)
 		}
 	}
 	fmt.Println()

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
+
+	"github.com/autocv/autocv/controlplane/internal/rig"
 )
 
 // postgres is a throwaway PostgreSQL cluster in a temporary folder on a
@@ -99,7 +101,7 @@ func startPostgres() (*postgres, error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	if p.port, err = freePort(); err != nil {
+	if p.port, err = rig.FreePort(); err != nil {
 		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(dir, "postgres.log"))

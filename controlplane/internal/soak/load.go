@@ -17,8 +17,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/autocv/autocv/controlplane/internal/rig"
 )
 
 // hostileImages are the hostile bodies by name, made in this process.
@@ -137,8 +138,10 @@ func children(pid int, name string) []int {
 // killPlugins sends SIGKILL to the server's plugin processes.
 func killPlugins(server int) int {
 	pids := children(server, "autocv-plugin-onnx")
-	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGKILL)
+	for _, pid := range pids {
+		if p, err := os.FindProcess(pid); err == nil {
+			_ = p.Kill() // SIGKILL
+		}
 	}
 	return len(pids)
 }
@@ -227,7 +230,7 @@ type stats struct {
 
 type kindStats struct {
 	codes map[string]int
-	lat   latencies
+	lat   rig.Latencies
 }
 
 func newStats() *stats {
@@ -286,16 +289,16 @@ func (s *stats) print(w *rssWatch) {
 	}
 	sort.Strings(kinds)
 	fmt.Printf("%-26s %7s %9s %9s  %s\n", "kind", "n", "p50 ms", "p99 ms", "answers")
-	rule(100)
+	rig.Rule(100)
 	for _, name := range kinds {
 		k := s.kinds[name]
-		sum := k.lat.summarize()
+		sum := k.lat.Summarize()
 		codes := make([]string, 0, len(k.codes))
 		for c, n := range k.codes {
 			codes = append(codes, fmt.Sprintf("%s:%d", c, n))
 		}
 		sort.Strings(codes)
-		fmt.Printf("%-26s %7d %9.1f %9.1f  %s\n", name, sum.n, sum.p50, sum.p99, strings.Join(codes, " "))
+		fmt.Printf("%-26s %7d %9.1f %9.1f  %s\n", name, sum.N, sum.P50, sum.P99, strings.Join(codes, " "))
 	}
 	fmt.Println()
 	fmt.Printf("RSS peaks: autocv-server %.0f MB, largest autocv-plugin-onnx %.0f MB, server+plugins together %.0f MB (%d plugin processes seen)\n",

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autocv/autocv/controlplane/internal/rig"
 	"github.com/autocv/autocv/protocol/api"
 )
 
@@ -49,7 +50,7 @@ func run(bin, data string, duration, killEvery time.Duration) error {
 	if duration <= 0 || killEvery <= 0 {
 		return errors.New("-duration and -kill-every must be positive / 必须为正数")
 	}
-	if err := checkBinaries(bin); err != nil {
+	if err := rig.CheckBinaries(bin); err != nil {
 		return err
 	}
 	photo, err := os.ReadFile(filepath.Join(data, soakPhoto))
@@ -63,14 +64,14 @@ func run(bin, data string, duration, killEvery time.Duration) error {
 	defer os.RemoveAll(tmp)
 
 	logPath := filepath.Join(tmp, "server.log")
-	srv := &serverProc{bin: bin, dataDir: filepath.Join(tmp, "data"), trainers: 1, logPath: logPath,
-		env: []string{"ONNXRUNTIME_LIB=" + filepath.Join(bin, ortName)}}
-	if err := srv.start(); err != nil {
+	srv := &rig.ServerProc{Bin: bin, DataDir: filepath.Join(tmp, "data"), Trainers: 1, LogPath: logPath,
+		Env: []string{"ONNXRUNTIME_LIB=" + filepath.Join(bin, rig.ORTName)}}
+	if err := srv.Start(); err != nil {
 		return err
 	}
-	defer srv.stop()
-	c := newClient(srv.url)
-	if err := c.login(); err != nil {
+	defer srv.Stop()
+	c := rig.NewClient(srv.URL())
+	if err := c.Login(); err != nil {
 		return err
 	}
 	fmt.Println("soak: training a cloud-general model on hymenoptera/train …")
@@ -79,19 +80,19 @@ func run(bin, data string, duration, killEvery time.Duration) error {
 		return err
 	}
 	zipPath := filepath.Join(tmp, "small.zip")
-	if _, err := writeSyntheticZip(zipPath, 20, 2); err != nil {
+	if _, err := rig.WriteSyntheticZip(zipPath, 20, 2); err != nil {
 		return err
 	}
 
 	st := newStats()
-	mem := newRSSWatch(srv.cmd.Process.Pid)
+	mem := newRSSWatch(srv.Pid())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go mem.run(ctx)
 
 	// 24 concurrent pixel-heavy images to each decoding path.
 	heavy := hostileImages()
-	keyed := c.withToken(setup.key)
+	keyed := c.WithToken(setup.key)
 	for _, name := range []string{"pixel-heavy jpeg", "pixel-heavy png"} {
 		mem.resetWindow()
 		var wg sync.WaitGroup
@@ -145,13 +146,13 @@ func run(bin, data string, duration, killEvery time.Duration) error {
 		}
 	})
 	for range 3 {
-		loop(time.Second, func() { st.add("slow client", slowPost(srv.url+"/api/v1/infer/soak/ants", setup.key, photo)) })
+		loop(time.Second, func() { st.add("slow client", slowPost(srv.URL()+"/api/v1/infer/soak/ants", setup.key, photo)) })
 	}
 	var datasets []string
 	var dsMu sync.Mutex
 	loop(10*time.Second, func() {
 		t0 := time.Now()
-		id, err := c.uploadDataset("soak-upload", zipPath)
+		id, err := c.UploadDataset("soak-upload", zipPath)
 		r := result{status: 202, took: time.Since(t0), err: err}
 		if err != nil {
 			r.status = 0
@@ -168,26 +169,26 @@ func run(bin, data string, duration, killEvery time.Duration) error {
 			return
 		case <-time.After(killEvery / 2):
 		}
-		n := killPlugins(srv.cmd.Process.Pid)
+		n := killPlugins(srv.Pid())
 		st.fault(fmt.Sprintf("kill -9 of %d plugin(s)", n))
 	})
 	wg.Wait()
 
 	// What must still be there.
 	for _, id := range datasets {
-		if _, err := c.waitDataset(id, 200*time.Millisecond, 2*time.Minute); err != nil {
+		if _, err := c.WaitDataset(id, 200*time.Millisecond, 2*time.Minute); err != nil {
 			st.lose(fmt.Sprintf("dataset %s: %v", id, err))
 		}
 	}
 	var m api.Model
-	if err := c.json("GET", "/api/v1/models/"+setup.modelID, nil, &m); err != nil {
+	if err := c.JSON("GET", "/api/v1/models/"+setup.modelID, nil, &m); err != nil {
 		st.lose(fmt.Sprintf("model %s: %v", setup.modelID, err))
 	}
 	if r := post(keyed, "/api/v1/infer/soak/ants", photo); r.status != 200 {
 		st.lose(fmt.Sprintf("the service no longer answers a good photo: %d %v", r.status, r.err))
 	}
 	cancel()
-	srv.stop()
+	srv.Stop()
 	for _, line := range errorLines(logPath) {
 		st.lose("server log: " + line)
 	}
@@ -204,25 +205,25 @@ type soakSetup struct {
 
 // trainAndPublish trains a cloud-general version on hymenoptera/train and
 // publishes it at /infer/soak/ants.
-func trainAndPublish(c *client, data, tmp string) (soakSetup, error) {
+func trainAndPublish(c *rig.Client, data, tmp string) (soakSetup, error) {
 	var s soakSetup
 	zipPath := filepath.Join(tmp, "hymenoptera-train.zip")
-	if _, err := writeFolderZip(data, zipPath, "datasets/hymenoptera/train"); err != nil {
+	if _, err := rig.WriteFolderZip(data, zipPath, "datasets/hymenoptera/train"); err != nil {
 		return s, err
 	}
-	id, err := c.uploadDataset("hymenoptera", zipPath)
+	id, err := c.UploadDataset("hymenoptera", zipPath)
 	if err != nil {
 		return s, err
 	}
-	if _, err := c.waitDataset(id, 200*time.Millisecond, 5*time.Minute); err != nil {
+	if _, err := c.WaitDataset(id, 200*time.Millisecond, 5*time.Minute); err != nil {
 		return s, err
 	}
 	var m api.Model
-	if err := c.json("POST", "/api/v1/models", api.CreateModelRequest{Name: "soak", Contact: "soak@example.com", Description: "ants vs bees"}, &m); err != nil {
+	if err := c.JSON("POST", "/api/v1/models", api.CreateModelRequest{Name: "soak", Contact: "soak@example.com", Description: "ants vs bees"}, &m); err != nil {
 		return s, err
 	}
 	var vs []api.Version
-	if err := c.json("POST", "/api/v1/models/"+m.ID+"/versions", api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
+	if err := c.JSON("POST", "/api/v1/models/"+m.ID+"/versions", api.CreateVersionsRequest{AppTypes: []string{"cloud-general"}, Metric: "f1",
 		Data: []api.TrainingData{{DatasetID: id, Labels: []string{"ants", "bees"}}}}, &vs); err != nil {
 		return s, err
 	}
@@ -232,7 +233,7 @@ func trainAndPublish(c *client, data, tmp string) (soakSetup, error) {
 	s.modelID, s.version = m.ID, vs[0].Version
 	for deadline := time.Now().Add(10 * time.Minute); ; time.Sleep(time.Second) {
 		var v api.Version
-		if err := c.json("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, s.version), nil, &v); err != nil {
+		if err := c.JSON("GET", fmt.Sprintf("/api/v1/models/%s/versions/%d", m.ID, s.version), nil, &v); err != nil {
 			return s, err
 		}
 		if v.Status == "succeeded" {
@@ -246,11 +247,11 @@ func trainAndPublish(c *client, data, tmp string) (soakSetup, error) {
 		}
 	}
 	var k api.Token
-	if err := c.json("POST", "/api/v1/apikeys", api.TokenRequest{Name: "soak"}, &k); err != nil {
+	if err := c.JSON("POST", "/api/v1/apikeys", api.TokenRequest{Name: "soak"}, &k); err != nil {
 		return s, err
 	}
 	s.key = k.Key
-	err = c.json("POST", "/api/v1/services", api.CreateServiceRequest{Name: "soak", Path: "soak/ants", ModelID: m.ID, Version: s.version}, nil)
+	err = c.JSON("POST", "/api/v1/services", api.CreateServiceRequest{Name: "soak", Path: "soak/ants", ModelID: m.ID, Version: s.version}, nil)
 	return s, err
 }
 
@@ -262,15 +263,15 @@ type result struct {
 }
 
 // post sends body raw to path and reads the whole answer.
-func post(c *client, path string, body []byte) result {
+func post(c *rig.Client, path string, body []byte) result {
 	t0 := time.Now()
-	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(body))
+	req, err := http.NewRequest("POST", c.Base()+path, bytes.NewReader(body))
 	if err != nil {
 		return result{err: err}
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Authorization", "Bearer "+c.Token())
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.http.Do(req)
+	resp, err := c.HTTPClient().Do(req)
 	if err != nil {
 		return result{took: time.Since(t0), err: err}
 	}

@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"archive/zip"
@@ -11,10 +11,25 @@ import (
 	"path/filepath"
 )
 
-// zipStats describes a zip the bench wrote.
-type zipStats struct {
-	entries int
-	bytes   int64 // size of the zip file
+// PhotoFolders are the real photo folders of the import zip: label folder
+// in the zip ← folder under the data folder. hymenoptera's train and val
+// photos go into the same label.
+var PhotoFolders = []struct{ Label, Dir string }{
+	{"ants", "datasets/hymenoptera/train/ants"},
+	{"ants", "datasets/hymenoptera/val/ants"},
+	{"bees", "datasets/hymenoptera/train/bees"},
+	{"bees", "datasets/hymenoptera/val/bees"},
+	{"daisy", "datasets/flowers5/daisy"},
+	{"dandelion", "datasets/flowers5/dandelion"},
+	{"rose", "datasets/flowers5/rose"},
+	{"sunflower", "datasets/flowers5/sunflower"},
+	{"tulip", "datasets/flowers5/tulip"},
+}
+
+// ZipStats describes a zip the bench wrote.
+type ZipStats struct {
+	Entries int
+	Bytes   int64 // size of the zip file
 }
 
 // zipFile is a zip being written to disk. Entries are stored, not
@@ -54,36 +69,65 @@ func (z *zipFile) addFile(name, path string) error {
 
 // finish closes the zip and its file; after an error the caller only
 // closes the file (the temporary folder goes anyway).
-func (z *zipFile) finish() (zipStats, error) {
+func (z *zipFile) finish() (ZipStats, error) {
 	if err := z.zw.Close(); err != nil {
-		return zipStats{}, err
+		return ZipStats{}, err
 	}
 	fi, err := z.f.Stat()
 	if err != nil {
-		return zipStats{}, err
+		return ZipStats{}, err
 	}
-	return zipStats{entries: z.n, bytes: fi.Size()}, z.f.Close()
+	return ZipStats{Entries: z.n, Bytes: fi.Size()}, z.f.Close()
+}
+
+// WritePhotoZip zips up to max files of PhotoFolders (sorted by name
+// within each folder, one folder after another) into out, as
+// label/split-name. Every file goes in, including the ones the image rules
+// refuse: the import skips them, as it would for a user.
+func WritePhotoZip(data, out string, max int) (ZipStats, error) {
+	z, err := createZip(out)
+	if err != nil {
+		return ZipStats{}, err
+	}
+	defer z.f.Close()
+	for _, pf := range PhotoFolders {
+		entries, err := os.ReadDir(filepath.Join(data, pf.Dir))
+		if err != nil {
+			return ZipStats{}, fmt.Errorf("photos: %w (set -data or AUTOCV_TESTDATA)", err)
+		}
+		// ReadDir sorts by name; split is train, val or flowers5.
+		split := filepath.Base(filepath.Dir(pf.Dir))
+		for _, e := range entries {
+			if z.n >= max || !e.Type().IsRegular() {
+				continue
+			}
+			if err := z.addFile(pf.Label+"/"+split+"-"+e.Name(), filepath.Join(data, pf.Dir, e.Name())); err != nil {
+				return ZipStats{}, err
+			}
+		}
+	}
+	return z.finish()
 }
 
 // Synthetic images for the metadata benchmark: small, valid and distinct.
 const (
-	synthSide  = 64
+	SynthSide  = 64
 	synthGrid  = 8 // 8×8 blocks of 8×8 pixels
-	synthBlock = synthSide / synthGrid
+	synthBlock = SynthSide / synthGrid
 )
 
-// writeSyntheticZip writes n distinct 64×64 JPEGs spread over labels
+// WriteSyntheticZip writes n distinct 64×64 JPEGs spread over labels
 // label folders ("l00", "l01", …) into out. Image i is an 8×8 grid of flat
 // blocks whose colours come from a hash of (i, block), so no two images
 // share bytes (the import would skip duplicates) and each is a real JPEG
 // the import decodes and thumbnails like a photo, only faster.
-func writeSyntheticZip(out string, n, labels int) (zipStats, error) {
+func WriteSyntheticZip(out string, n, labels int) (ZipStats, error) {
 	z, err := createZip(out)
 	if err != nil {
-		return zipStats{}, err
+		return ZipStats{}, err
 	}
 	defer z.f.Close()
-	img := image.NewRGBA(image.Rect(0, 0, synthSide, synthSide))
+	img := image.NewRGBA(image.Rect(0, 0, SynthSide, SynthSide))
 	var buf bytes.Buffer
 	for i := range n {
 		for b := range synthGrid * synthGrid {
@@ -98,10 +142,10 @@ func writeSyntheticZip(out string, n, labels int) (zipStats, error) {
 		}
 		buf.Reset()
 		if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-			return zipStats{}, err
+			return ZipStats{}, err
 		}
 		if err := z.add(fmt.Sprintf("l%02d/%06d.jpg", i%labels, i), buf.Bytes()); err != nil {
-			return zipStats{}, err
+			return ZipStats{}, err
 		}
 	}
 	return z.finish()
@@ -115,16 +159,16 @@ func mix(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// writeFolderZip zips the label folders under data/dir (label/file, every
+// WriteFolderZip zips the label folders under data/dir (label/file, every
 // file) into out.
-func writeFolderZip(data, out, dir string) (zipStats, error) {
+func WriteFolderZip(data, out, dir string) (ZipStats, error) {
 	labels, err := os.ReadDir(filepath.Join(data, dir))
 	if err != nil {
-		return zipStats{}, fmt.Errorf("photos: %w (set -data or AUTOCV_TESTDATA)", err)
+		return ZipStats{}, fmt.Errorf("photos: %w (set -data or AUTOCV_TESTDATA)", err)
 	}
 	z, err := createZip(out)
 	if err != nil {
-		return zipStats{}, err
+		return ZipStats{}, err
 	}
 	defer z.f.Close()
 	for _, l := range labels {
@@ -133,12 +177,12 @@ func writeFolderZip(data, out, dir string) (zipStats, error) {
 		}
 		files, err := os.ReadDir(filepath.Join(data, dir, l.Name()))
 		if err != nil {
-			return zipStats{}, err
+			return ZipStats{}, err
 		}
 		for _, e := range files {
 			if e.Type().IsRegular() {
 				if err := z.addFile(l.Name()+"/"+e.Name(), filepath.Join(data, dir, l.Name(), e.Name())); err != nil {
-					return zipStats{}, err
+					return ZipStats{}, err
 				}
 			}
 		}

@@ -1,12 +1,12 @@
-package main
+package rig
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setParentDeath makes the kernel send SIGTERM to the server when the
+// SetParentDeath makes the kernel send SIGTERM to the server when the
 // bench dies (Ctrl-C, a kill), so no server outlives it.
-func setParentDeath(cmd *exec.Cmd) {
+func SetParentDeath(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }

@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"archive/zip"
@@ -18,11 +18,11 @@ import (
 func TestSyntheticZip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.zip")
 	const n, labels = 300, 7
-	st, err := writeSyntheticZip(path, n, labels)
+	st, err := WriteSyntheticZip(path, n, labels)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.entries != n || st.bytes == 0 {
+	if st.Entries != n || st.Bytes == 0 {
 		t.Fatalf("stats %+v, want %d entries", st, n)
 	}
 	zr, err := zip.OpenReader(path)
@@ -43,8 +43,8 @@ func TestSyntheticZip(t *testing.T) {
 			t.Fatal(err)
 		}
 		res := imagerules.CheckBytes(b)
-		if !res.OK() || res.Format != "jpeg" || res.Width != synthSide || res.Height != synthSide {
-			t.Fatalf("%s: %+v, want an accepted %d×%d jpeg", f.Name, res, synthSide, synthSide)
+		if !res.OK() || res.Format != "jpeg" || res.Width != SynthSide || res.Height != SynthSide {
+			t.Fatalf("%s: %+v, want an accepted %d×%d jpeg", f.Name, res, SynthSide, SynthSide)
 		}
 		sum := sha256.Sum256(b)
 		if other, dup := seen[sum]; dup {
@@ -70,7 +70,7 @@ func TestSyntheticZip(t *testing.T) {
 func TestPhotoZip(t *testing.T) {
 	data := testenv.DataDir(t)
 	path := filepath.Join(t.TempDir(), "p.zip")
-	st, err := writePhotoZip(data, path, 7)
+	st, err := WritePhotoZip(data, path, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +79,8 @@ func TestPhotoZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer zr.Close()
-	if st.entries != 7 || len(zr.File) != 7 {
-		t.Fatalf("%d entries (%d in the zip), want the 7 asked for", st.entries, len(zr.File))
+	if st.Entries != 7 || len(zr.File) != 7 {
+		t.Fatalf("%d entries (%d in the zip), want the 7 asked for", st.Entries, len(zr.File))
 	}
 	for _, f := range zr.File {
 		if !strings.HasPrefix(f.Name, "ants/train-") {
@@ -90,8 +90,8 @@ func TestPhotoZip(t *testing.T) {
 }
 
 func TestQuantile(t *testing.T) {
-	sample := func(msList ...int) latencies {
-		var l latencies
+	sample := func(msList ...int) Latencies {
+		var l Latencies
 		for _, m := range msList {
 			l = append(l, time.Duration(m)*time.Millisecond)
 		}
@@ -103,7 +103,7 @@ func TestQuantile(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name           string
-		l              latencies
+		l              Latencies
 		p50, p99, mean float64
 	}{
 		{"one", sample(7), 7, 7, 7},
@@ -111,13 +111,13 @@ func TestQuantile(t *testing.T) {
 		{"hundred", sample(hundred...), 50, 99, 50.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := tc.l.summarize()
-			if s.p50 != tc.p50 || s.p99 != tc.p99 || s.mean != tc.mean || s.n != len(tc.l) {
+			s := tc.l.Summarize()
+			if s.P50 != tc.p50 || s.P99 != tc.p99 || s.Mean != tc.mean || s.N != len(tc.l) {
 				t.Errorf("summary %+v, want p50 %v p99 %v mean %v", s, tc.p50, tc.p99, tc.mean)
 			}
 		})
 	}
-	if s := (latencies{}).summarize(); s != (summary{}) {
+	if s := (Latencies{}).Summarize(); s != (Summary{}) {
 		t.Errorf("empty sample: %+v", s)
 	}
 }

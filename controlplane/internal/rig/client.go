@@ -1,4 +1,4 @@
-package main
+package rig
 
 import (
 	"bytes"
@@ -13,23 +13,25 @@ import (
 	"github.com/autocv/autocv/protocol/api"
 )
 
-// client calls the REST API with one bearer token (a session token or an
+// Client calls the REST API with one bearer token (a session token or an
 // API key) over one keep-alive connection pool.
-type client struct {
+type Client struct {
 	base  string
 	token string
 	http  *http.Client
 }
 
-func newClient(base string) *client {
-	return &client{base: base, http: &http.Client{Timeout: 2 * time.Minute,
+// NewClient is a client without a token for the server at base
+// (http://host:port).
+func NewClient(base string) *Client {
+	return &Client{base: base, http: &http.Client{Timeout: 2 * time.Minute,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 8, DisableCompression: true}}}
 }
 
-// login logs in as admin and keeps the session token.
-func (c *client) login() error {
+// Login logs in as admin and keeps the session token.
+func (c *Client) Login() error {
 	var out api.LoginResponse
-	if err := c.json("POST", "/api/v1/auth/login", api.LoginRequest{Username: "admin", Password: adminPassword}, &out); err != nil {
+	if err := c.JSON("POST", "/api/v1/auth/login", api.LoginRequest{Username: "admin", Password: AdminPassword}, &out); err != nil {
 		return err
 	}
 	if out.Token == "" {
@@ -39,16 +41,26 @@ func (c *client) login() error {
 	return nil
 }
 
-// withToken is a client for the same server with another token.
-func (c *client) withToken(token string) *client {
+// WithToken is a client for the same server with another token.
+func (c *Client) WithToken(token string) *Client {
 	cp := *c
 	cp.token = token
 	return &cp
 }
 
-// json sends body as JSON (nil: no body), wants a 2xx and decodes the
+// Base is the server's base URL (http://host:port).
+func (c *Client) Base() string { return c.base }
+
+// Token is the bearer token the client sends ("" before Login).
+func (c *Client) Token() string { return c.token }
+
+// HTTPClient is the client's keep-alive HTTP client, for requests Do
+// does not make (e.g. reading a non-2xx answer's status).
+func (c *Client) HTTPClient() *http.Client { return c.http }
+
+// JSON sends body as JSON (nil: no body), wants a 2xx and decodes the
 // answer into out (nil: discarded).
-func (c *client) json(method, path string, body, out any) error {
+func (c *Client) JSON(method, path string, body, out any) error {
 	var r io.Reader
 	ctype := ""
 	if body != nil {
@@ -58,7 +70,7 @@ func (c *client) json(method, path string, body, out any) error {
 		}
 		r, ctype = bytes.NewReader(b), "application/json"
 	}
-	raw, err := c.do(method, path, ctype, r)
+	raw, err := c.Do(method, path, ctype, r)
 	if err != nil {
 		return err
 	}
@@ -70,9 +82,9 @@ func (c *client) json(method, path string, body, out any) error {
 	return nil
 }
 
-// do sends one request and returns the body of a 2xx answer; any other
+// Do sends one request and returns the body of a 2xx answer; any other
 // status is an error carrying the server's message.
-func (c *client) do(method, path, ctype string, body io.Reader) ([]byte, error) {
+func (c *Client) Do(method, path, ctype string, body io.Reader) ([]byte, error) {
 	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		return nil, err
@@ -101,9 +113,9 @@ func (c *client) do(method, path, ctype string, body io.Reader) ([]byte, error) 
 	return raw, nil
 }
 
-// uploadDataset streams the zip at path as POST /datasets (multipart name
+// UploadDataset streams the zip at path as POST /datasets (multipart name
 // and file) and returns the new dataset's id once the server answered 202.
-func (c *client) uploadDataset(name, path string) (string, error) {
+func (c *Client) UploadDataset(name, path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
@@ -124,7 +136,7 @@ func (c *client) uploadDataset(name, path string) (string, error) {
 		}
 		pw.CloseWithError(err)
 	}()
-	raw, err := c.do("POST", "/api/v1/datasets", mw.FormDataContentType(), pr)
+	raw, err := c.Do("POST", "/api/v1/datasets", mw.FormDataContentType(), pr)
 	pr.Close() // ends the writer goroutine if the server answered early
 	if err != nil {
 		return "", err
@@ -136,13 +148,13 @@ func (c *client) uploadDataset(name, path string) (string, error) {
 	return d.ID, nil
 }
 
-// waitDataset polls the dataset every poll until its import ends and
+// WaitDataset polls the dataset every poll until its import ends and
 // returns its state; a failed import is an error.
-func (c *client) waitDataset(id string, poll, limit time.Duration) (api.Dataset, error) {
+func (c *Client) WaitDataset(id string, poll, limit time.Duration) (api.Dataset, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		var d api.Dataset
-		if err := c.json("GET", "/api/v1/datasets/"+id, nil, &d); err != nil {
+		if err := c.JSON("GET", "/api/v1/datasets/"+id, nil, &d); err != nil {
 			return d, err
 		}
 		switch d.Status {
