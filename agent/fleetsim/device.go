@@ -98,14 +98,40 @@ func (d *device) run(ctx context.Context) {
 			s.Close(0)
 			return
 		case want := <-s.Desired():
-			if d.apply(ctx, s, want) == errCrashed {
-				s.Close(0)
-				if !sleep(ctx, time.Second) {
-					return
+			for want != nil {
+				var err error
+				if want, err = d.applyUntilNewer(ctx, s, want); err == errCrashed {
+					s.Close(0)
+					if !sleep(ctx, time.Second) {
+						return
+					}
+					d.open()
+					break
 				}
-				d.open()
 			}
 		}
+	}
+}
+
+// applyUntilNewer applies want, and abandons it when a newer desired
+// state arrives meanwhile (as the real agent's reconciler does: the
+// control plane stops answering chunk requests for a package that is no
+// longer desired, so a device that kept fetching would stall for ever).
+// It returns the newer state, or nil and apply's error.
+func (d *device) applyUntilNewer(ctx context.Context, s *session.Session, want *fleet.Desired) (*fleet.Desired, error) {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.apply(actx, s, want) }()
+	select {
+	case err := <-done:
+		return nil, err
+	case next := <-s.Desired():
+		d.log.Debug("newer desired state; abandoning the one being applied",
+			zap.String("abandoned", want.ID), zap.String("desired", next.ID))
+		cancel()
+		<-done
+		return next, nil
 	}
 }
 
@@ -127,6 +153,9 @@ func (d *device) apply(ctx context.Context, s *session.Session, want *fleet.Desi
 	d.report(fleet.StateDownloading)
 	sum, err := d.fetch(ctx, s, want.ID, m)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // abandoned or stopping: not a failure of the package
+		}
 		return d.fail(want.ID, "下载失败 / download failed: "+err.Error())
 	}
 	d.sim.stats.bytes.Add(m.Size)

@@ -49,8 +49,11 @@ func ParseFault(s string) (Fault, error) {
 }
 
 // assign picks each fault's devices: device i of n has fault f when i
-// falls in f's share, counted from the end so that the first devices stay
-// healthy (a canary of one is then predictable in tests).
+// falls in f's share, counted from the end of the name order, so that the
+// first names stay healthy. The control plane takes a rollout's devices in
+// order of their random ids, not their names, so a canary is not the first
+// names: tests find the faulty devices as the last of DeviceIDs (name
+// order) and size the canary from the sorted ids.
 func assign(faults []Fault, i, n int) map[FaultKind]bool {
 	var got map[FaultKind]bool
 	for _, f := range faults {
